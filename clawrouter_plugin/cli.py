@@ -1,0 +1,91 @@
+"""The ``clawrouter`` command line. Each subcommand lives in its own module, imported lazily
+so that ``clawrouter route`` does not pay for aiohttp and ``serve`` starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import ClawRouterError
+
+# subcommand -> "module:function"; each function takes the parsed args and returns an exit code
+HANDLERS = {
+    "serve": "clawrouter_plugin.proxy.server:serve_command",
+    "route": "clawrouter_plugin.router.cli:route_command",
+    "wallet": "clawrouter_plugin.payment.cli:wallet_command",
+    "chat": "clawrouter_plugin.host.chat:chat_command",
+    "openclaw-config": "clawrouter_plugin.host.openclaw_setup:openclaw_config_command",
+}
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="openclaw.yaml path (default: $OPENCLAW_CONFIG, "
+                        "else ~/.openclaw/openclaw.yaml)")
+    parser.add_argument("--data-dir", help="data directory (default: $CLAWROUTER_HOME, "
+                        "else ~/.openclaw/blockrun)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="clawrouter", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the local OpenAI-compatible proxy")
+    _add_common(serve)
+    serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8402 or "
+                       "$BLOCKRUN_PROXY_PORT)")
+    serve.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
+
+    route = sub.add_parser("route", help="show how a prompt would be routed (no network)")
+    _add_common(route)
+    route.add_argument("prompt", nargs="?", help="the prompt to route")
+    route.add_argument("--profile", action="append", help="auto, eco, premium, free or "
+                       "agentic (repeatable; default auto)")
+    route.add_argument("--system", help="system prompt")
+    route.add_argument("--jsonl", metavar="FILE", help="route one JSON request per line "
+                       "({\"id\", \"body\"}); - reads stdin")
+
+    wallet = sub.add_parser("wallet", help="show, export or recover the payment wallet")
+    _add_common(wallet)
+    wallet.add_argument("action", nargs="?", default="status",
+                        choices=["status", "export", "recover"])
+    wallet.add_argument("mnemonic", nargs="?", help="recovery phrase for 'recover'")
+    wallet.add_argument("--force", action="store_true",
+                        help="let 'recover' replace a different existing wallet")
+
+    chat = sub.add_parser("chat", help="terminal chat through the plugin host")
+    _add_common(chat)
+    chat.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
+    chat.add_argument("--model", default="blockrun/auto", help="starting model or profile")
+
+    oc = sub.add_parser("openclaw-config", help="print or write the OpenClaw provider block")
+    _add_common(oc)
+    oc.add_argument("--port", type=int, help="proxy port to point OpenClaw at")
+    oc.add_argument("--write", action="store_true", help="merge into ~/.openclaw/openclaw.json")
+    oc.add_argument("--file", help="OpenClaw JSON config to merge into (with --write)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``clawrouter`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module_name, func_name = HANDLERS[args.command].split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(handler(args) or 0)
+    except ClawRouterError as exc:
+        print(f"clawrouter: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Plugin configuration from ``openclaw.yaml``, validated with pydantic.
+
+Two shapes of the ``plugins`` section are accepted: the documented list
+(``plugins: [{id: "@blockrun/clawrouter", config: {...}}]``) and the real OpenClaw host's map
+(``plugins: {entries: {clawrouter: {config: {...}}}}``). Keys are camelCase as in OpenClaw;
+snake_case is accepted too. Unknown keys are errors, so typos do not pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import ConfigError
+from .paths import resolve_data_dir
+from .router.config import RoutingConfig
+
+PLUGIN_ID = "clawrouter"
+PLUGIN_ID_ALIASES = (PLUGIN_ID, "@blockrun/clawrouter")
+DEFAULT_CONFIG_PATH = "~/.openclaw/openclaw.yaml"
+DEFAULT_PORT = 8402
+DEFAULT_API_BASE = "https://blockrun.ai/api"
+BASE_MAINNET = "eip155:8453"
+BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class AllowedAsset(_Section):
+    """A (network, token) pair payments may use. ``network`` is CAIP-2, e.g. eip155:8453."""
+
+    network: str
+    asset: str
+
+
+class PaymentConfig(_Section):
+    """What the wallet may sign. Anything outside these limits is refused before signing."""
+
+    max_per_request_usd: float = Field(1.0, gt=0, le=1000)
+    allowed_assets: list[AllowedAsset] = Field(
+        default_factory=lambda: [AllowedAsset(network=BASE_MAINNET, asset=BASE_USDC)]
+    )
+    pay_to: str | None = None
+    preauth: bool = True
+    rpc_url: str = "https://mainnet.base.org"
+    balance_cache_seconds: float = Field(60, ge=0)
+    low_balance_usd: float = Field(1.0, ge=0)
+
+
+class CacheConfig(_Section):
+    """The response cache (stored on disk under the data directory)."""
+
+    enabled: bool = True
+    ttl_seconds: float = Field(600, gt=0)
+    max_size: int = Field(200, ge=1)
+    max_item_bytes: int = Field(1_048_576, ge=1)
+
+
+class SessionConfig(_Section):
+    """Per-conversation model pinning."""
+
+    enabled: bool = True
+    ttl_seconds: float = Field(3600, gt=0)
+
+
+class UpstreamConfig(_Section):
+    """Calls to the BlockRun API: timeouts and fallback attempts."""
+
+    max_attempts: int = Field(5, ge=1, le=10)
+    attempt_timeout_seconds: float = Field(60, gt=0)
+    request_timeout_seconds: float = Field(180, gt=0)
+
+
+class ImageConfig(_Section):
+    """Image generation and editing inputs."""
+
+    max_input_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    download_timeout_seconds: float = Field(20, gt=0)
+    max_redirects: int = Field(3, ge=0, le=10)
+    max_images: int = Field(4, ge=1, le=10)
+
+
+class PluginConfig(_Section):
+    """Everything under the clawrouter plugin's ``config`` key."""
+
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    max_cost_per_run: float | None = Field(None, ge=0)
+    max_cost_per_run_mode: Literal["graceful", "strict"] = "graceful"
+    exclude_models: list[str] = Field(default_factory=list)
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    data_dir: str | None = None
+    api_base: str = DEFAULT_API_BASE
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    sessions: SessionConfig = Field(default_factory=SessionConfig)
+    upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
+    images: ImageConfig = Field(default_factory=ImageConfig)
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as a path (``dataDir``, else $CLAWROUTER_HOME, else default)."""
+        return resolve_data_dir(self.data_dir)
+
+
+@dataclass
+class LoadedConfig:
+    """The validated plugin config plus the whole file it came from."""
+
+    plugin: PluginConfig
+    whole: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``explicit``, else $OPENCLAW_CONFIG, else ~/.openclaw/openclaw.yaml."""
+    return Path(explicit or os.environ.get("OPENCLAW_CONFIG") or DEFAULT_CONFIG_PATH).expanduser()
+
+
+def plugin_section(whole: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Find clawrouter's ``config`` mapping in either plugins shape; returns (config, key path)."""
+    plugins = whole.get("plugins")
+    if plugins is None:
+        return {}, "plugins"
+    if isinstance(plugins, list):
+        for index, entry in enumerate(plugins):
+            if isinstance(entry, dict) and entry.get("id") in PLUGIN_ID_ALIASES:
+                return _mapping(entry.get("config"), f"plugins[{index}].config"), (
+                    f"plugins[{index}].config"
+                )
+        return {}, "plugins"
+    if isinstance(plugins, dict):
+        entries = plugins.get("entries") or {}
+        if not isinstance(entries, dict):
+            raise ConfigError("plugins.entries: must be a mapping of plugin id to settings")
+        for plugin_id in PLUGIN_ID_ALIASES:
+            if plugin_id in entries:
+                entry = entries[plugin_id] or {}
+                where = f"plugins.entries.{plugin_id}"
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"{where}: must be a mapping")
+                return _mapping(entry.get("config"), f"{where}.config"), f"{where}.config"
+        return {}, "plugins.entries"
+    raise ConfigError("plugins: must be a list of {id, config} or a mapping with 'entries'")
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def validate_plugin_config(raw: dict[str, Any], where: str = "config") -> PluginConfig:
+    """Validate a plugin config mapping; errors name the offending key and the problem."""
+    try:
+        return PluginConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"])
+            problems.append(f"{where}.{key}: {err['msg']}" if key else f"{where}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def load_config(explicit_path: str | None = None) -> LoadedConfig:
+    """Load and validate the config file; a missing file gives the defaults."""
+    path = config_path(explicit_path)
+    if not path.exists():
+        if explicit_path:
+            raise ConfigError(f"config file not found: {path}")
+        return LoadedConfig(plugin=PluginConfig(), whole={}, path=None)
+    try:
+        whole = yaml.safe_load(path.read_text("utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(whole, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    raw, where = plugin_section(whole)
+    plugin = validate_plugin_config(raw, f"{path.name}: {where}")
+    return LoadedConfig(plugin=plugin, whole=whole, path=path)
+
+
+def with_overrides(
+    plugin: PluginConfig,
+    *,
+    port: int | None = None,
+    api_base: str | None = None,
+    data_dir: str | None = None,
+) -> PluginConfig:
+    """Apply command-line values, then environment ($BLOCKRUN_PROXY_PORT, $CLAWROUTER_HOME)."""
+    updates: dict[str, Any] = {}
+    env_port = os.environ.get("BLOCKRUN_PROXY_PORT")
+    if port is not None:
+        updates["port"] = port
+    elif env_port:
+        if not env_port.isdigit() or not 1 <= int(env_port) <= 65535:
+            raise ConfigError(f"BLOCKRUN_PROXY_PORT: not a port number: {env_port!r}")
+        updates["port"] = int(env_port)
+    if api_base:
+        updates["api_base"] = api_base
+    if data_dir:
+        updates["data_dir"] = data_dir
+    elif plugin.data_dir is None and os.environ.get("CLAWROUTER_HOME"):
+        updates["data_dir"] = os.environ["CLAWROUTER_HOME"]
+    return plugin.model_copy(update=updates) if updates else plugin

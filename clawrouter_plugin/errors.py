@@ -1,0 +1,97 @@
+"""Typed errors. Each carries the HTTP status and OpenAI-style error type it maps to.
+
+The proxy turns any :class:`ClawRouterError` into ``{"error": {"message", "type", "code"}}``
+in one place; chat commands show ``message``. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class ClawRouterError(Exception):
+    """Base class: a failure the user can understand and act on."""
+
+    status: int = 500
+    type: str = "clawrouter_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict:
+        """OpenAI-style error body."""
+        return {"error": {"message": self.message, "type": self.type, "code": self.code}}
+
+
+class ConfigError(ClawRouterError):
+    """The configuration file is missing pieces or has invalid values."""
+
+    status = 500
+    type = "config_error"
+    code = "invalid_config"
+
+
+class BadRequest(ClawRouterError):
+    """The request is malformed or asks for something impossible."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class PayloadTooLarge(BadRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class ModelNotFound(BadRequest):
+    status = 404
+    code = "model_not_found"
+
+
+class WalletError(ClawRouterError):
+    """The wallet key file is unreadable, corrupt, or an operation on it was refused."""
+
+    status = 500
+    type = "wallet_error"
+    code = "wallet_error"
+
+
+class PaymentRefused(ClawRouterError):
+    """A 402 asked for a payment our policy does not allow; nothing was signed."""
+
+    status = 402
+    type = "payment_refused"
+    code = "payment_refused"
+
+
+class PaymentFailed(ClawRouterError):
+    """The upstream rejected or could not settle a payment we made."""
+
+    status = 402
+    type = "payment_error"
+    code = "payment_failed"
+
+
+class InsufficientFunds(PaymentFailed):
+    code = "insufficient_funds"
+
+
+class BudgetExceeded(ClawRouterError):
+    """The session's maxCostPerRun budget does not allow this request."""
+
+    status = 429
+    type = "cost_cap_exceeded"
+    code = "cost_cap_exceeded"
+
+
+class UpstreamError(ClawRouterError):
+    """The upstream API answered with an error or could not be reached."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"

@@ -1,0 +1,1 @@
+"""The aiohttp proxy: routes that translate HTTP to pipeline calls."""

@@ -1,0 +1,1 @@
+"""The smart router (placeholder until the router lands)."""

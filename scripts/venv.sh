@@ -1,0 +1,16 @@
+# Sourced by ./run and ./test: make sure .venv exists and has the project installed.
+# $1 = "test" also installs the test extras. Re-installs when pyproject.toml changes.
+extras="${1:-}"
+stamp=".venv/.installed${extras:+-$extras}"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  if [ -n "$extras" ]; then
+    .venv/bin/python -m pip install -q -e ".[$extras]"
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  touch "$stamp"
+fi
