@@ -95,3 +95,10 @@ class UpstreamError(ClawRouterError):
     status = 502
     type = "upstream_error"
     code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time."""
+
+    status = 504
+    code = "upstream_timeout"
