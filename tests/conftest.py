@@ -1,0 +1,29 @@
+"""Shared fixtures: an x402 test upstream (official SDK server side) and a funded wallet key."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from eth_account import Account
+
+from tests.support.x402_upstream import X402TestUpstream
+
+
+@pytest.fixture
+async def x402_upstream():
+    """A running :class:`X402TestUpstream` on 127.0.0.1 (``.url`` is the API base)."""
+    upstream = X402TestUpstream()
+    await upstream.start()
+    try:
+        yield upstream
+    finally:
+        await upstream.close()
+
+
+@pytest.fixture
+def funded_wallet_key(x402_upstream) -> str:
+    """A fresh 0x-hex private key whose address holds $100 USDC in the upstream's ledger."""
+    key = "0x" + secrets.token_hex(32)
+    x402_upstream.ledger.fund(Account.from_key(key).address, 100)
+    return key
