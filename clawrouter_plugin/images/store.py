@@ -1,0 +1,95 @@
+"""The local image store: every image the upstream returns is kept under ``<data dir>/images``.
+
+Names are ``<UTC yyyymmddThhmmssZ>-<12 hex>.<ext>`` with the extension taken from the image's
+own signature. Files are written to a temporary name and linked into place (never over an
+existing file), so a reader never sees half an image. Lookups accept only names of exactly
+that shape that are regular files in the directory: no traversal, no listing, no symlinks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UpstreamError
+from ..paths import ensure_private_dir
+from .formats import BY_EXT, SNIFF_BYTES, sniff
+
+_NAME = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}\.(?:png|jpg|webp|gif)")
+
+
+@dataclass
+class StoredImage:
+    """One image of a result: the URL to give the client, and where it is on disk."""
+
+    url: str
+    path: Path | None
+    upstream_url: str | None = None
+    revised_prompt: str | None = None
+    note: str | None = None
+
+
+class ImageStore:
+    """Saves images atomically and resolves ``GET /images/<name>`` requests safely."""
+
+    def __init__(self, directory: Path, public_url: Callable[[], str]):
+        self.directory = Path(directory)
+        self._public_url = public_url
+
+    def url_for(self, name: str) -> str:
+        """The URL clients use to fetch a stored image."""
+        return f"{self._public_url().rstrip('/')}/images/{name}"
+
+    def save(self, data: bytes) -> StoredImage:
+        """Store ``data`` (PNG, JPEG, WebP or GIF by signature) and return its URL and path.
+
+        Blocking (writes and fsyncs a file); async callers run it in a thread.
+        """
+        fmt = sniff(data[:SNIFF_BYTES])
+        if fmt is None:
+            raise UpstreamError("the upstream returned data that is not a PNG, JPEG, WebP or "
+                                "GIF image", code="bad_upstream_image")
+        ensure_private_dir(self.directory)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        tmp = self.directory / f".tmp-{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with open(fd, "wb", closefd=True) as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            for _attempt in range(8):
+                name = f"{stamp}-{uuid.uuid4().hex[:12]}.{fmt.ext}"
+                try:
+                    os.link(tmp, self.directory / name)  # fails instead of overwriting
+                    break
+                except FileExistsError:
+                    continue
+            else:  # 8 collisions of 48 random bits: something is badly wrong
+                raise OSError(f"cannot find a free image name in {self.directory}")
+        finally:
+            tmp.unlink(missing_ok=True)
+        return StoredImage(url=self.url_for(name), path=self.directory / name)
+
+    def resolve(self, name: str) -> Path | None:
+        """The stored file called ``name``, or None for anything else (bad name, missing)."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            return None
+        path = self.directory / name
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        return path if stat.S_ISREG(info.st_mode) else None
+
+    @staticmethod
+    def content_type(path: Path) -> str:
+        """The MIME type of a stored file (from its extension, which came from its bytes)."""
+        fmt = BY_EXT.get(path.suffix.lstrip("."))
+        return fmt.mime if fmt else "application/octet-stream"
