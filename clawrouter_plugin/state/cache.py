@@ -1,0 +1,310 @@
+"""The response cache: identical chat requests are answered from disk instead of paying again.
+
+Entries live in a :mod:`diskcache` directory under the data dir, so they survive restarts. The
+value is the raw response body; status, headers and model travel in the entry's tag as JSON.
+
+The entry-count limit and least-recently-used order are kept by an in-memory index (key ->
+expiry), rebuilt from disk at start-up in the order entries were last stored. A hit refreshes
+an entry's recency for the rest of the process's life; recency from hits is not written to disk
+(that would turn every hit into a write). The hit, miss and eviction counters are per process.
+The directory is meant for one proxy process at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+from ..errors import ConfigError
+from ..paths import ensure_private_dir
+from .headers import header
+
+# Top-level fields that do not change the answer.
+_IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
+
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+# One leading "[Mon 2024-01-15 10:30 UTC] " stamp, optionally preceded by a channel envelope
+# such as "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " or "[Telegram ... 2026-01-05 16:26:34 PST] ".
+_STAMP = re.compile(
+    r"\[(?:[^\[\]\n]{1,120} )?(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?: ?[^\[\]\s]{1,40})?\]\s?"
+)
+
+
+def strip_stamp(text: str) -> str:
+    """``text`` without one leading timestamp or channel envelope that hosts prepend."""
+    if text[:1] != "[":
+        return text
+    match = _STAMP.match(text)
+    return text[match.end() :] if match else text
+
+
+def _strip_content(content: Any) -> Any:
+    """Message content with stamps removed; the same object when nothing changed."""
+    if isinstance(content, str):
+        return strip_stamp(content)
+    if not isinstance(content, list):
+        return content
+    parts = None
+    for i, part in enumerate(content):
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            stripped = strip_stamp(part["text"])
+            if stripped is not part["text"]:
+                if parts is None:
+                    parts = list(content)
+                parts[i] = {**part, "text": stripped}
+    return content if parts is None else parts
+
+
+def _strip_messages(messages: list) -> list:
+    out = None
+    for i, message in enumerate(messages):
+        if isinstance(message, dict):
+            content = message.get("content")
+            stripped = _strip_content(content)
+            if stripped is not content:
+                if out is None:
+                    out = list(messages)
+                out[i] = {**message, "content": stripped}
+    return messages if out is None else out
+
+
+def cache_key(body: dict) -> str:
+    """SHA-256 hex of ``body`` with volatile fields dropped, stamps stripped and keys sorted."""
+    normalised = {k: v for k, v in body.items() if k not in _IGNORED_FIELDS}
+    messages = normalised.get("messages")
+    if isinstance(messages, list):
+        normalised["messages"] = _strip_messages(messages)
+    text = _KEY_ENCODER.encode(normalised)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _has_token(value: str | None, *tokens: str) -> bool:
+    if not value:
+        return False
+    present = {part.strip().split("=", 1)[0].lower() for part in value.split(",")}
+    return any(token in present for token in tokens)
+
+
+def cache_bypassed(body: dict, headers: Mapping[str, str]) -> bool:
+    """Whether the client asked not to be served from the cache.
+
+    ``Cache-Control: no-cache`` or ``no-store`` (or ``Pragma: no-cache``), or the body fields
+    ``"cache": false`` / ``"no_cache": true``.
+    """
+    if body.get("cache") is False or body.get("no_cache") is True:
+        return True
+    return _has_token(header(headers, "cache-control"), "no-cache", "no-store") or _has_token(
+        header(headers, "pragma"), "no-cache"
+    )
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """A stored upstream reply."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    model: str | None
+    stored_at: float
+
+
+class ResponseCache:
+    """Bounded, expiring, persistent cache of responses keyed by :func:`cache_key`."""
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        max_size: int = 200,
+        default_ttl: float = 600,
+        max_item_size: int = 1_048_576,
+        enabled: bool = True,
+    ):
+        if max_size < 1 or default_ttl <= 0 or max_item_size < 1:
+            raise ValueError("max_size, default_ttl and max_item_size must be positive")
+        self._max_size = max_size
+        self._default_ttl = default_ttl
+        self._max_item_size = max_item_size
+        self._lock = threading.Lock()
+        self._index: OrderedDict[str, float] = OrderedDict()  # key -> expiry; oldest use first
+        self._hits = self._misses = self._evictions = 0
+        self._tempdir: str | None = None
+        self._disk: diskcache.Cache | None = None
+        if not enabled:
+            return
+        if directory is None:
+            self._tempdir = tempfile.mkdtemp(prefix="clawrouter-cache-")
+            directory = Path(self._tempdir)
+        try:
+            ensure_private_dir(Path(directory))
+            self._disk = diskcache.Cache(
+                str(directory), eviction_policy="none", size_limit=2**40, cull_limit=0
+            )
+            self._load_index()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the response cache in {directory}: {exc}") from None
+
+    def _load_index(self) -> None:
+        """Rebuild the index from disk, oldest stored first, dropping expired or foreign rows."""
+        disk = self._disk
+        assert disk is not None
+        disk.expire()
+        found = []
+        for key in list(disk.iterkeys()):
+            value, expires_at, tag = disk.get(key, read=True, expire_time=True, tag=True)
+            if hasattr(value, "close"):
+                value.close()
+            meta = _decode_meta(tag) if value is not None else None
+            if not isinstance(key, str) or meta is None or expires_at is None:
+                disk.delete(key)
+                continue
+            found.append((meta["used"], key, expires_at))
+        for _, key, expires_at in sorted(found):
+            self._index[key] = expires_at
+        while len(self._index) > self._max_size:
+            self._drop(next(iter(self._index)))
+
+    def get(self, key: str) -> CachedResponse | None:
+        """The stored response for ``key``, or None (a miss; expired entries are misses)."""
+        if self._disk is None:
+            return None
+        with self._lock:
+            expires_at = self._index.get(key)
+            if expires_at is None:
+                self._misses += 1
+                return None
+            if expires_at <= time.time():
+                self._drop(key)
+                self._misses += 1
+                return None
+            value, tag = self._disk.get(key, tag=True)
+            meta = _decode_meta(tag) if value is not None else None
+            if meta is None:  # removed behind our back
+                self._index.pop(key, None)
+                self._misses += 1
+                return None
+            self._index.move_to_end(key)
+            self._hits += 1
+        return CachedResponse(
+            status=meta["status"],
+            headers=meta["headers"],
+            body=bytes(value),
+            model=meta["model"],
+            stored_at=meta["stored_at"],
+        )
+
+    def put(self, key: str, response: CachedResponse, ttl: float | None = None) -> bool:
+        """Store a successful (2xx) response; False when disabled, too big or not storable.
+
+        When full, expired entries go first, then the least recently used one (counted as an
+        eviction).
+        """
+        ttl = self._default_ttl if ttl is None else ttl
+        if (
+            self._disk is None
+            or ttl <= 0
+            or len(response.body) > self._max_item_size
+            or not 200 <= response.status < 300
+        ):
+            return False
+        with self._lock:
+            now = time.time()
+            meta = {
+                "status": response.status,
+                "headers": dict(response.headers),
+                "model": response.model,
+                "stored_at": response.stored_at,
+                "used": now,
+            }
+            if key not in self._index:
+                self._make_room(now)
+            self._disk.set(key, bytes(response.body), expire=ttl, tag=json.dumps(meta))
+            self._index[key] = now + ttl
+            self._index.move_to_end(key)
+        return True
+
+    def _make_room(self, now: float) -> None:
+        while len(self._index) >= self._max_size:
+            expired = [key for key, expires_at in self._index.items() if expires_at <= now]
+            for key in expired:
+                self._drop(key)
+            if not expired:
+                self._drop(next(iter(self._index)))
+                self._evictions += 1
+
+    def _drop(self, key: str) -> None:
+        self._index.pop(key, None)
+        if self._disk is not None:
+            self._disk.delete(key)
+
+    def stats(self) -> dict:
+        """``{"size", "maxSize", "hits", "misses", "evictions", "hitRate"}`` for ``GET /cache``."""
+        with self._lock:
+            now = time.time()
+            size = sum(1 for expires_at in self._index.values() if expires_at > now)
+            lookups = self._hits + self._misses
+            rate = f"{self._hits / lookups * 100:.1f}%" if lookups else "0%"
+            return {
+                "size": size,
+                "maxSize": self._max_size,
+                "hits": self._hits,
+                "misses": self._misses,
+                "evictions": self._evictions,
+                "hitRate": rate,
+            }
+
+    def clear(self) -> None:
+        """Remove every entry and reset the counters."""
+        with self._lock:
+            if self._disk is not None:
+                self._disk.clear()
+            self._index.clear()
+            self._hits = self._misses = self._evictions = 0
+
+    def close(self) -> None:
+        """Close the disk cache (a private temp directory is deleted). Safe to call twice."""
+        with self._lock:
+            if self._disk is not None:
+                self._disk.close()
+                self._disk = None
+            self._index.clear()
+            if self._tempdir is not None:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+                self._tempdir = None
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _decode_meta(tag: Any) -> dict | None:
+    """The metadata stored in an entry's tag, or None if it is not ours."""
+    if not isinstance(tag, str):
+        return None
+    try:
+        meta = json.loads(tag)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or not {"status", "headers", "model", "stored_at", "used"} <= set(
+        meta
+    ):
+        return None
+    return meta
