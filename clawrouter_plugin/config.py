@@ -86,6 +86,7 @@ class ImageConfig(_Section):
     download_timeout_seconds: float = Field(20, gt=0)
     max_redirects: int = Field(3, ge=0, le=10)
     max_images: int = Field(4, ge=1, le=10)
+    max_output_bytes: int = Field(64 * 1024 * 1024, ge=1)  # one image returned by the upstream
 
 
 class PluginConfig(_Section):
