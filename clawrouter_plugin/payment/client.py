@@ -1,0 +1,209 @@
+"""The x402 client used for every upstream call.
+
+Sequence: send → 402 → parse the requirements → policy check → sign once (fresh nonce) →
+resend with ``PAYMENT-SIGNATURE`` → read ``PAYMENT-RESPONSE``. With pre-authorisation the
+first send already carries a payment pre-signed from the last requirements seen for the same
+(path, price key); a 402 to it means it was not settled, and the normal flow runs once with a
+new signature. A signed payment is sent exactly once, to exactly one request; redirects are
+never followed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import aiohttp
+from multidict import CIMultiDict
+
+from .. import __version__
+from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused
+from .policy import PaymentPolicy
+from .preauth import PreAuthCache
+from .response import PaymentRecord, UpstreamResponse, transport_error
+from .signer import SignedPayment, sign_payment
+from .wallet import Wallet
+from .wire import (
+    SIGNATURE_HEADER,
+    V1_SIGNATURE_HEADER,
+    PaymentRequired,
+    WireError,
+    failure_reason,
+    is_insufficient_funds,
+    parse_payment_required,
+    parse_settlement,
+)
+
+log = logging.getLogger(__name__)
+MAX_402_BODY = 256 * 1024
+
+
+class X402Client:
+    """Sends requests to ``api_base`` and pays 402s within the policy."""
+
+    def __init__(self, session: aiohttp.ClientSession, wallet: Wallet, policy: PaymentPolicy,
+                 *, api_base: str, preauth: bool = True,
+                 on_payment: Callable[[PaymentRecord], None] | None = None,
+                 user_agent: str = f"clawrouter/{__version__}"):
+        self._session = session
+        self._wallet = wallet
+        self._policy = policy
+        self._api_base = api_base.rstrip("/")
+        self._host = urlsplit(self._api_base).netloc or self._api_base
+        self._preauth = PreAuthCache() if preauth else None
+        self._on_payment = on_payment
+        self._user_agent = user_agent
+
+    @asynccontextmanager
+    async def open(self, method: str, path: str, *, body: bytes | None = None,
+                   headers: Mapping[str, str] | None = None,
+                   max_amount_usd: float | None = None, price_key: str | None = None,
+                   timeout: aiohttp.ClientTimeout | None = None
+                   ) -> AsyncIterator[UpstreamResponse]:
+        """The upstream's answer, paid if it asked for payment.
+
+        Raises PaymentRefused (nothing signed), PaymentFailed/InsufficientFunds (the upstream
+        rejected our payment), UpstreamError/UpstreamTimeout (transport).
+        """
+        send = _Send(self, method, self._api_base + path, body,
+                     self._headers(headers, body is not None), timeout)
+        raw, signed = await self._exchange(send, (path, price_key), max_amount_usd)
+        response = UpstreamResponse(raw, self._record(raw, signed), self._host)
+        if response.payment is not None:
+            log.debug("paid $%.6f for %s %s (tx %s)", response.payment.amount_usd, method, path,
+                      response.payment.transaction)
+            if self._on_payment is not None:
+                try:
+                    self._on_payment(response.payment)
+                except Exception:
+                    log.exception("on_payment callback failed")
+        try:
+            yield response
+        finally:
+            raw.release()
+
+    async def request(self, method: str, path: str, **kwargs) -> tuple[UpstreamResponse, bytes]:
+        """Like :meth:`open`, reading the whole body and releasing the connection."""
+        async with self.open(method, path, **kwargs) as response:
+            data = await response.read()
+        return response, data
+
+    def _headers(self, extra: Mapping[str, str] | None, has_body: bool) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict({"User-Agent": self._user_agent})
+        for name, value in (extra or {}).items():
+            if name.lower() not in (SIGNATURE_HEADER.lower(), V1_SIGNATURE_HEADER.lower(),
+                                    "host", "content-length"):
+                headers[name] = value
+        if has_body and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    async def _exchange(self, send: _Send, key: tuple[str, str | None],
+                        max_amount_usd: float | None
+                        ) -> tuple[aiohttp.ClientResponse, SignedPayment | None]:
+        signed = None
+        cached = self._preauth.get(key) if self._preauth is not None else None
+        if cached is not None and self._policy.problem(cached[1], max_amount_usd) is None:
+            signed = sign_payment(self._wallet, *cached)
+        raw = await send(signed)
+        if raw.status != 402:
+            return raw, signed
+        data = await self._drain(raw)
+        if signed is not None:
+            # The pre-signed payment was refused, hence not settled: negotiate afresh.
+            self._preauth.drop(key)  # type: ignore[union-attr]
+            reason = failure_reason(raw.headers, data)
+            if is_insufficient_funds(reason):
+                raise InsufficientFunds(f"the upstream refused the payment of "
+                                        f"{signed.requirement.describe()}: {reason}")
+            log.info("pre-signed payment for %s refused (%s); negotiating again", key[0], reason)
+            try:
+                required = parse_payment_required(raw.headers, data)
+            except WireError:
+                raw = await send(None)
+                if raw.status != 402:
+                    return raw, None
+                data = await self._drain(raw)
+                required = self._parse(raw, data)
+        else:
+            required = self._parse(raw, data)
+        chosen = self._policy.choose(required, max_amount_usd)
+        signed = sign_payment(self._wallet, required, chosen)
+        raw = await send(signed)
+        if raw.status == 402:
+            reason = failure_reason(raw.headers, await self._drain(raw))
+            error = InsufficientFunds if is_insufficient_funds(reason) else PaymentFailed
+            raise error(f"the upstream rejected the payment of {chosen.describe()}: {reason}")
+        if self._preauth is not None:
+            self._preauth.put(key, required, chosen)
+        return raw, signed
+
+    def _parse(self, raw: aiohttp.ClientResponse, data: bytes) -> PaymentRequired:
+        try:
+            return parse_payment_required(raw.headers, data)
+        except WireError as exc:
+            raise PaymentRefused(f"payment refused, nothing was signed: the upstream "
+                                 f"{self._host} sent an unusable 402: {exc}") from None
+
+    async def _drain(self, raw: aiohttp.ClientResponse) -> bytes:
+        """Up to MAX_402_BODY bytes of a 402 body, then release the connection."""
+        chunks, size = [], 0
+        try:
+            async for chunk in raw.content.iter_chunked(16384):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_402_BODY:
+                    break
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error(exc, self._host) from None
+        finally:
+            raw.release()
+        return b"".join(chunks)[:MAX_402_BODY]
+
+    def _record(self, raw: aiohttp.ClientResponse,
+                signed: SignedPayment | None) -> PaymentRecord | None:
+        """What this response cost: None when nothing was paid or the upstream did not charge."""
+        if signed is None:
+            return None
+        req = signed.requirement
+        settlement = parse_settlement(raw.headers)
+        if settlement is None:
+            if raw.status >= 400:  # x402 servers settle only successful responses
+                return None
+            settled, transaction, amount = False, None, req.amount
+        else:
+            if not settlement.get("success"):
+                return None
+            settled = True
+            transaction = settlement.get("transaction") or None
+            reported = settlement.get("amount")
+            amount = int(reported) if isinstance(reported, str) and reported.isdigit() \
+                and 0 < int(reported) <= req.amount else req.amount
+        return PaymentRecord(amount_usd=amount / 1_000_000, amount_atomic=amount,
+                             network=req.network, asset=req.asset, pay_to=req.pay_to,
+                             payer=self._wallet.address,
+                             transaction=transaction if isinstance(transaction, str) else None,
+                             settled=settled)
+
+
+class _Send:
+    """One logical request, sent once per attempt with or without a payment."""
+
+    def __init__(self, client: X402Client, method: str, url: str, body: bytes | None,
+                 headers: CIMultiDict[str], timeout: aiohttp.ClientTimeout | None):
+        self.client, self.method, self.url = client, method, url
+        self.body, self.headers, self.timeout = body, headers, timeout
+
+    async def __call__(self, payment: SignedPayment | None) -> aiohttp.ClientResponse:
+        headers = self.headers.copy()
+        if payment is not None:
+            headers[payment.header_name] = payment.header_value
+        kwargs = {"timeout": self.timeout} if self.timeout is not None else {}
+        try:
+            return await self.client._session.request(
+                self.method, self.url, data=self.body, headers=headers, allow_redirects=False,
+                **kwargs)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error(exc, self.client._host) from None
