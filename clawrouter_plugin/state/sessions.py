@@ -1,0 +1,145 @@
+"""Per-conversation model pinning, so a conversation does not switch models mid-task.
+
+The store only stores. The pipeline decides: it routes with ``min_tier=pin.tier`` (escalate
+when the task gets harder, never silently downgrade), pins the decision, and calls
+:meth:`SessionStore.set_model` when a fallback model answered instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .expiring import ExpiringMap
+from .headers import header
+
+MAX_ID_LENGTH = 128
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def session_id(headers: Mapping[str, str], body: dict) -> str:
+    """The conversation id for a request.
+
+    The ``x-session-id`` header, else the body's ``user``, ``metadata.session_id`` or
+    ``metadata.conversation_id``; else derived from the system prompt and the first user
+    message (both stay the same on every turn of a conversation): 16 hex characters.
+    Explicit ids longer than 128 characters are replaced by a hash of them.
+    """
+    candidates = [header(headers, "x-session-id"), body.get("user")]
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        candidates += [metadata.get("session_id"), metadata.get("conversation_id")]
+    for candidate in candidates:
+        if _usable(candidate):
+            text = str(candidate).strip()
+            if len(text) <= MAX_ID_LENGTH:
+                return text
+            return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return _derived_id(body.get("messages"))
+
+
+def _usable(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() != ""
+
+
+def _derived_id(messages: Any) -> str:
+    system = first_user = None
+    if isinstance(messages, list):
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            role = message.get("role")
+            if system is None and role in _SYSTEM_ROLES:
+                system = message.get("content")
+            elif role == "user":
+                first_user = message.get("content")
+                break
+    text = json.dumps([system, first_user], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+@dataclass
+class Pin:
+    """The model and tier a session is pinned to."""
+
+    model: str
+    tier: str
+    table: str
+    requests: int
+    last_used: float
+
+
+class SessionStore:
+    """Session pins (and chat-host model preferences) that expire after ``ttl_seconds`` idle.
+
+    ``requests`` counts the requests served under a pin: 1 when created, +1 for each later
+    :meth:`pin` or :meth:`touch`. Memory is bounded by ``max_sessions`` (expired first, then
+    the least recently used).
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float = 3600,
+        clock: Callable[[], float] = time.monotonic,
+        max_sessions: int = 10000,
+    ):
+        self._clock = clock
+        self._pins: ExpiringMap[Pin] = ExpiringMap(ttl_seconds, max_sessions)
+        self._preferences: ExpiringMap[str] = ExpiringMap(ttl_seconds, max_sessions)
+
+    def get(self, sid: str) -> Pin | None:
+        """A copy of the session's pin, or None if absent or idle longer than the ttl."""
+        pin = self._pins.get(sid, self._clock())
+        return replace(pin) if pin is not None else None
+
+    def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
+        """Pin ``sid`` to ``model``/``tier`` (create or overwrite); returns a copy."""
+        now = self._clock()
+        previous = self._pins.get(sid, now)
+        requests = previous.requests + 1 if previous is not None else 1
+        pin = Pin(model=model, tier=tier, table=table, requests=requests, last_used=now)
+        self._pins.set(sid, pin, now)
+        self._preferences.get(sid, now, refresh=True)
+        return replace(pin)
+
+    def touch(self, sid: str) -> None:
+        """Another request was served under the existing pin: refresh its idle timer."""
+        now = self._clock()
+        pin = self._pins.get(sid, now, refresh=True)
+        if pin is not None:
+            pin.requests += 1
+            pin.last_used = now
+        self._preferences.get(sid, now, refresh=True)
+
+    def set_model(self, sid: str, model: str) -> None:
+        """Record the model that actually answered (after a fallback); no-op without a pin."""
+        now = self._clock()
+        pin = self._pins.get(sid, now, refresh=True)
+        if pin is not None:
+            pin.model = model
+            pin.last_used = now
+
+    def set_preference(self, sid: str, model: str) -> None:
+        """Remember the model a chat host's user chose for this session."""
+        self._preferences.set(sid, model, self._clock())
+
+    def preference(self, sid: str) -> str | None:
+        """The session's preferred model; looking it up keeps it alive."""
+        return self._preferences.get(sid, self._clock(), refresh=True)
+
+    def clear(self, sid: str | None = None) -> None:
+        """Forget one session (pin and preference), or all of them."""
+        if sid is None:
+            self._pins.clear()
+            self._preferences.clear()
+        else:
+            self._pins.pop(sid)
+            self._preferences.pop(sid)
+
+    def __len__(self) -> int:
+        """Number of live pinned sessions."""
+        return self._pins.live(self._clock())
