@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import re
 import shutil
 import sqlite3
@@ -31,6 +33,9 @@ import diskcache
 from ..errors import ConfigError
 from ..paths import ensure_private_dir
 from .headers import header
+
+log = logging.getLogger(__name__)
+_DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 
 # Top-level fields that do not change the answer.
 _IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
@@ -143,6 +148,7 @@ class ResponseCache:
         self._max_item_size = max_item_size
         self._lock = threading.Lock()
         self._index: OrderedDict[str, float] = OrderedDict()  # key -> expiry; oldest use first
+        self._soonest_expiry = math.inf  # no entry expires before this (may be stale-early)
         self._hits = self._misses = self._evictions = 0
         self._tempdir: str | None = None
         self._disk: diskcache.Cache | None = None
@@ -157,7 +163,7 @@ class ResponseCache:
                 str(directory), eviction_policy="none", size_limit=2**40, cull_limit=0
             )
             self._load_index()
-        except (OSError, sqlite3.Error) as exc:
+        except _DISK_ERRORS as exc:
             raise ConfigError(f"cannot open the response cache in {directory}: {exc}") from None
 
     def _load_index(self) -> None:
@@ -177,6 +183,7 @@ class ResponseCache:
             found.append((meta["used"], key, expires_at))
         for _, key, expires_at in sorted(found):
             self._index[key] = expires_at
+        self._soonest_expiry = min(self._index.values(), default=math.inf)
         while len(self._index) > self._max_size:
             self._drop(next(iter(self._index)))
 
@@ -193,9 +200,13 @@ class ResponseCache:
                 self._drop(key)
                 self._misses += 1
                 return None
-            value, tag = self._disk.get(key, tag=True)
+            try:
+                value, tag = self._disk.get(key, tag=True)
+            except _DISK_ERRORS as exc:
+                log.warning("response cache: read failed, treating as a miss: %s", exc)
+                value = tag = None
             meta = _decode_meta(tag) if value is not None else None
-            if meta is None:  # removed behind our back
+            if meta is None:  # unreadable, or removed behind our back
                 self._index.pop(key, None)
                 self._misses += 1
                 return None
@@ -213,7 +224,7 @@ class ResponseCache:
         """Store a successful (2xx) response; False when disabled, too big or not storable.
 
         When full, expired entries go first, then the least recently used one (counted as an
-        eviction).
+        eviction). Disk errors are logged and give False (or a miss in :meth:`get`).
         """
         ttl = self._default_ttl if ttl is None else ttl
         if (
@@ -232,21 +243,27 @@ class ResponseCache:
                 "stored_at": response.stored_at,
                 "used": now,
             }
-            if key not in self._index:
-                self._make_room(now)
-            self._disk.set(key, bytes(response.body), expire=ttl, tag=json.dumps(meta))
+            try:
+                with self._disk.transact():  # eviction and store in one commit
+                    if key not in self._index:
+                        self._make_room(now)
+                    self._disk.set(key, bytes(response.body), expire=ttl, tag=json.dumps(meta))
+            except _DISK_ERRORS as exc:  # the cache is an optimisation: never fail the request
+                log.warning("response cache: store failed: %s", exc)
+                return False
             self._index[key] = now + ttl
             self._index.move_to_end(key)
+            self._soonest_expiry = min(self._soonest_expiry, now + ttl)
         return True
 
     def _make_room(self, now: float) -> None:
-        while len(self._index) >= self._max_size:
-            expired = [key for key, expires_at in self._index.items() if expires_at <= now]
-            for key in expired:
+        if len(self._index) >= self._max_size and self._soonest_expiry <= now:
+            for key in [key for key, expires_at in self._index.items() if expires_at <= now]:
                 self._drop(key)
-            if not expired:
-                self._drop(next(iter(self._index)))
-                self._evictions += 1
+            self._soonest_expiry = min(self._index.values(), default=math.inf)
+        while len(self._index) >= self._max_size:
+            self._drop(next(iter(self._index)))
+            self._evictions += 1
 
     def _drop(self, key: str) -> None:
         self._index.pop(key, None)

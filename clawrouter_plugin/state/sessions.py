@@ -43,7 +43,9 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
 
 
 def _usable(value: Any) -> bool:
-    return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() != ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return False
+    return str(value).strip() != ""
 
 
 def _derived_id(messages: Any) -> str:

@@ -194,3 +194,20 @@ def test_unusable_directory_is_a_clear_error(tmp_path):
 
 def test_zero_ttl_is_not_stored(cache):
     assert not cache.put("k", reply(), ttl=0)
+
+
+def test_disk_failures_degrade_to_misses(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", reply())
+
+        def broken(*args, **kwargs):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(cache._disk, "get", broken)
+        monkeypatch.setattr(cache._disk, "set", broken)
+        assert cache.get("k") is None
+        assert not cache.put("k2", reply())
+        assert "disk I/O error" in caplog.text
+        assert cache.stats()["misses"] == 1

@@ -1,0 +1,144 @@
+"""ExclusionStore: alias resolution, hints, persistence, corrupt files."""
+
+import json
+import os
+
+import pytest
+
+from clawrouter_plugin.catalog import load_catalog
+from clawrouter_plugin.errors import BadRequest, ConfigError
+from clawrouter_plugin.state.exclusions import ExclusionStore
+
+CATALOG = load_catalog()
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "data" / "exclude-models.json"
+
+
+def test_empty_by_default(path):
+    assert ExclusionStore(path, CATALOG).all() == frozenset()
+    assert not path.exists()
+
+
+def test_add_resolves_aliases_and_persists(path):
+    store = ExclusionStore(path, CATALOG)
+    assert store.add("sonnet") == "anthropic/claude-sonnet-4.6"
+    assert store.add("blockrun/DeepSeek") == "deepseek/deepseek-chat"
+    assert store.add("openai/gpt-4o") == "openai/gpt-4o"
+    assert store.add("gpt") == "openai/gpt-4o"  # already excluded: unchanged
+    expected = ["anthropic/claude-sonnet-4.6", "deepseek/deepseek-chat", "openai/gpt-4o"]
+    assert path.read_text() == json.dumps(expected, indent=2) + "\n"
+    assert ExclusionStore(path, CATALOG).all() == frozenset(expected)
+
+
+def test_free_means_the_free_model(path):
+    store = ExclusionStore(path, CATALOG)
+    assert store.add("free") == CATALOG.free_model
+    assert store.remove("free") == CATALOG.free_model
+
+
+def test_unknown_model_gets_a_hint(path):
+    store = ExclusionStore(path, CATALOG)
+    with pytest.raises(BadRequest, match=r'Unknown model "grok-4"\. Did you mean: xai/grok-4'):
+        store.add("grok-4")
+    with pytest.raises(BadRequest, match="Did you mean: .*sonnet"):
+        store.add("sonet")
+    with pytest.raises(BadRequest) as err:
+        store.add("zzzzqqqq")
+    assert err.value.message == 'Unknown model "zzzzqqqq".'
+    assert not path.exists()
+
+
+def test_profiles_and_empty_names_are_rejected(path):
+    store = ExclusionStore(path, CATALOG)
+    with pytest.raises(BadRequest, match="routing profile"):
+        store.add("auto")
+    with pytest.raises(BadRequest, match="model name is required"):
+        store.add("  ")
+
+
+def test_remove(path):
+    store = ExclusionStore(path, CATALOG)
+    store.add("haiku")
+    with pytest.raises(BadRequest, match='Model "opus" was not in the exclude list.'):
+        store.remove("opus")
+    assert store.remove("anthropic/claude-haiku-4-5") == "anthropic/claude-haiku-4.5"
+    assert store.all() == frozenset()
+    assert json.loads(path.read_text()) == []
+
+
+def test_remove_handles_unknown_entries_written_by_others(path):
+    path.parent.mkdir()
+    path.write_text('["grok-4", "opus"]')
+    store = ExclusionStore(path, CATALOG)
+    assert store.all() == {"anthropic/claude-opus-4.6"}  # unknown strings match nothing
+    assert store.remove("grok-4") == "grok-4"
+    assert store.remove("anthropic/claude-opus-4.6") == "anthropic/claude-opus-4.6"
+    assert json.loads(path.read_text()) == []
+
+
+def test_config_exclusions_are_included_but_not_removable(path):
+    store = ExclusionStore(path, CATALOG, initial=["kimi"])
+    assert store.all() == {"moonshot/kimi-k2.5"}
+    assert store.add("kimi") == "moonshot/kimi-k2.5"
+    assert not path.exists()  # nothing new to store
+    with pytest.raises(BadRequest, match="excludeModels"):
+        store.remove("kimi")
+    store.add("gemini")
+    store.clear()
+    assert store.all() == {"moonshot/kimi-k2.5"}
+
+
+def test_unknown_config_exclusion_is_a_config_error(path):
+    with pytest.raises(ConfigError, match="Unknown model"):
+        ExclusionStore(path, CATALOG, initial=["not-a-model"])
+
+
+def test_changes_by_another_process_are_seen(path):
+    store = ExclusionStore(path, CATALOG)
+    assert store.all() == frozenset()
+    ExclusionStore(path, CATALOG).add("flash")
+    assert store.all() == {"google/gemini-2.5-flash"}
+    path.unlink()
+    assert store.all() == frozenset()
+
+
+def test_all_is_cached_until_the_file_changes(path, monkeypatch):
+    store = ExclusionStore(path, CATALOG)
+    store.add("flash")
+    reads = []
+    original = store._read
+    monkeypatch.setattr(store, "_read", lambda: reads.append(1) or original())
+    for _ in range(100):
+        assert store.all() == {"google/gemini-2.5-flash"}
+    assert reads == []
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"a": 1}', '["ok", 3]', "\xff\xfe"])
+def test_corrupt_file_is_reported_and_kept(path, content):
+    path.parent.mkdir()
+    path.write_bytes(content.encode("latin-1"))
+    store = ExclusionStore(path, CATALOG)
+    for action in (store.all, lambda: store.add("flash"), lambda: store.remove("flash")):
+        with pytest.raises(ConfigError, match="not a valid exclusion list"):
+            action()
+    assert path.read_bytes() == content.encode("latin-1")
+    store.clear()  # an explicit clear is the user's way out
+    assert store.all() == frozenset()
+
+
+def test_writes_are_atomic_and_leave_no_temp_files(path):
+    store = ExclusionStore(path, CATALOG)
+    for name in ("flash", "gemini", "kimi", "opus"):
+        store.add(name)
+    assert os.listdir(path.parent) == ["exclude-models.json"]
+
+
+def test_unwritable_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = ExclusionStore(blocker / "exclude-models.json", CATALOG)
+    with pytest.raises(ConfigError, match="cannot"):
+        store.add("flash")
