@@ -25,7 +25,7 @@ from ..config import ImageConfig
 from ..errors import BadRequest, PayloadTooLarge
 from .download import download_image
 from .formats import (INPUT_FORMATS, SNIFF_BYTES, ImageFormat, format_names, human_bytes,
-                      sniff_input)
+                      sniff, sniff_input)
 
 _FORMAT_NAMES = format_names(INPUT_FORMATS)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -139,8 +139,9 @@ def _check_stat(info: os.stat_result, shown: str, max_bytes: int, label: str) ->
         raise BadRequest(f"{label}: {shown} is empty", code="unsupported_image")
 
 
-def decode_data_uri(value: str, max_bytes: int, label: str = "image") -> ImageInput:
-    """Decode and check a ``data:image/<type>;base64,<data>`` URI."""
+def decode_data_uri(value: str, max_bytes: int, label: str = "image",
+                    formats: tuple[ImageFormat, ...] = INPUT_FORMATS) -> ImageInput:
+    """Decode and check a ``data:image/<type>;base64,<data>`` URI (bytes must be ``formats``)."""
     header, comma, payload = value.partition(",")
     params = header[5:].lower().split(";")
     if not comma or params[-1] != "base64" or not params[0].startswith("image/"):
@@ -156,9 +157,9 @@ def decode_data_uri(value: str, max_bytes: int, label: str = "image") -> ImageIn
                          code="invalid_data_uri") from None
     if len(data) > max_bytes:
         raise _too_large(label, "the data URI", max_bytes)
-    fmt = sniff_input(data[:SNIFF_BYTES])
-    if fmt is None:
-        raise BadRequest(f"{label}: the data URI is not a {_FORMAT_NAMES} image",
+    fmt = sniff(data[:SNIFF_BYTES])
+    if fmt is None or fmt not in formats:
+        raise BadRequest(f"{label}: the data URI is not a {format_names(formats)} image",
                          code="unsupported_image")
     return ImageInput(data, fmt)
 

@@ -1,0 +1,61 @@
+"""HTTP routes for images: generation, editing, and serving the local image store.
+
+``POST /v1/images/generations`` and ``POST /v1/images/image2image`` call the one
+:class:`~clawrouter_plugin.images.ImageService`; errors propagate as ClawRouterError and the
+app's middleware turns them into OpenAI-style JSON. ``GET /images/<name>`` serves only files
+the store itself named; anything else (traversal, listing, other names) is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..state.sessions import session_id
+from .app import read_json
+
+if TYPE_CHECKING:
+    from ..images import ImageResult
+    from ..services import Services
+
+_NOT_FOUND = {"error": {"message": "image not found", "type": "not_found", "code": "not_found"}}
+
+
+def add_image_routes(app: web.Application, services: Services) -> None:
+    """Register the image routes on ``app`` (they use ``services.images``)."""
+
+    async def generations(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        result = await services.images.generate(
+            prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
+            n=body.get("n"), session_id=session_id(request.headers, body))
+        return _reply(result)
+
+    async def image2image(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        result = await services.images.edit(
+            prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
+            model=body.get("model"), size=body.get("size"), n=body.get("n"),
+            allow_relative=False, session_id=session_id(request.headers, body))
+        return _reply(result)
+
+    async def serve_image(request: web.Request) -> web.StreamResponse:
+        path = services.images.store.resolve(request.match_info["name"])
+        if path is None:
+            return web.json_response(_NOT_FOUND, status=404)
+        return web.FileResponse(path, headers={
+            "Content-Type": services.images.store.content_type(path),
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff"})
+
+    app.router.add_post("/v1/images/generations", generations)
+    app.router.add_post("/v1/images/image2image", image2image)
+    app.router.add_get("/images/{name}", serve_image)
+
+
+def _reply(result: ImageResult) -> web.Response:
+    headers = {"x-clawrouter-model": result.model, "x-clawrouter-size": result.size,
+               "x-clawrouter-cost-usd": f"{result.cost_usd:.6f}"}
+    return web.json_response(result.to_openai(), headers=headers)
+
