@@ -142,7 +142,7 @@ class X402TestUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_route("*", self.prefix + "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
