@@ -96,7 +96,7 @@ class PluginConfig(_Section):
     max_cost_per_run: float | None = Field(None, ge=0)
     max_cost_per_run_mode: Literal["graceful", "strict"] = "graceful"
     exclude_models: list[str] = Field(default_factory=list)
-    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)  # 0: any free port
     data_dir: str | None = None
     api_base: str = DEFAULT_API_BASE
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)

@@ -20,6 +20,7 @@ class CommandContext:
     is_authorized_sender: bool = True
     session_id: str = "default"
     config: dict[str, Any] = field(default_factory=dict)
+    sender_is_owner: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class ProviderSpec:
 
 @dataclass(frozen=True)
 class ServiceContext:
+    """What a service's start/stop get: the whole host config, a state directory, a logger."""
+
     config: dict[str, Any]
     state_dir: str
     logger: Any
@@ -97,9 +100,16 @@ class PluginLogger(Protocol):
 
 
 class PluginApi(Protocol):
-    """What ``register(api)`` receives. Registration closes when ``register`` returns."""
+    """What ``register(api)`` receives. Registration closes when ``register`` returns.
+
+    ``registration_mode`` is "full" when the host will start services, "discovery" when it
+    only wants to know what the plugin registers (e.g. to regenerate the manifest).
+    """
 
     id: str
+    name: str
+    version: str
+    registration_mode: str
     config: dict[str, Any]
     plugin_config: dict[str, Any]
     logger: PluginLogger

@@ -1,0 +1,102 @@
+"""Chat-command dispatch rules: what counts as a command, argument hygiene, errors, /help.
+
+A message is a command only when it is wholly ``/name args``. Names match case-insensitively
+with ``-`` and ``_`` alike; a command that takes no arguments does not match a message with
+arguments (the message then goes to the model, like any other text). Arguments lose control
+characters (tab and newline stay) and are capped at 4096 characters. A failing handler gives
+"Command failed" and a short reason; the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..errors import ClawRouterError
+from .api import CommandContext, CommandResult, CommandSpec
+
+MAX_ARGS_CHARS = 4096
+MAX_REASON_CHARS = 300
+AUTH_REQUIRED = "⚠️ This command requires authorization."
+
+_MESSAGE = re.compile(r"/([A-Za-z][A-Za-z0-9_-]*)(?:\s+(.*))?", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """``/name args`` split; ``args`` is None when there were none."""
+
+    name: str
+    args: str | None
+    body: str
+
+
+def clean_args(raw: str) -> str | None:
+    """Drop control characters except tab and newline, trim, cap at 4096 characters."""
+    cleaned = _CONTROL.sub("", raw).strip()[:MAX_ARGS_CHARS].strip()
+    return cleaned or None
+
+
+def parse_command(text: str) -> ParsedCommand | None:
+    """The command in ``text`` if the whole message is one, else None."""
+    stripped = text.strip()
+    match = _MESSAGE.fullmatch(stripped)
+    if not match:
+        return None
+    args = clean_args(match.group(2)) if match.group(2) else None
+    body = f"/{match.group(1)}" + (f" {args}" if args else "")
+    return ParsedCommand(name=match.group(1), args=args, body=body)
+
+
+def short_reason(exc: BaseException) -> str:
+    """A one-line, secret-free reason: our own errors' messages, else the exception class."""
+    if isinstance(exc, ClawRouterError):
+        reason = exc.message.strip().splitlines()[0] if exc.message.strip() else exc.type
+    elif isinstance(exc, TimeoutError):
+        reason = "timed out"
+    else:
+        reason = f"internal error ({type(exc).__name__})"
+    return reason[:MAX_REASON_CHARS]
+
+
+def as_result(value: Any, name: str, logger: logging.Logger) -> CommandResult:
+    """A handler's return value as a :class:`CommandResult` (anything else is an empty reply)."""
+    if isinstance(value, CommandResult):
+        return value
+    if isinstance(value, str):
+        return CommandResult(text=value)
+    logger.warning("command /%s returned %s, not a CommandResult", name, type(value).__name__)
+    return CommandResult()
+
+
+async def run_command(spec: CommandSpec, ctx: CommandContext,
+                      logger: logging.Logger) -> CommandResult:
+    """Run one command with the auth check and error containment."""
+    if spec.require_auth and not ctx.is_authorized_sender:
+        return CommandResult(text=AUTH_REQUIRED, is_error=True)
+    try:
+        value = spec.handler(ctx)
+        if inspect.isawaitable(value):
+            value = await value
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # contained: a broken command must not take the chat down
+        logger.error("command /%s failed", spec.name, exc_info=exc)
+        return CommandResult(text=f"⚠️ Command failed: {short_reason(exc)}", is_error=True)
+    return as_result(value, spec.name, logger)
+
+
+def help_text(commands: Iterable[CommandSpec]) -> str:
+    """The /help reply: every command with its description (and usage when given)."""
+    lines = ["Commands:", "  /help — this list"]
+    for spec in sorted(commands, key=lambda c: c.name):
+        lines.append(f"  /{spec.name} — {spec.description}")
+        if spec.usage:
+            lines.extend(f"      {line}" for line in spec.usage.splitlines())
+    lines.append("Anything else is sent to the model.")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""ClawRouter's plugin entry point: ``register(api)``.
+
+Registers, synchronously: the chat commands (their handlers reach the running services
+lazily), the ``blockrun`` provider (completions go through the same pipeline as the proxy, in
+process, with the conversation's session id), and the ``clawrouter-proxy`` service, which
+starts the proxy and installs the ``/imagegen`` and ``/img2img`` intercepts on its pipeline.
+``CLAWROUTER_DISABLED=1`` registers nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from .config import PluginConfig, validate_plugin_config
+from .errors import ClawRouterError
+from .host.api import CommandContext, CommandSpec, ProviderRequest, ProviderSpec, ServiceContext, ServiceSpec
+
+if TYPE_CHECKING:
+    from .proxy.server import ProxyHandle
+    from .services import Services
+
+PROVIDER_ID = "blockrun"
+SERVICE_ID = "clawrouter-proxy"
+log = logging.getLogger("clawrouter.plugin")
+
+
+class ServicesHolder:
+    """The running proxy's services, reached lazily: commands are registered before it starts."""
+
+    def __init__(self) -> None:
+        self.handle: ProxyHandle | None = None
+
+    @property
+    def current(self) -> Services:
+        """The in-process services, or a clear error when there are none."""
+        handle = self.handle
+        if handle is None:
+            raise ClawRouterError("ClawRouter is not running yet (its proxy service has not started)")
+        if handle.services is None:
+            raise ClawRouterError(
+                f"this needs ClawRouter's in-process proxy, but the one already running at "
+                f"{handle.base_url} (another process) is in use; run the command there")
+        return handle.services
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.current, name)
+
+
+def disabled() -> bool:
+    """Whether $CLAWROUTER_DISABLED turns the plugin off."""
+    return os.environ.get("CLAWROUTER_DISABLED", "").strip().lower() in ("1", "true", "yes")
+
+
+def _intercept(spec: CommandSpec):
+    """A pipeline intercept that answers ``/name args`` with the command's own handler."""
+    from .host.dispatch import run_command
+
+    async def intercept(args: str, session_id: str) -> str:
+        ctx = CommandContext(args=args or None, command_body=f"/{spec.name} {args}".strip(),
+                             channel="http", sender_id="proxy", session_id=session_id)
+        result = await run_command(spec, ctx, log)
+        text = result.text or ""
+        return "\n".join([text, *(u for u in result.media_urls if u not in text)]).strip()
+
+    return intercept
+
+
+def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
+    async def complete(request: ProviderRequest) -> Any:
+        handle = holder.handle
+        if handle is None:
+            raise ClawRouterError("ClawRouter is not running yet (its proxy service has not started)")
+        body = dict(request.body)
+        headers = {"x-session-id": request.session_id}
+        services = handle.services
+        if services is None:  # another process owns the port: talk to it over HTTP
+            from .host.openai_http import http_completion
+
+            return await http_completion(f"{handle.base_url}/v1/chat/completions", body, headers,
+                                         read_timeout=config.upstream.request_timeout_seconds)
+        preferred = services.sessions.preference(request.session_id)
+        if preferred:
+            body["model"] = preferred
+        reply = await services.pipeline.chat(body, headers=headers)
+        return reply.text_deltas() if request.stream else await reply.json()
+
+    from .catalog import load_catalog
+    from .host.openclaw_setup import model_definitions
+
+    return ProviderSpec(id=PROVIDER_ID, label="BlockRun", complete=complete, aliases=("br",),
+                        models=tuple(model_definitions(load_catalog())))
+
+
+def _service(holder: ServicesHolder, config: PluginConfig, commands: list[CommandSpec]) -> ServiceSpec:
+    from commands import INTERCEPTED
+
+    intercepted = [spec for spec in commands if spec.name in INTERCEPTED]
+
+    def install(services: Services) -> None:
+        for spec in intercepted:
+            services.pipeline.intercepts[spec.name] = _intercept(spec)
+
+    async def start(_ctx: ServiceContext) -> None:
+        from .proxy.server import start_proxy
+
+        holder.handle = await start_proxy(config=config, setup=install)
+        log.info("ClawRouter proxy at %s%s", holder.handle.base_url,
+                 " (reused)" if holder.handle.reused else "")
+
+    async def stop(_ctx: ServiceContext) -> None:
+        handle, holder.handle = holder.handle, None
+        if handle is not None:
+            await handle.close()
+
+    return ServiceSpec(id=SERVICE_ID, start=start, stop=stop)
+
+
+def register(api: Any) -> None:
+    """Register ClawRouter's commands, provider and proxy service (synchronously)."""
+    if disabled():
+        api.logger.info("ClawRouter is disabled (CLAWROUTER_DISABLED); nothing registered")
+        return
+    from commands import all_commands
+
+    config = validate_plugin_config(dict(api.plugin_config or {}),
+                                    f"plugins.entries.{api.id}.config")
+    holder = ServicesHolder()
+    commands = all_commands(holder)
+    for spec in commands:
+        api.register_command(spec)
+    api.register_provider(_provider(holder, config))
+    api.register_service(_service(holder, config, commands))
