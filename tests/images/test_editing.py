@@ -144,3 +144,18 @@ async def test_request_errors_before_reading_anything(image_env, tmp_path, body,
     code, reply = await edit(env, **{"image": str(tmp_path / "photo.png"), **body})
     assert code == 400 and message in reply["error"]["message"], reply
     env.assert_nothing_sent()
+
+
+async def test_web_pages_on_other_sites_cannot_trigger_edits(image_env, tmp_path):
+    env = image_env
+    (tmp_path / "photo.png").write_bytes(SOURCE)
+    body = {"prompt": "x", "image": str(tmp_path / "photo.png")}
+    for origin in ("https://evil.example", "null", "http://localhost.evil.example:8402"):
+        resp = await env.client.post("/v1/images/image2image", json=body,
+                                     headers={"Origin": origin})
+        assert resp.status == 403, origin
+        assert (await resp.json())["error"]["code"] == "forbidden_origin"
+    env.assert_nothing_sent()
+    resp = await env.client.post("/v1/images/image2image", json=body,
+                                 headers={"Origin": "http://localhost:3000"})
+    assert resp.status == 200
