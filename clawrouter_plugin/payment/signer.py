@@ -30,6 +30,7 @@ from .wire import (
 VALID_AFTER_SKEW = 600  # validAfter = now - 600, tolerating clock skew (as @x402/evm 2.7.0)
 _DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_checksum = lru_cache(maxsize=256)(to_checksum_address)  # payTo/asset repeat per request
 _TRANSFER_TYPEHASH = keccak(
     b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
     b"uint256 validBefore,bytes32 nonce)")
@@ -89,14 +90,14 @@ def sign_payment(wallet: Wallet, required: PaymentRequired, req: Requirement, *,
     valid_before = now + req.max_timeout_seconds
     authorization = {
         "from": wallet.address,
-        "to": to_checksum_address(req.pay_to),
+        "to": _checksum(req.pay_to),
         "value": str(req.amount),
         "validAfter": str(max(0, now - VALID_AFTER_SKEW)),
         "validBefore": str(valid_before),
         "nonce": "0x" + secrets.token_bytes(32).hex(),
     }
     separator = domain_separator(domain[0], domain[1], chain_id(req.network),
-                                 to_checksum_address(req.asset))
+                                 _checksum(req.asset))
     signature = wallet.sign_digest(authorization_digest(separator, authorization))
     inner = {"authorization": authorization, "signature": "0x" + signature.hex()}
     if required.version == 1:
