@@ -62,7 +62,7 @@ def _tier_lines(by_tier: dict[str, dict[str, Any]]) -> list[str]:
 
 def _model_lines(by_model: dict[str, dict[str, Any]]) -> list[str]:
     top = sorted(by_model.items(), key=lambda item: -int(item[1].get("count", 0)))[:5]
-    return [f"    {fit(name, 26)} {int(row.get('count', 0)):>5} reqs  {_money(float(row.get('cost', 0)))}"
+    return [f"    {fit(name, 28)} {int(row.get('count', 0)):>5} reqs  {_money(float(row.get('cost', 0)))}"
             for name, row in top]
 
 

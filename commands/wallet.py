@@ -22,7 +22,7 @@ OWNER_ONLY = "⚠️ /wallet {0} is only allowed for the owner, at the terminal.
 
 
 def _balance_line(info: Any) -> str:
-    if info is None or getattr(info, "error", None) or info.usd is None:
+    if info is None or info.usd is None:
         return "unknown (RPC unreachable)"
     if info.empty:
         return f"${info.usd:,.2f} USDC — empty: only the free model works until you fund it"
