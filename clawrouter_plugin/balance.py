@@ -47,8 +47,9 @@ class BalanceMonitor:
     """Reads and caches one address's token balance."""
 
     def __init__(self, session: aiohttp.ClientSession, *, rpc_url: str, address: str,
-                 asset: str = BASE_USDC, cache_seconds: float = 60, low_usd: float = 1.0,
+                 asset: str | None = BASE_USDC, cache_seconds: float = 60, low_usd: float = 1.0,
                  timeout_seconds: float = 3.0):
+        asset = asset or BASE_USDC
         if not _ADDRESS.fullmatch(address) or not _ADDRESS.fullmatch(asset):
             raise ValueError("address and asset must be 0x + 40 hex characters")
         self._session = session

@@ -109,6 +109,6 @@ async def test_slow_rpc_times_out(rpc, session):
     assert time.monotonic() - started < 2
 
 
-def test_bad_address_is_refused(session):
+async def test_bad_address_is_refused(session):
     with pytest.raises(ValueError):
         BalanceMonitor(session, rpc_url="http://127.0.0.1:1/", address="0x123")
