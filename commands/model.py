@@ -38,8 +38,7 @@ def suggest(catalog: Catalog, name: str) -> list[str]:
 
 def overview(catalog: Catalog, current: str | None) -> str:
     """The reply to a bare /model."""
-    lines = [f"Current: {describe(catalog, current or DEFAULT)}"
-             + ("" if current else " (default)"), "", "Routing profiles:"]
+    lines = [f"Current: {describe(catalog, current or DEFAULT)}", "", "Routing profiles:"]
     lines += [f"  {name:<8} {text}" for name, text in catalog.profiles.items()]
     by_target: dict[str, list[str]] = defaultdict(list)
     for alias, target in catalog.aliases.items():

@@ -24,7 +24,8 @@ def services(tmp_path):
 async def test_model_shows_default_profiles_and_aliases(services):
     reply = await model.command(services).handler(ctx())
     text = reply.text
-    assert text.startswith("Current: blockrun/auto — Balanced") and "(default)" in text
+    assert text.startswith("Current: blockrun/auto — Balanced - the cheapest model that can "
+                           "handle each request (default)\n\nRouting profiles:\n")
     for profile in ("auto", "eco", "premium", "free", "agentic"):
         assert f"\n  {profile:<8} " in text
     assert "anthropic/claude-sonnet-4.6: br-sonnet, claude, sonnet" in text
