@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -60,8 +61,8 @@ class Spinner:
         self._task = asyncio.ensure_future(self._spin())
 
     async def _spin(self) -> None:
-        for index in range(sys.maxsize):
-            self.out.write(f"\r{SPINNER[index % len(SPINNER)]} {self.label}…")
+        for frame in itertools.cycle(SPINNER):
+            self.out.write(f"\r{frame} {self.label}…")
             self.out.flush()
             await asyncio.sleep(0.1)
 
@@ -83,7 +84,10 @@ class TtyLines:
         asyncio.get_running_loop().add_reader(fd, self._ready)
 
     def _ready(self) -> None:
-        data = os.read(self.fd, 65536)
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # the terminal went away: treat as end of input
+            data = b""
         if not data:
             asyncio.get_running_loop().remove_reader(self.fd)
             self.queue.put_nowait(None)

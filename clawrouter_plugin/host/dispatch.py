@@ -23,6 +23,7 @@ MAX_ARGS_CHARS = 4096
 MAX_REASON_CHARS = 300
 AUTH_REQUIRED = "⚠️ This command requires authorization."
 
+log = logging.getLogger("clawrouter.host")
 _MESSAGE = re.compile(r"/([A-Za-z][A-Za-z0-9_-]*)(?:\s+(.*))?", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -64,6 +65,14 @@ def short_reason(exc: BaseException) -> str:
     return reason[:MAX_REASON_CHARS]
 
 
+def log_failure(what: str, exc: Exception, logger: logging.Logger = log) -> None:
+    """Log a contained failure: our own errors as one line, anything else with its traceback."""
+    if isinstance(exc, ClawRouterError):
+        logger.info("%s failed: %s", what, exc.message)
+    else:
+        logger.error("%s failed", what, exc_info=exc)
+
+
 def as_result(value: Any, name: str, logger: logging.Logger) -> CommandResult:
     """A handler's return value as a :class:`CommandResult` (anything else is an empty reply)."""
     if isinstance(value, CommandResult):
@@ -86,7 +95,7 @@ async def run_command(spec: CommandSpec, ctx: CommandContext,
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # contained: a broken command must not take the chat down
-        logger.error("command /%s failed", spec.name, exc_info=exc)
+        log_failure(f"command /{spec.name}", exc, logger)
         return CommandResult(text=f"⚠️ Command failed: {short_reason(exc)}", is_error=True)
     return as_result(value, spec.name, logger)
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from ..errors import ClawRouterError, ConfigError
 from .api import CommandContext, CommandSpec, ProviderRequest, ProviderSpec, ServiceContext, ServiceSpec
-from .dispatch import help_text, parse_command, run_command, short_reason
+from .dispatch import help_text, log_failure, parse_command, run_command, short_reason
 from .manifest import Manifest, builtin_manifest_path, load_manifest, manifest_for_module
 from .registry import HOST_BUILTINS, PluginError, RecordingApi, Registrations, command_key, run_register
 from .schema import validate as validate_schema
@@ -179,8 +179,7 @@ class Host:
                         continue
                     loaded.append(self.load(manifest, ep.load()))
                 except Exception as exc:  # a third-party plugin must not take the host down
-                    log.error("plugin %s failed to load: %s", ep.name, short_reason(exc) if
-                              isinstance(exc, ClawRouterError) else exc)
+                    log.error("plugin %s failed to load: %s", ep.name, exc)
         return loaded
 
     # ---- services ------------------------------------------------------------------------
@@ -261,7 +260,7 @@ class Host:
             conv.history.pop()
             if not isinstance(exc, Exception):
                 raise
-            log.error("provider %s failed", provider.id, exc_info=exc)
+            log_failure(f"provider {provider.id}", exc)
             return HostReply(f"⚠️ {short_reason(exc)}", is_error=True)
         conv.history.append({"role": "assistant", "content": answer})
         return HostReply(answer)
