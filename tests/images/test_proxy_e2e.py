@@ -1,0 +1,98 @@
+"""Images through the real proxy (start_proxy): OpenAI SDK, plain HTTP, chat intercepts."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from openai import AsyncOpenAI, PermissionDeniedError
+
+from clawrouter_plugin.config import PluginConfig
+from clawrouter_plugin.proxy.server import start_proxy
+from commands import imagegen, img2img
+from tests.images.conftest import RESULT, catalog_price, image_handler
+from tests.images.imagedata import data_uri, jpeg
+from tests.support.x402_upstream import IMAGE_EDIT_PATH, IMAGE_PATH
+
+
+def _install(services) -> None:
+    """What the plugin's entry point does: answer /imagegen and /img2img inside chats."""
+    for module in (imagegen, img2img):
+        async def intercept(args: str, sid: str, module=module) -> str:
+            result = await module.run(services, args, sid)
+            return result.text or ""
+        services.pipeline.intercepts[module.__name__.rsplit(".", 1)[1]] = intercept
+
+
+@pytest.fixture
+async def proxy(x402_upstream, funded_wallet_key, tmp_path):
+    for path in (IMAGE_PATH, IMAGE_EDIT_PATH):
+        x402_upstream.set_price(path, catalog_price)
+        x402_upstream.set_handler(path, image_handler("data"))
+    config = PluginConfig.model_validate({"payment": {"rpcUrl": "http://127.0.0.1:9/"}})
+    handle = await start_proxy(wallet_key=funded_wallet_key, port=0, api_base=x402_upstream.url,
+                               data_dir=tmp_path / "data", config=config, setup=_install)
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
+async def _get_local(handle, url: str) -> tuple[int, str, bytes]:
+    local = url.replace("http://localhost:", "http://127.0.0.1:")
+    async with aiohttp.ClientSession() as http, http.get(local) as resp:
+        return resp.status, resp.headers["Content-Type"], await resp.read()
+
+
+async def test_openai_sdk_images_generate(proxy, x402_upstream):
+    client = AsyncOpenAI(base_url=proxy.base_url + "/v1", api_key="clawrouter", max_retries=0)
+    try:
+        result = await client.images.generate(model="flux", prompt="a lighthouse at dawn",
+                                              size="1024x1024")
+    finally:
+        await client.close()
+    url = result.data[0].url
+    port = proxy.base_url.rsplit(":", 1)[1]
+    assert url.startswith(f"http://localhost:{port}/images/")
+    assert await _get_local(proxy, url) == (200, "image/png", RESULT)
+    assert x402_upstream.count(path=IMAGE_PATH, paid=True) == 1
+    assert x402_upstream.ledger.total_paid_usd() == pytest.approx(0.04)
+    stats = proxy.services.usage.aggregate(1)
+    assert stats["totalRequests"] == 1
+
+
+async def test_image_errors_use_the_proxy_error_shape(proxy, x402_upstream):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(proxy.base_url + "/v1/images/generations",
+                             json={"prompt": "x", "size": "4096x4096"}) as resp:
+            body = await resp.json()
+        assert resp.status == 400 and "maximum 1024x1024" in body["error"]["message"]
+        async with http.get(proxy.base_url + "/images/..%2fwallet.key") as resp:
+            assert resp.status == 404
+    client = AsyncOpenAI(base_url=proxy.base_url + "/v1", api_key="x", max_retries=0,
+                         default_headers={"Origin": "https://evil.example"})
+    try:
+        with pytest.raises(PermissionDeniedError):
+            await client.images.generate(model="flux", prompt="x")
+    finally:
+        await client.close()
+    assert x402_upstream.requests == []
+
+
+async def test_chat_intercepts_with_channel_envelope(proxy, x402_upstream, tmp_path):
+    (tmp_path / "cat.jpg").write_bytes(jpeg())
+    messages = {
+        "imagegen": "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] /imagegen --model dall-e-3 a cat",
+        "img2img": f"/img2img --image {tmp_path / 'cat.jpg'} 把背景换成星空",
+    }
+    async with aiohttp.ClientSession() as http:
+        for name, text in messages.items():
+            async with http.post(proxy.base_url + "/v1/chat/completions", json={
+                    "model": "auto", "messages": [{"role": "user", "content": text}]}) as resp:
+                body = await resp.json()
+            assert resp.status == 200, body
+            content = body["choices"][0]["message"]["content"]
+            assert "Cost: $0.0" in content and "/images/" in content, content
+    edit = [r for r in x402_upstream.requests if r.path == IMAGE_EDIT_PATH and r.paid][0].json()
+    assert edit["prompt"] == "把背景换成星空" and edit["image"] == data_uri(jpeg(), "image/jpeg")
+    assert len(x402_upstream.ledger.settlements) == 2
+    assert x402_upstream.count(path="/v1/chat/completions") == 0
