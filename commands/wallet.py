@@ -15,9 +15,9 @@ from clawrouter_plugin.host.api import CommandContext, CommandResult, CommandSpe
 
 CHAIN = "Base (USDC)"
 EXPLORER = "https://basescan.org/address/"
-USAGE = ("/wallet                           address, balance, key file, how to fund\n"
-         "/wallet export                    show the private key (owner at the terminal only)\n"
-         "/wallet recover <phrase> [--force] restore a wallet from its recovery phrase")
+USAGE = ("/wallet                             address, balance, key file, how to fund\n"
+         "/wallet export                      show the private key (owner at the terminal only)\n"
+         "/wallet recover <phrase> [--force]  restore a wallet from its recovery phrase")
 OWNER_ONLY = "⚠️ /wallet {0} is only allowed for the owner, at the terminal."
 
 

@@ -100,12 +100,16 @@ async def run_command(spec: CommandSpec, ctx: CommandContext,
     return as_result(value, spec.name, logger)
 
 
-def help_text(commands: Iterable[CommandSpec]) -> str:
-    """The /help reply: every command with its description (and usage when given)."""
-    lines = ["Commands:", "  /help — this list"]
-    for spec in sorted(commands, key=lambda c: c.name):
-        lines.append(f"  /{spec.name} — {spec.description}")
-        if spec.usage:
-            lines.extend(f"      {line}" for line in spec.usage.splitlines())
+def help_text(commands: Iterable[CommandSpec], topic: str | None = None) -> str:
+    """The /help reply: one line per command, or one command's usage (``/help <name>``)."""
+    specs = sorted(commands, key=lambda c: c.name)
+    if topic:
+        key = topic.strip().lstrip("/").lower().replace("-", "_")
+        for spec in specs:
+            if spec.name.lower().replace("-", "_") == key:
+                return f"/{spec.name} — {spec.description}" + (f"\n\n{spec.usage}" if spec.usage else "")
+        return f"No command /{topic.strip().lstrip('/')}. /help lists them."
+    lines = ["Commands:", "  /help [command] — this list, or how to use one command"]
+    lines += [f"  /{spec.name} — {spec.description}" for spec in specs]
     lines.append("Anything else is sent to the model.")
     return "\n".join(lines)

@@ -229,8 +229,8 @@ class Host:
         parsed = parse_command(text)
         if parsed is not None:
             key = command_key(parsed.name)
-            if key in HOST_BUILTINS and parsed.args is None:
-                return HostReply(help_text(self.commands.values()), command="help")
+            if key in HOST_BUILTINS:
+                return HostReply(help_text(self.commands.values(), parsed.args), command="help")
             spec = self.commands.get(key)
             if spec is not None and (parsed.args is None or spec.accepts_args):
                 ctx = CommandContext(

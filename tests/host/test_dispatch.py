@@ -101,10 +101,22 @@ async def test_require_auth(host):
 async def test_help_lists_commands_with_descriptions(host):
     reply = await host.dispatch("/HELP", conv())
     assert reply.command == "help"
-    for line in ("/help — this list", "/echo — Echo the args", "/ping — Pong",
-                 "/Secret_Thing — Needs auth"):
-        assert line in reply.text
+    assert reply.text.splitlines() == [
+        "Commands:", "  /help [command] — this list, or how to use one command",
+        "  /Secret_Thing — Needs auth", "  /boom — Always fails", "  /echo — Echo the args",
+        "  /ping — Pong", "Anything else is sent to the model."]
     assert (await host.dispatch("/commands", conv())).command == "help"
+
+
+async def test_help_for_one_command(host):
+    from clawrouter_plugin.host.api import CommandResult, CommandSpec
+
+    assert (await host.dispatch("/help /secret-thing", conv())).text == "/Secret_Thing — Needs auth"
+    assert (await host.dispatch("/help nope", conv())).text == "No command /nope. /help lists them."
+    spec = CommandSpec("usage_demo", "Has usage", lambda ctx: CommandResult("x"), usage="/usage_demo <n>")
+    host.commands["usage_demo"] = spec
+    assert (await host.dispatch("/help usage-demo", conv())).text == \
+        "/usage_demo — Has usage\n\n/usage_demo <n>"
 
 
 async def test_model_turns_keep_history_and_the_session(host, tiny):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
@@ -14,6 +11,7 @@ from clawrouter_plugin.host.manifest import (
     builtin_manifest_path,
     generated_manifest,
     load_manifest,
+    main,
     parse_manifest,
     render,
 )
@@ -50,11 +48,9 @@ def test_registered_commands_match_the_manifest(monkeypatch):
     assert [s.id for s in registered.services] == ["clawrouter-proxy"]
 
 
-def test_check_mode_reports_up_to_date():
-    result = subprocess.run([sys.executable, "-m", "clawrouter_plugin.host.manifest", "--check"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "up to date" in result.stdout
+def test_check_mode_reports_up_to_date(capsys):
+    assert main(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("raw, problem", [

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from clawrouter_plugin.catalog import load_catalog
+from clawrouter_plugin.cli import main
 from clawrouter_plugin.host.openclaw_setup import API_KEY_PLACEHOLDER, model_definitions
 
 SAMPLE = {
@@ -23,18 +22,22 @@ SAMPLE = {
 }
 
 
-def run(*args: str, env_extra: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(env_extra or {})}
-    env.pop("BLOCKRUN_PROXY_PORT", None)
-    return subprocess.run([sys.executable, "-m", "clawrouter_plugin", "openclaw-config", *args],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """``clawrouter openclaw-config ARGS`` in process: (exit code, stdout, stderr)."""
+    code = main(["openclaw-config", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture
-def home(tmp_path):
+def home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    return {"HOME": str(home), "OPENCLAW_CONFIG": str(tmp_path / "none.yaml")}
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OPENCLAW_CONFIG", str(tmp_path / "none.yaml"))
+    for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 def test_model_rows_cover_profiles_models_and_aliases():
@@ -56,25 +59,25 @@ def test_model_rows_cover_profiles_models_and_aliases():
         assert set(row) == {"id", "name", "reasoning", "input", "cost", "contextWindow", "maxTokens"}
 
 
-def test_print(home):
-    result = run("--port", "8555", env_extra=home)
-    assert result.returncode == 0, result.stderr
-    block = json.loads(result.stdout)["models"]["providers"]["blockrun"]
+def test_print(home, capsys):
+    code, out, err = run(capsys, "--port", "8555")
+    assert code == 0, err
+    block = json.loads(out)["models"]["providers"]["blockrun"]
     assert block["baseUrl"] == "http://127.0.0.1:8555/v1"
     assert block["api"] == "openai-completions" and block["apiKey"] == API_KEY_PLACEHOLDER
     assert any(m["id"] == "auto" for m in block["models"])
-    default = json.loads(run(env_extra=home).stdout)["models"]["providers"]["blockrun"]
+    default = json.loads(run(capsys)[1])["models"]["providers"]["blockrun"]
     assert default["baseUrl"] == "http://127.0.0.1:8402/v1"
 
 
-def test_write_merges_into_a_sample_file_with_a_backup(tmp_path, home):
+def test_write_merges_into_a_sample_file_with_a_backup(tmp_path, home, capsys):
     path = tmp_path / "openclaw.json"
     path.write_text(json.dumps(SAMPLE, indent=4))
     os.chmod(path, 0o640)
     original = path.read_text()
-    result = run("--write", "--file", str(path), "--port", "8403", env_extra=home)
-    assert result.returncode == 0, result.stderr
-    assert "models.providers.blockrun" in result.stdout and "Previous version kept as" in result.stdout
+    code, out, err = run(capsys, "--write", "--file", str(path), "--port", "8403")
+    assert code == 0, err
+    assert "models.providers.blockrun" in out and "Previous version kept as" in out
     data = json.loads(path.read_text())
     block = data["models"]["providers"]["blockrun"]
     assert block["baseUrl"] == "http://127.0.0.1:8403/v1" and len(block["models"]) > 100
@@ -85,17 +88,15 @@ def test_write_merges_into_a_sample_file_with_a_backup(tmp_path, home):
     assert oct(path.stat().st_mode & 0o777) == "0o640"
     backups = list(tmp_path.glob("openclaw.json.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == original
-    again = run("--write", "--file", str(path), "--port", "8403", env_extra=home)
-    assert "already up to date" in again.stdout
+    assert "already up to date" in run(capsys, "--write", "--file", str(path), "--port", "8403")[1]
     assert len(list(tmp_path.glob("openclaw.json.bak-*"))) == 1
     assert not list(tmp_path.glob(".openclaw.json.*.tmp"))
 
 
-def test_write_creates_the_default_file_under_home(home):
-    result = run("--write", env_extra=home)
-    assert result.returncode == 0, result.stderr
-    path = os.path.join(home["HOME"], ".openclaw", "openclaw.json")
-    data = json.load(open(path))
+def test_write_creates_the_default_file_under_home(home, capsys):
+    code, _, err = run(capsys, "--write")
+    assert code == 0, err
+    data = json.loads((home / ".openclaw" / "openclaw.json").read_text())
     assert data["agents"]["defaults"]["model"]["primary"] == "blockrun/auto"
     assert "blockrun" in data["models"]["providers"]
 
@@ -105,11 +106,11 @@ def test_write_creates_the_default_file_under_home(home):
     ('[1, 2]', "top level is not a JSON object"),
     ('{"models": {"providers": []}}', "models.providers is not an object"),
 ])
-def test_write_refuses_files_it_cannot_handle(tmp_path, home, content, problem):
+def test_write_refuses_files_it_cannot_handle(tmp_path, home, capsys, content, problem):
     path = tmp_path / "openclaw.json"
     path.write_text(content)
-    result = run("--write", "--file", str(path), env_extra=home)
-    assert result.returncode == 2 and problem in result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = run(capsys, "--write", "--file", str(path))
+    assert code == 2 and problem in err
+    assert "Traceback" not in err
     assert path.read_text() == content
     assert not list(tmp_path.glob("openclaw.json.bak-*"))
