@@ -12,7 +12,7 @@ from .errors import ClawRouterError
 
 # subcommand -> "module:function"; each function takes the parsed args and returns an exit code
 HANDLERS = {
-    "serve": "clawrouter_plugin.proxy.server:serve_command",
+    "serve": "clawrouter_plugin.cli_serve:serve_command",
     "route": "clawrouter_plugin.router.cli:route_command",
     "wallet": "clawrouter_plugin.payment.cli:wallet_command",
     "chat": "clawrouter_plugin.host.chat:chat_command",
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(chat)
     chat.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
     chat.add_argument("--model", default="blockrun/auto", help="starting model or profile")
+    chat.add_argument("--port", type=int, help="run the in-process proxy on this port (default: "
+                      "a free port; a clawrouter already on the port is reused)")
 
     oc = sub.add_parser("openclaw-config", help="print or write the OpenClaw provider block")
     _add_common(oc)

@@ -1,24 +1,114 @@
-"""``clawrouter serve`` (minimal until the proxy lands): answers GET /health on 127.0.0.1."""
+"""Starting and stopping the proxy: ``start_proxy`` (programmatic) and proxy reuse."""
 
 from __future__ import annotations
 
-import argparse
+import asyncio
+import errno
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
+import aiohttp
 from aiohttp import web
 
-from ..config import load_config, with_overrides
+from ..config import PluginConfig, with_overrides
+from ..errors import ClawRouterError
+from ..services import Services, build_services
+from .app import create_app
+
+log = logging.getLogger("clawrouter.server")
+HOST = "127.0.0.1"
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-async def _health(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+@dataclass
+class ProxyHandle:
+    """A running (or reused) proxy."""
+
+    base_url: str
+    wallet_address: str
+    services: Services | None
+    reused: bool
+    _runner: web.AppRunner | None = None
+
+    async def close(self) -> None:
+        """Stop serving: in-flight requests get a short grace period. No-op when reused."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        await runner.cleanup()
+        if self.services is not None:
+            await self.services.aclose()
 
 
-def serve_command(args: argparse.Namespace) -> int:
-    """Run the proxy until interrupted."""
-    loaded = load_config(args.config)
-    plugin = with_overrides(loaded.plugin, port=args.port, api_base=args.api_base,
-                            data_dir=args.data_dir)
-    app = web.Application()
-    app.router.add_get("/health", _health)
-    web.run_app(app, host="127.0.0.1", port=plugin.port, print=None)
-    return 0
+async def probe_existing(port: int, timeout: float = 1.0) -> dict | None:
+    """``/health`` of a clawrouter already on ``port``; None if the port is free.
+
+    Raises ClawRouterError when something else occupies the port.
+    """
+    url = f"http://{HOST}:{port}/health"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            async with session.get(url) as response:
+                data = await response.json(content_type=None)
+    except (aiohttp.ClientConnectorError, ConnectionRefusedError):
+        return None
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("service") == "clawrouter" and data.get("status") == "ok":
+        return data
+    raise ClawRouterError(
+        f"port {port} on {HOST} is already in use by something that is not clawrouter; "
+        "stop it or choose another port with --port / BLOCKRUN_PROXY_PORT"
+    )
+
+
+async def start_proxy(
+    *,
+    wallet_key: str | None = None,
+    port: int | None = None,
+    api_base: str | None = None,
+    data_dir: str | Path | None = None,
+    config: PluginConfig | None = None,
+    on_routed: Callable[[Any], None] | None = None,
+    on_payment: Callable[[Any], None] | None = None,
+    on_low_balance: Callable[[Any], None] | None = None,
+    setup: Callable[[Services], None] | None = None,
+) -> ProxyHandle:
+    """Start the proxy on 127.0.0.1 (``port=0`` picks a free port) and return its handle.
+
+    If a healthy clawrouter already answers on the port, it is reused: the handle points at
+    it and ``close()`` does nothing.
+    """
+    plugin = with_overrides(
+        config or PluginConfig(), port=port, api_base=api_base,
+        data_dir=str(data_dir) if data_dir is not None else None,
+    )
+    if plugin.port:
+        existing = await probe_existing(plugin.port)
+        if existing is not None:
+            log.info("reusing the clawrouter already running on port %d", plugin.port)
+            return ProxyHandle(f"http://{HOST}:{plugin.port}", existing.get("wallet", ""),
+                               None, True)
+    services = await build_services(plugin, wallet_key=wallet_key, on_routed=on_routed,
+                                    on_payment=on_payment, on_low_balance=on_low_balance)
+    if setup is not None:
+        setup(services)
+    runner = web.AppRunner(create_app(services), access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, plugin.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await services.aclose()
+        if exc.errno == errno.EADDRINUSE:
+            raise ClawRouterError(f"port {plugin.port} on {HOST} is already in use") from None
+        raise ClawRouterError(f"cannot listen on {HOST}:{plugin.port}: {exc.strerror}") from None
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    services.public_url = f"http://localhost:{bound}"
+    log.info("clawrouter listening on http://%s:%d (wallet %s)", HOST, bound,
+             services.wallet.address)
+    return ProxyHandle(f"http://{HOST}:{bound}", services.wallet.address, services, False, runner)

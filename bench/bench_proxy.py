@@ -1,0 +1,167 @@
+"""Proxy overhead benchmark: the proxy vs the upstream directly vs a thin aiohttp pass-through.
+
+Run: ``.venv/bin/python bench/bench_proxy.py [--requests N]``. Everything runs on 127.0.0.1 in
+separate processes (upstream, proxy, pass-through); this process generates the load.
+Prints p50/p99 latency, throughput, CPU per request and RSS of the proxy process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_ready(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.post(url, json={"model": "x", "messages": [
+                        {"role": "user", "content": "warm"}]}) as resp:
+                    await resp.read()
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def body(index: int, unique: bool, stream: bool) -> dict:
+    text = f"Summarise the benefits of unit tests in one line. #{index if unique else 0}"
+    return {"model": "blockrun/deepseek", "messages": [{"role": "user", "content": text}],
+            "max_tokens": 64, "stream": stream}
+
+
+async def run_load(url: str, *, total: int, concurrency: int, unique: bool, stream: bool,
+                   offset: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    counter = iter(range(total))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            for index in counter:
+                payload = json.dumps(body(offset + index, unique, stream)).encode()
+                started = time.perf_counter()
+                async with session.post(url, data=payload,
+                                        headers={"content-type": "application/json"}) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url}: HTTP {resp.status}")
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return latencies, total / elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    up_port, proxy_port, thin_port = free_port(), free_port(), free_port()
+    upstream_base = f"http://127.0.0.1:{up_port}/api"
+    data_dir = tempfile.mkdtemp(prefix="clawrouter-bench-")
+    env = {**os.environ, "BLOCKRUN_WALLET_KEY": "0x" + secrets.token_hex(32),
+           "OPENCLAW_CONFIG": os.path.join(data_dir, "none.yaml")}
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py"), str(up_port)]),
+        subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_port),
+                          upstream_base]),
+    ]
+    started = time.perf_counter()
+    proxy = subprocess.Popen([sys.executable, "-m", "clawrouter_plugin", "serve", "--port",
+                              str(proxy_port), "--api-base", upstream_base, "--data-dir", data_dir],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proxy)
+    try:
+        targets = {
+            "direct": f"{upstream_base}/v1/chat/completions",
+            "thin pass-through": f"http://127.0.0.1:{thin_port}/v1/chat/completions",
+            "clawrouter": f"http://127.0.0.1:{proxy_port}/v1/chat/completions",
+        }
+        await wait_ready(targets["clawrouter"])
+        print(f"proxy ready after {time.perf_counter() - started:.2f} s (incl. interpreter start)")
+        for url in targets.values():
+            await wait_ready(url)
+        results: dict[tuple, dict] = {}
+        offset = 0
+        for stream in (False, True):
+            for concurrency in (1, 16):
+                for name, url in targets.items():
+                    await run_load(url, total=200, concurrency=concurrency, unique=True,
+                                   stream=stream, offset=10**7 + offset)  # warm-up
+                    offset += 1000
+                    cpu_before = cpu_seconds(proxy.pid)
+                    lat, rps = await run_load(url, total=args.requests, concurrency=concurrency,
+                                              unique=True, stream=stream, offset=offset)
+                    offset += args.requests
+                    cpu = (cpu_seconds(proxy.pid) - cpu_before) / args.requests * 1000
+                    results[(stream, concurrency, name)] = {
+                        "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "rps": rps,
+                        "cpu_ms": cpu if name == "clawrouter" else None}
+        print(f"\n{'mode':<10}{'conc':>5}  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>9}"
+              f"{'added p50':>11}{'proxy CPU/req':>15}")
+        for (stream, concurrency, name), row in results.items():
+            direct = results[(stream, concurrency, "direct")]
+            added = row["p50"] - direct["p50"]
+            cpu = f"{row['cpu_ms']:.3f} ms" if row["cpu_ms"] is not None else ""
+            print(f"{'stream' if stream else 'json':<10}{concurrency:>5}  {name:<18}{row['p50']:>8.3f}"
+                  f"{row['p99']:>8.3f}{row['rps']:>9.0f}{added:>10.3f} {cpu:>15}")
+        for stream in (False, True):
+            ratio = results[(stream, 16, "clawrouter")]["rps"] / results[(stream, 16, "thin pass-through")]["rps"]
+            print(f"throughput at concurrency 16 ({'stream' if stream else 'json'}): "
+                  f"{ratio:.0%} of the thin pass-through")
+        # cache hits: the same body over and over (first one fills the cache)
+        lat, rps = await run_load(targets["clawrouter"], total=args.requests, concurrency=1,
+                                  unique=False, stream=False, offset=0)
+        print(f"cache hit: p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms, {rps:.0f} req/s")
+        print(f"proxy RSS after load: {rss_mb(proxy.pid):.1f} MB")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

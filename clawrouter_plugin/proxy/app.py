@@ -1,0 +1,197 @@
+"""The aiohttp application: routes translate HTTP to pipeline calls and errors to HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from aiohttp import web
+
+from .. import __version__
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from .reply import HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+log = logging.getLogger("clawrouter.proxy")
+SERVICES: web.AppKey["Services"] = web.AppKey("services")
+MODEL_LIST: web.AppKey[dict] = web.AppKey("model_list", dict)
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
+                         "content-encoding", "host", "upgrade", "proxy-authorization",
+                         "authorization"})
+_STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def error_response(exc: ClawRouterError) -> web.Response:
+    """The one place a ClawRouterError becomes an HTTP answer."""
+    headers = {"X-ClawRouter-Cost-Cap-Exceeded": "1"} if isinstance(exc, BudgetExceeded) else None
+    return web.json_response(exc.to_dict(), status=exc.status, headers=headers, dumps=_dumps)
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure becomes an OpenAI-style JSON error; tracebacks go to the log only."""
+    try:
+        return await handler(request)
+    except ClawRouterError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = _STATUS_TYPES.get(exc.status, "invalid_request_error")
+        message = exc.text if exc.status != 413 else "request body is larger than the limit"
+        body = {"error": {"message": message or exc.reason, "type": kind, "code": kind}}
+        return web.json_response(body, status=exc.status, dumps=_dumps)
+    except Exception:  # noqa: BLE001 - never a traceback to the client
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        body = {"error": {"message": "internal error in clawrouter (see its log)",
+                          "type": "internal_error", "code": "internal_error"}}
+        return web.json_response(body, status=500, dumps=_dumps)
+
+
+async def read_json(request: web.Request) -> dict:
+    """The request body as a JSON object, or a 400/413 error."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    body = await read_json(request)
+    reply = await services.pipeline.chat(body, request.headers)
+    if body.get("stream") is not True:
+        completion = await reply.json()
+        return web.json_response(completion, headers=reply.headers, dumps=_dumps)
+    await reply.first(HEARTBEAT_SECONDS)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers,
+    })
+    await response.prepare(request)
+    try:
+        async for data in reply.sse():
+            await response.write(data)
+    except (ConnectionResetError, ConnectionError):
+        log.info("client went away during a stream")
+        return response
+    await response.write_eof()
+    return response
+
+
+def _model_list(services: "Services") -> dict:
+    catalog = services.catalog
+    created = int(time.time())
+    rows = []
+
+    def add(model_id: str, kind: str, target: str | None = None) -> None:
+        owner = model_id.split("/", 1)[0] if "/" in model_id else "blockrun"
+        row = {"id": model_id, "object": "model", "created": created, "owned_by": owner,
+               "kind": kind}
+        if target:
+            row["target"] = target
+        rows.append(row)
+
+    for profile in catalog.profiles:
+        add(profile, "profile")
+    for model_id in catalog.chat:
+        add(model_id, "chat")
+    for alias, target in catalog.aliases.items():
+        add(alias, "alias", target)
+    for model_id in catalog.images:
+        add(model_id, "image")
+    return {"object": "list", "data": rows}
+
+
+async def models(request: web.Request) -> web.Response:
+    return web.json_response(request.app[MODEL_LIST], dumps=_dumps)
+
+
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = {
+        "status": "ok",
+        "service": "clawrouter",
+        "version": __version__,
+        "wallet": services.wallet.address,
+        "chain": "base",
+        "network": services.config.payment.allowed_assets[0].network
+        if services.config.payment.allowed_assets else None,
+        "balance": None,
+    }
+    if request.query.get("full") in ("1", "true"):
+        info = await services.balance.get()
+        body.update(balance=info.usd, low=info.low, empty=info.empty,
+                    balanceError=info.error)
+    return web.json_response(body, dumps=_dumps)
+
+
+async def cache_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICES].cache.stats(),
+                             headers={"Cache-Control": "no-cache"}, dumps=_dumps)
+
+
+async def stats(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    if request.method == "DELETE":
+        return web.json_response({"cleared": True, "deletedFiles": services.usage.clear()})
+    raw_days = request.query.get("days", "7")
+    if not raw_days.isdigit():
+        raise BadRequest(f"days must be a whole number of days, got {raw_days!r}")
+    return web.json_response(services.usage.aggregate(int(raw_days)),
+                             headers={"Cache-Control": "no-cache"}, dumps=_dumps)
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Any other ``/v1/*`` call goes to the upstream through the paying client."""
+    services = request.app[SERVICES]
+    body = await request.read()
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    response, data = await services.client.request(
+        request.method, request.path_qs, body=body or None, headers=headers,
+        price_key=request.path,
+    )
+    out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+    return web.Response(status=response.status, body=data, headers=out_headers)
+
+
+async def not_found(request: web.Request) -> web.Response:
+    body = {"error": {"message": f"no route for {request.method} {request.path}",
+                      "type": "not_found", "code": "not_found"}}
+    return web.json_response(body, status=404, dumps=_dumps)
+
+
+def create_app(services: "Services") -> web.Application:
+    """The proxy application for ``services``."""
+    from .image_routes import add_image_routes
+
+    app = web.Application(middlewares=[errors_middleware],
+                          client_max_size=services.config.max_body_bytes)
+    app[SERVICES] = services
+    app[MODEL_LIST] = _model_list(services)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_route("*", "/health", health)
+    app.router.add_get("/cache", cache_stats)
+    app.router.add_route("GET", "/stats", stats)
+    app.router.add_route("DELETE", "/stats", stats)
+    add_image_routes(app, services)
+    app.router.add_route("*", "/v1/{tail:.*}", forward)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+__all__ = ["create_app", "error_response", "read_json", "SERVICES"]

@@ -1,0 +1,246 @@
+"""The one chat-completion pipeline shared by the HTTP proxy and the plugin's provider hook.
+
+parse → chat-command intercept → resolve model → response cache → route (with session pin)
+→ wallet / spend guard → in-flight dedup → upstream with fallback → reply → usage record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
+
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from ..router import tier_rank
+from ..state.cache import CachedResponse, cache_bypassed, cache_key
+from ..state.sessions import session_id
+from .chat_format import assistant_completion, completion_to_chunks
+from .intercept import find_command
+from .reply import Reply
+from .spend_guard import SpendGuard
+from .upstream_chat import Attempt, UpstreamChat
+
+if TYPE_CHECKING:
+    from ..router import RoutingDecision
+    from ..services import Services
+
+log = logging.getLogger("clawrouter.pipeline")
+
+Intercept = Callable[[str, str], Awaitable[str]]
+_DROP_UPSTREAM_KEYS = ("cache", "no_cache")
+
+
+@dataclass
+class Outcome:
+    """A finished upstream answer, shareable with identical concurrent requests."""
+
+    completion: dict
+    decision: "RoutingDecision"
+    attempt: Attempt
+
+
+@dataclass
+class Plan:
+    body: dict
+    session: str
+    requested: str
+    decision: "RoutingDecision"
+    chain: tuple[str, ...]
+    cache_key: str | None
+    started: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Answers chat-completion bodies; see the module docstring for the order of steps."""
+
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        self.intercepts: dict[str, Intercept] = {}
+        self.spend_guard = SpendGuard(services)
+        self.upstream = UpstreamChat(services)
+
+    async def chat(self, body: dict, headers: Mapping[str, str]) -> Reply:
+        """Answer one chat-completions request body. Raises ClawRouterError before streaming."""
+        started = time.perf_counter()
+        messages = _validate(body)
+        stream = body.get("stream") is True
+        sid = session_id(headers, body)
+        if self.intercepts:
+            command = find_command(messages, self.intercepts)
+            if command is not None:
+                return self._intercepted(command.name, command.args, sid)
+
+        services = self.services
+        requested = str(body.get("model") or "auto")
+        name = services.catalog.resolve(requested)
+        key = None if cache_bypassed(body, headers) else cache_key(body)
+        if key is not None:
+            hit = services.cache.get(key)
+            if hit is not None:
+                return self._cache_hit(hit, sid, requested, started)
+
+        is_profile = services.catalog.is_profile(name)
+        pin = services.sessions.get(sid) if is_profile and services.config.sessions.enabled else None
+        decision = services.router.route(
+            body, name, excluded=services.exclusions.all(), min_tier=pin.tier if pin else None
+        )
+        decision, notice = self.spend_guard.check(body, name, decision, sid)
+        chain = _prefer_pinned(decision.chain, pin.model if pin else None)
+        reply_headers = _decision_headers(decision, sid, notice)
+        plan = Plan(body, sid, requested, decision, chain, key, started, reply_headers)
+        _log_decision(decision)
+        if services.on_routed is not None:
+            services.on_routed(decision)
+
+        dedup_key = key or f"nocache:{id(plan)}"
+        if not stream:
+            outcome, _shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
+            return Reply(headers=_final_headers(plan, outcome), decision=outcome.decision,
+                         completion=outcome.completion)
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, queue)))
+        return Reply(headers=reply_headers, decision=decision, queue=queue, task=task)
+
+    async def _fetch(self, plan: Plan, sink: asyncio.Queue | None) -> Outcome:
+        """Call the upstream along the chain, then pin, cache and record usage."""
+        services = self.services
+        upstream_body = {k: v for k, v in plan.body.items() if k not in _DROP_UPSTREAM_KEYS}
+        attempt = await self.upstream.call(upstream_body, plan.chain, plan.session, plan.decision, sink)
+        decision = plan.decision
+        if decision.tier != "DIRECT" and services.config.sessions.enabled:
+            self._update_pin(plan.session, decision, attempt.model)
+        completion = attempt.completion
+        if plan.cache_key is not None:
+            encoded = json.dumps(completion, separators=(",", ":"), ensure_ascii=False).encode()
+            services.cache.put(
+                plan.cache_key,
+                CachedResponse(
+                    status=200,
+                    headers={"x-clawrouter-tier": decision.tier, "x-clawrouter-model": attempt.model},
+                    body=encoded,
+                    model=attempt.model,
+                    stored_at=time.time(),
+                ),
+            )
+        services.recorder.chat(
+            session=plan.session,
+            requested=plan.requested,
+            decision=decision,
+            attempt=attempt,
+            latency_ms=(time.perf_counter() - plan.started) * 1000,
+        )
+        return Outcome(completion=completion, decision=decision, attempt=attempt)
+
+    def _update_pin(self, sid: str, decision: "RoutingDecision", model: str) -> None:
+        sessions = self.services.sessions
+        pin = sessions.get(sid)
+        if pin is None or tier_rank(decision.tier) > tier_rank(pin.tier):
+            sessions.pin(sid, model, decision.tier, decision.table)
+        elif pin.model != model:
+            sessions.set_model(sid, model)
+        else:
+            sessions.touch(sid)
+
+    def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float) -> Reply:
+        completion = json.loads(hit.body)
+        self.services.recorder.cache_hit(
+            session=sid,
+            requested=requested,
+            model=hit.model or "unknown",
+            tier=hit.headers.get("x-clawrouter-tier", "CACHE"),
+            completion=completion,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+        headers = {"x-clawrouter-cache": "HIT", "x-clawrouter-session": sid,
+                   "x-clawrouter-model": hit.model or "unknown"}
+        return Reply(headers=headers, completion=completion)
+
+    def _intercepted(self, name: str, args: str, sid: str) -> Reply:
+        """Run a chat command typed as the last user message; reply as the assistant."""
+        intercept = self.intercepts[name]
+        model = f"clawrouter/{name}"
+
+        async def produce() -> str:
+            try:
+                return await intercept(args, sid)
+            except ClawRouterError as exc:
+                return f"⚠️ /{name} failed: {exc.message}"
+
+        headers = {"x-clawrouter-command": name, "x-clawrouter-session": sid}
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def run() -> tuple[None, bool]:
+            text = await produce()
+            for chunk in completion_to_chunks(assistant_completion(text, model)):
+                queue.put_nowait(chunk)
+            return None, False
+
+        return Reply(headers=headers, queue=queue, task=asyncio.create_task(run()))
+
+
+def _validate(body: object) -> list:
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("'messages' must be a non-empty array")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise BadRequest(f"messages[{index}] must be an object with a 'role'")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadRequest("'model' must be a string")
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise BadRequest("'tools' must be an array")
+    return messages
+
+
+def _prefer_pinned(chain: tuple[str, ...], pinned: str | None) -> tuple[str, ...]:
+    """Keep a conversation on its pinned model when the router's chain allows it."""
+    if pinned is None or pinned not in chain or chain[0] == pinned:
+        return chain
+    return (pinned, *(model for model in chain if model != pinned))
+
+
+def _decision_headers(decision: "RoutingDecision", sid: str, notice: str | None) -> dict[str, str]:
+    headers = {
+        "x-clawrouter-profile": decision.profile,
+        "x-clawrouter-tier": decision.tier,
+        "x-clawrouter-model": decision.model,
+        "x-clawrouter-confidence": f"{decision.confidence:.2f}",
+        "x-clawrouter-agentic": "1" if decision.agentic else "0",
+        "x-clawrouter-session": sid,
+        "x-clawrouter-cache": "MISS",
+    }
+    if notice:
+        headers["x-clawrouter-notice"] = notice
+    return headers
+
+
+def _final_headers(plan: Plan, outcome: Outcome) -> dict[str, str]:
+    headers = dict(plan.headers)
+    headers["x-clawrouter-model"] = outcome.attempt.model
+    headers["x-clawrouter-cost"] = f"{outcome.attempt.paid_usd:.6f}"
+    if outcome.attempt.fallbacks:
+        headers["x-clawrouter-fallbacks"] = str(outcome.attempt.fallbacks)
+    return headers
+
+
+def _log_decision(decision: "RoutingDecision") -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "[%s] %s est $%.4f (saved %d%%) %s",
+            decision.tier,
+            decision.model,
+            decision.cost_estimate,
+            round(decision.savings * 100),
+            ", ".join(decision.signals[:4]),
+        )
+
+
+__all__ = ["Pipeline", "Outcome", "BudgetExceeded"]

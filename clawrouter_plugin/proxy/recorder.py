@@ -1,0 +1,51 @@
+"""Turns finished requests into usage-log records (cost actually paid vs the Opus baseline)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ..usage import UsageLog, UsageRecord
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
+    from ..router import RoutingDecision
+    from .upstream_chat import Attempt
+
+
+class UsageRecorder:
+    """Writes one usage record per answered request."""
+
+    def __init__(self, log: UsageLog, catalog: "Catalog") -> None:
+        self.log = log
+        self.baseline = catalog.baseline
+
+    def chat(self, *, session: str, requested: str, decision: "RoutingDecision",
+             attempt: "Attempt", latency_ms: float) -> None:
+        """Record an upstream answer."""
+        baseline = self.baseline.cost(attempt.input_tokens, attempt.output_tokens)
+        self.log.append(UsageRecord(
+            timestamp=_now(), session=session, requested_model=requested, model=attempt.model,
+            tier=decision.tier, input_tokens=attempt.input_tokens,
+            output_tokens=attempt.output_tokens, cost=attempt.paid_usd, baseline_cost=baseline,
+            savings=max(0.0, baseline - attempt.paid_usd), latency_ms=round(latency_ms, 2),
+            cache_hit=False, fallbacks=attempt.fallbacks, profile=decision.profile,
+        ))
+
+    def cache_hit(self, *, session: str, requested: str, model: str, tier: str,
+                  completion: dict, latency_ms: float) -> None:
+        """Record a reply served from the response cache (nothing paid)."""
+        usage = completion.get("usage") or {}
+        input_tokens = int(usage.get("prompt_tokens") or 0)
+        output_tokens = int(usage.get("completion_tokens") or 0)
+        baseline = self.baseline.cost(input_tokens, output_tokens)
+        self.log.append(UsageRecord(
+            timestamp=_now(), session=session, requested_model=requested, model=model, tier=tier,
+            input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0,
+            baseline_cost=baseline, savings=baseline, latency_ms=round(latency_ms, 2),
+            cache_hit=True, fallbacks=0, profile=None,
+        ))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,144 @@
+"""What the pipeline hands back: a finished completion, or a live stream of chunks.
+
+Both doors read it the way they need: the HTTP proxy as JSON or SSE bytes (with heartbeats
+while waiting), the in-process provider hook as JSON or plain text deltas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+from ..errors import ClawRouterError, UpstreamError
+from .chat_format import (
+    DONE,
+    HEARTBEAT,
+    CompletionAssembler,
+    completion_to_chunks,
+    sse_event,
+)
+
+HEARTBEAT_SECONDS = 2.0
+
+
+class Reply:
+    """A chat reply. Streaming replies are fed by a background task through a queue.
+
+    The task's result is ``(outcome, shared)``: when ``shared`` is true the reply was
+    produced for an identical concurrent request, and its completion is replayed here.
+    """
+
+    def __init__(
+        self,
+        *,
+        headers: dict[str, str],
+        decision: Any = None,
+        completion: dict | None = None,
+        queue: asyncio.Queue | None = None,
+        task: asyncio.Task | None = None,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.status = 200
+        self.headers = headers
+        self.decision = decision
+        self._completion = completion
+        self._queue = queue
+        self._task = task
+        self._heartbeat = heartbeat
+        self._peeked: dict | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self._task is not None
+
+    async def _items(self, heartbeats: bool) -> AsyncIterator[dict | None]:
+        """Chunks in order; ``None`` marks a heartbeat. Raises the producer's error."""
+        if self._peeked is not None:
+            chunk, self._peeked = self._peeked, None
+            yield chunk
+        if self._task is None:
+            for chunk in completion_to_chunks(self._completion or {}):
+                yield chunk
+            return
+        queue, task = self._queue, self._task
+        assert queue is not None
+        while True:
+            if not queue.empty():
+                yield queue.get_nowait()
+                continue
+            if task.done():
+                for chunk in self._replay(task):
+                    yield chunk
+                return
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait(
+                {getter, task},
+                timeout=self._heartbeat if heartbeats else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if getter in done:
+                yield getter.result()
+                continue
+            getter.cancel()
+            if not done:
+                yield None
+
+    @staticmethod
+    def _replay(task: asyncio.Task) -> list[dict]:
+        outcome, shared = task.result()
+        if shared and outcome is not None:
+            return completion_to_chunks(outcome.completion)
+        return []
+
+    async def first(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the first chunk; raise if the request failed before it.
+
+        Lets the HTTP layer answer early failures with a proper status instead of an SSE
+        error event.
+        """
+        if self._task is None or self._peeked is not None:
+            return
+        assert self._queue is not None
+        getter = asyncio.ensure_future(self._queue.get())
+        done, _ = await asyncio.wait(
+            {getter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if getter in done:
+            self._peeked = getter.result()
+            return
+        getter.cancel()
+        if self._task in done and self._task.exception() is not None:
+            raise self._task.exception()  # type: ignore[misc]
+
+    async def json(self) -> dict:
+        """The whole ``chat.completion``."""
+        if self._task is None:
+            return self._completion or {}
+        assembler = CompletionAssembler()
+        async for chunk in self._items(heartbeats=False):
+            if chunk is not None:
+                assembler.add(chunk)
+        return assembler.completion()
+
+    async def sse(self) -> AsyncIterator[bytes]:
+        """Server-sent-event bytes: chunks, ``: heartbeat`` comments while waiting, ``[DONE]``.
+
+        A failure after the stream started becomes an error event before ``[DONE]``.
+        """
+        try:
+            async for chunk in self._items(heartbeats=True):
+                yield HEARTBEAT if chunk is None else sse_event(chunk)
+        except ClawRouterError as exc:
+            yield sse_event(exc.to_dict())
+        except Exception:  # noqa: BLE001 - the stream must always end cleanly
+            yield sse_event(UpstreamError("the reply stream failed").to_dict())
+        yield DONE
+
+    async def text_deltas(self) -> AsyncIterator[str]:
+        """The assistant text as it arrives (first choice)."""
+        assembler = CompletionAssembler()
+        async for chunk in self._items(heartbeats=False):
+            if chunk is not None:
+                text = assembler.add(chunk)
+                if text:
+                    yield text

@@ -1,0 +1,106 @@
+"""Before any money moves: fall back to the free model on an empty wallet, and keep each
+session inside its ``maxCostPerRun`` budget (graceful: downgrade premium → auto → eco → free;
+strict: refuse with 429)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import BudgetExceeded
+
+if TYPE_CHECKING:
+    from ..balance import BalanceInfo
+    from ..router import RoutingDecision
+    from ..services import Services
+
+log = logging.getLogger("clawrouter.spend")
+
+DOWNGRADE_ORDER = ("premium", "auto", "eco", "free")
+MIN_CHARGE_USD = 0.001  # the smallest amount the upstream charges for a paid request
+BALANCE_REFRESH_SECONDS = 5.0
+
+
+class SpendGuard:
+    """Adjusts a routing decision to what the wallet and the session budget allow."""
+
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        self._balance: "BalanceInfo | None" = None
+        self._checked_at = float("-inf")
+        self._refresh: asyncio.Task | None = None
+
+    def check(
+        self, body: dict, name: str, decision: "RoutingDecision", sid: str
+    ) -> tuple["RoutingDecision", str | None]:
+        """The decision to use and an optional notice for the user; raises BudgetExceeded."""
+        services = self.services
+        notice = None
+        if decision.tier != "DIRECT" and decision.cost_estimate > 0 and self.wallet_empty():
+            if not body.get("tools"):
+                decision = services.router.route(body, "free", excluded=services.exclusions.all())
+                notice = "wallet empty: using the free model; fund your wallet to use paid models"
+        remaining = services.spend.remaining(sid)
+        if remaining is None or _charge(decision) <= remaining:
+            return decision, notice
+        limit = services.config.max_cost_per_run or 0.0
+        if services.config.max_cost_per_run_mode == "strict":
+            raise BudgetExceeded(
+                f"ClawRouter cost cap exceeded: this request is estimated at "
+                f"${_charge(decision):.4f} but only ${remaining:.4f} of the session's "
+                f"maxCostPerRun (${limit:.2f}) remains"
+            )
+        for profile in self._cheaper_profiles(decision):
+            candidate = services.router.route(body, profile, excluded=services.exclusions.all())
+            if _charge(candidate) <= remaining:
+                note = (f"budget: ${remaining:.4f} of ${limit:.2f} left, using {candidate.model} "
+                        f"({profile}) instead of {decision.model}")
+                return candidate, note
+        raise BudgetExceeded(
+            f"ClawRouter budget exhausted: ${remaining:.4f} remaining of maxCostPerRun "
+            f"${limit:.2f}, and no model that can answer this request fits. Increase "
+            "maxCostPerRun or start a new session.",
+            code="budget_exhausted",
+        )
+
+    @staticmethod
+    def _cheaper_profiles(decision: "RoutingDecision") -> tuple[str, ...]:
+        if decision.profile in DOWNGRADE_ORDER:
+            return DOWNGRADE_ORDER[DOWNGRADE_ORDER.index(decision.profile) + 1 :]
+        return DOWNGRADE_ORDER[1:] if decision.profile == "agentic" else ("free",)
+
+    def wallet_empty(self) -> bool:
+        """Last known balance says empty. Never waits for the RPC: refreshes in the background."""
+        now = time.monotonic()
+        if now - self._checked_at > BALANCE_REFRESH_SECONDS and (
+            self._refresh is None or self._refresh.done()
+        ):
+            self._checked_at = now
+            self._refresh = asyncio.get_running_loop().create_task(self._update_balance())
+        return bool(self._balance is not None and self._balance.empty)
+
+    def mark_empty(self) -> None:
+        """The upstream said the wallet cannot pay: treat it as empty until the RPC says more."""
+        self.services.balance.mark_empty()
+        self._checked_at = time.monotonic()
+        self._refresh = asyncio.get_running_loop().create_task(self._update_balance())
+
+    async def _update_balance(self) -> None:
+        try:
+            info = await self.services.balance.get()
+        except Exception:  # noqa: BLE001 - a balance problem must never break a request
+            log.debug("balance check failed", exc_info=True)
+            return
+        self._balance = info
+        callback = self.services.on_low_balance
+        if info.low and callback is not None:
+            callback(info)
+
+
+def _charge(decision: "RoutingDecision") -> float:
+    """What a decision will likely be charged: its estimate, at least the minimum charge."""
+    if decision.cost_estimate <= 0:
+        return 0.0
+    return max(decision.cost_estimate, MIN_CHARGE_USD)

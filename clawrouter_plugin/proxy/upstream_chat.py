@@ -1,0 +1,182 @@
+"""Calling the upstream for a chat completion, model by model along the fallback chain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from ..errors import (
+    ClawRouterError,
+    InsufficientFunds,
+    UpstreamError,
+)
+from .chat_format import CompletionAssembler, completion_to_chunks
+from .fallback import error_message, should_try_next
+
+if TYPE_CHECKING:
+    from ..router import RoutingDecision
+    from ..services import Services
+
+CHAT_PATH = "/v1/chat/completions"
+_JSON_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+@dataclass
+class Attempt:
+    """The answer that finally came back, and what it took to get it."""
+
+    model: str
+    completion: dict
+    paid_usd: float
+    fallbacks: int
+    input_tokens: int
+    output_tokens: int
+
+
+class _Failed(Exception):
+    """One model failed; ``retry`` says whether the next model should be tried."""
+
+    def __init__(self, error: ClawRouterError, *, retry: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry = retry
+
+
+class UpstreamChat:
+    """Tries each model of a chain until one answers (see docs/proxy.md, "Fallback")."""
+
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+        upstream = services.config.upstream
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=10, sock_read=upstream.attempt_timeout_seconds
+        )
+
+    def _models(self, chain: tuple[str, ...]) -> list[str]:
+        free = self.services.catalog.free_model
+        paid = [model for model in chain if model != free][: self.services.config.upstream.max_attempts]
+        return paid + [free] if free in chain else paid
+
+    async def call(
+        self,
+        body: dict,
+        chain: tuple[str, ...],
+        sid: str,
+        decision: "RoutingDecision",
+        sink: asyncio.Queue | None,
+    ) -> Attempt:
+        """Answer ``body`` with the first model of ``chain`` that succeeds."""
+        services = self.services
+        models = self._models(chain)
+        last_error: ClawRouterError = UpstreamError("no model was available for this request")
+        index = 0
+        tried = 0
+        while index < len(models):
+            model = models[index]
+            index += 1
+            tried += 1
+            estimate = services.router.cost(model, decision.input_tokens, decision.output_tokens)[0]
+            budget_left = services.spend.remaining(sid)
+            reservation = services.spend.reserve(sid, estimate)
+            paid = [0.0]
+            try:
+                completion = await self._attempt(model, body, sink, budget_left, paid)
+            except InsufficientFunds as exc:
+                reservation.commit(paid[0])
+                self.services.pipeline.spend_guard.mark_empty()
+                last_error = exc
+                free = services.catalog.free_model
+                if free in models[index:]:
+                    index = models.index(free)
+                continue
+            except _Failed as failure:
+                reservation.commit(paid[0])
+                last_error = failure.error
+                if failure.retry:
+                    continue
+                raise failure.error from None
+            except BaseException:
+                reservation.commit(paid[0])
+                raise
+            reservation.commit(paid[0])
+            usage = completion.get("usage") or {}
+            return Attempt(
+                model=model,
+                completion=completion,
+                paid_usd=paid[0],
+                fallbacks=tried - 1,
+                input_tokens=int(usage.get("prompt_tokens") or decision.input_tokens),
+                output_tokens=int(usage.get("completion_tokens") or decision.output_tokens),
+            )
+        raise last_error
+
+    async def _attempt(
+        self, model: str, body: dict, sink: asyncio.Queue | None, budget_left: float | None,
+        paid: list[float],
+    ) -> dict:
+        payload = json.dumps({**body, "model": model, "stream": sink is not None},
+                             ensure_ascii=False).encode()
+        try:
+            async with self.services.client.open(
+                "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,
+                max_amount_usd=budget_left, price_key=model, timeout=self.timeout,
+            ) as resp:
+                if resp.payment is not None:
+                    paid[0] = resp.payment.amount_usd
+                if resp.status != 200:
+                    data = await resp.read()
+                    error = UpstreamError(error_message(resp.status, data),
+                                          status=resp.status if 400 <= resp.status < 500 else 502)
+                    raise _Failed(error, retry=should_try_next(resp.status, data))
+                if sink is not None and "text/event-stream" in resp.headers.get("content-type", ""):
+                    return await _relay_stream(resp.content, sink)
+                data = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _Failed(UpstreamError(f"the upstream connection failed: {exc!r}"), retry=True) from None
+        except UpstreamError as exc:  # unreachable, timed out
+            raise _Failed(exc, retry=True) from None
+        try:
+            completion = json.loads(data)
+        except ValueError:
+            raise _Failed(UpstreamError(f"{model} answered with invalid JSON"), retry=True) from None
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise _Failed(UpstreamError(f"{model} answered without choices"), retry=True)
+        if sink is not None:
+            for chunk in completion_to_chunks(completion):
+                sink.put_nowait(chunk)
+        return completion
+
+
+async def _relay_stream(content: aiohttp.StreamReader, sink: asyncio.Queue) -> dict:
+    """Pass upstream SSE chunks on as they arrive; return the assembled completion."""
+    assembler = CompletionAssembler()
+    started = False
+    finished = False
+    try:
+        async for raw in content:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                finished = True
+                break
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
+                message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
+                raise _Failed(UpstreamError(f"upstream stream error: {message}"), retry=not started)
+            assembler.add(chunk)
+            sink.put_nowait(chunk)
+            started = True
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _Failed(UpstreamError(f"the upstream stream broke off: {exc!r}"), retry=not started) from None
+    if not finished:
+        raise _Failed(UpstreamError("the upstream stream ended without [DONE]"), retry=not started)
+    return assembler.completion()

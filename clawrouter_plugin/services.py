@@ -1,0 +1,116 @@
+"""Everything a running clawrouter shares: one object built once, used by both doors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+
+from . import __version__
+from .balance import BalanceMonitor
+from .catalog import Catalog, load_catalog
+from .config import PluginConfig
+from .images import ImageService, ImageStore
+from .paths import ensure_private_dir
+from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
+from .router import Router
+from .state.cache import ResponseCache
+from .state.dedup import InFlight
+from .state.exclusions import ExclusionStore
+from .state.sessions import SessionStore
+from .state.spend import SpendTracker
+from .usage import UsageLog
+
+USER_AGENT = f"clawrouter/{__version__}"
+
+
+@dataclass
+class Services:
+    """The shared state and clients of one clawrouter instance."""
+
+    config: PluginConfig
+    catalog: Catalog
+    data_dir: Path
+    router: Router
+    wallet: Wallet
+    http: aiohttp.ClientSession
+    client: X402Client
+    balance: BalanceMonitor
+    cache: ResponseCache
+    inflight: InFlight
+    sessions: SessionStore
+    spend: SpendTracker
+    exclusions: ExclusionStore
+    usage: UsageLog
+    images: ImageService
+    recorder: Any = None
+    pipeline: Any = None
+    public_url: str = "http://localhost:8402"
+    on_routed: Callable[[Any], None] | None = None
+    on_low_balance: Callable[[Any], None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """Close network sessions and files. Safe to call twice."""
+        if not self.http.closed:
+            await self.http.close()
+        self.cache.close()
+
+
+async def build_services(
+    config: PluginConfig,
+    *,
+    wallet_key: str | None = None,
+    on_routed: Callable[[Any], None] | None = None,
+    on_payment: Callable[[Any], None] | None = None,
+    on_low_balance: Callable[[Any], None] | None = None,
+) -> Services:
+    """Create every service for ``config`` (wallet, clients, stores, pipeline)."""
+    from .proxy.pipeline import Pipeline
+    from .proxy.recorder import UsageRecorder
+
+    data_dir = ensure_private_dir(config.data_path)
+    catalog = load_catalog()
+    env = dict(os.environ)
+    if wallet_key:
+        env["BLOCKRUN_WALLET_KEY"] = wallet_key
+    wallet = load_or_create_wallet(data_dir, env=env)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        headers={"user-agent": USER_AGENT},
+    )
+    payment = config.payment
+    client = X402Client(
+        http, wallet, PaymentPolicy.from_config(payment), api_base=config.api_base,
+        preauth=payment.preauth, on_payment=on_payment, user_agent=USER_AGENT,
+    )
+    balance = BalanceMonitor(
+        http, rpc_url=payment.rpc_url, address=wallet.address,
+        asset=payment.allowed_assets[0].asset if payment.allowed_assets else None,
+        cache_seconds=payment.balance_cache_seconds, low_usd=payment.low_balance_usd,
+    )
+    cache_cfg = config.cache
+    cache = ResponseCache(
+        data_dir / "cache", max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
+        max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
+    )
+    usage = UsageLog(data_dir / "logs")
+    services = Services(
+        config=config, catalog=catalog, data_dir=data_dir,
+        router=Router(config.routing, catalog), wallet=wallet, http=http, client=client,
+        balance=balance, cache=cache, inflight=InFlight(),
+        sessions=SessionStore(ttl_seconds=config.sessions.ttl_seconds),
+        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
+        exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog, config.exclude_models),
+        usage=usage,
+        images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
+        on_routed=on_routed, on_low_balance=on_low_balance,
+    )
+    store = ImageStore(data_dir / "images", lambda: services.public_url)
+    services.images = ImageService(client, catalog, store, config.images, http, usage)
+    services.recorder = UsageRecorder(usage, catalog)
+    services.pipeline = Pipeline(services)
+    return services

@@ -1,0 +1,153 @@
+"""Errors, budgets, the empty-wallet fallback and the side routes of the proxy."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import openai
+import pytest
+from eth_account import Account
+
+from clawrouter_plugin.proxy.server import start_proxy
+from tests.support.x402_upstream import CHAT_PATH
+
+from .conftest import make_config
+from .test_chat import sdk, upstream_models
+
+HARD = ("Prove that the square root of 2 is irrational, then derive a general criterion for "
+        "when the square root of an integer is irrational, step by step.")
+
+
+async def post(handle, path, *, data=None, json_body=None, headers=None, method="POST"):
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, handle.base_url + path, data=data, json=json_body,
+                                   headers=headers) as resp:
+            return resp.status, dict(resp.headers), await resp.read()
+
+
+@pytest.mark.parametrize(("payload", "status", "needle"), [
+    (b"{not json", 400, "malformed JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b'{"model": "auto"}', 400, "messages"),
+    (b'{"model": "auto", "messages": [42]}', 400, "messages[0]"),
+    (b'{"model": "gtp-4o", "messages": [{"role": "user", "content": "hi"}]}', 404, "gpt-4o"),
+])
+async def test_bad_requests_get_openai_errors(proxy, x402_upstream, payload, status, needle):
+    code, _, body = await post(proxy, "/v1/chat/completions", data=payload,
+                               headers={"Content-Type": "application/json"})
+    error = json.loads(body)["error"]
+    assert code == status
+    assert needle in error["message"] and error["type"] and "code" in error
+    assert x402_upstream.count(path=CHAT_PATH) == 0
+
+
+async def test_oversized_body_is_413(start, x402_upstream):
+    proxy = await start(maxBodyBytes=2048)
+    big = {"model": "auto", "messages": [{"role": "user", "content": "x" * 5000}]}
+    code, _, body = await post(proxy, "/v1/chat/completions", json_body=big)
+    assert code == 413 and json.loads(body)["error"]["type"] == "payload_too_large"
+    assert x402_upstream.count() == 0
+
+
+async def test_unreachable_upstream_is_502(funded_wallet_key, tmp_path):
+    handle = await start_proxy(wallet_key=funded_wallet_key, port=0, api_base="http://127.0.0.1:9/api",
+                               data_dir=tmp_path, config=make_config())
+    try:
+        with pytest.raises(openai.APIStatusError) as info:
+            await sdk(handle).chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.status_code == 502
+        assert "upstream" in info.value.message
+    finally:
+        await handle.close()
+
+
+async def test_strict_budget_refuses_with_429(start, x402_upstream):
+    proxy = await start(maxCostPerRun=0.0001, maxCostPerRunMode="strict")
+    code, headers, body = await post(proxy, "/v1/chat/completions", json_body={
+        "model": "premium", "messages": [{"role": "user", "content": HARD}]})
+    assert code == 429
+    assert headers["X-ClawRouter-Cost-Cap-Exceeded"] == "1"
+    assert json.loads(body)["error"]["code"] == "cost_cap_exceeded"
+    assert x402_upstream.count(path=CHAT_PATH) == 0
+
+
+async def test_graceful_budget_downgrades(start, x402_upstream):
+    proxy = await start(maxCostPerRun=0.0001)
+    raw = await sdk(proxy).chat.completions.with_raw_response.create(
+        model="premium", messages=[{"role": "user", "content": HARD}])
+    assert raw.headers["x-clawrouter-model"] == "nvidia/gpt-oss-120b"
+    assert "budget" in raw.headers["x-clawrouter-notice"]
+    assert upstream_models(x402_upstream) == []  # the free model is not paid for
+
+
+async def test_budget_accumulates_per_session(start, x402_upstream):
+    proxy = await start(maxCostPerRun=0.0025, maxCostPerRunMode="strict")
+    client = sdk(proxy)
+    for n in range(2):
+        await client.chat.completions.create(
+            model="blockrun/deepseek", messages=[{"role": "user", "content": f"hi {n}"}],
+            max_tokens=10, extra_headers={"x-session-id": "s1"})
+    with pytest.raises(openai.RateLimitError):
+        await client.chat.completions.create(
+            model="blockrun/deepseek", messages=[{"role": "user", "content": "hi 3"}],
+            max_tokens=10, extra_headers={"x-session-id": "s1"})
+    # another session has its own budget
+    await client.chat.completions.create(
+        model="blockrun/deepseek", messages=[{"role": "user", "content": "hi 4"}],
+        max_tokens=10, extra_headers={"x-session-id": "s2"})
+
+
+async def test_empty_wallet_falls_back_to_free_model(start, x402_upstream):
+    broke = "0x" + "11" * 32
+    x402_upstream.ledger.fund(Account.from_key(broke).address, 0)
+    proxy = await start(key=broke)
+    reply = await sdk(proxy).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "hello there"}])
+    assert reply.headers["x-clawrouter-model"] == "nvidia/gpt-oss-120b"
+    assert reply.parse().choices[0].message.content.startswith("Echo from nvidia/gpt-oss-120b")
+    assert x402_upstream.ledger.settlements == []
+
+
+async def test_health_stats_and_usage_log(proxy, x402_upstream, funded_wallet_key):
+    client = sdk(proxy)
+    await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    code, _, body = await post(proxy, "/health", method="GET")
+    health = json.loads(body)
+    assert code == 200 and health["status"] == "ok" and health["wallet"] == proxy.wallet_address
+    assert funded_wallet_key[2:] not in body.decode()
+    code, _, body = await post(proxy, "/stats?days=1", method="GET")
+    stats = json.loads(body)
+    assert stats["totalRequests"] == 2 and stats["cacheHits"] == 1
+    assert stats["totalCost"] == pytest.approx(0.001)
+    assert stats["byTier"]["SIMPLE"]["count"] == 2
+    logs = list((proxy.services.data_dir / "logs").glob("usage-*.jsonl"))
+    lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert {"session", "requestedModel", "model", "tier", "inputTokens", "outputTokens", "cost",
+            "baselineCost", "savings", "latencyMs", "cacheHit", "fallbacks"} <= set(lines[0])
+    assert lines[0]["cost"] == pytest.approx(0.001) and lines[1]["cacheHit"] is True
+    code, _, body = await post(proxy, "/stats", method="DELETE")
+    assert code == 200 and json.loads(body)["deletedFiles"] == 1
+    code, _, body = await post(proxy, "/stats?days=abc", method="GET")
+    assert code == 400
+
+
+async def test_other_v1_routes_are_forwarded_and_paid(proxy, x402_upstream, payer):
+    x402_upstream.set_price("/v1/embeddings", "0.0005")
+    code, _, body = await post(proxy, "/v1/embeddings", json_body={"input": "hi", "model": "e"})
+    assert code == 200 and json.loads(body)["path"] == "/v1/embeddings"
+    assert x402_upstream.ledger.total_paid(payer) == 500
+    code, _, body = await post(proxy, "/nope", method="GET")
+    assert code == 404 and json.loads(body)["error"]["type"] == "not_found"
+
+
+async def test_second_start_on_same_port_reuses(proxy, funded_wallet_key, tmp_path):
+    port = int(proxy.base_url.rsplit(":", 1)[1])
+    again = await start_proxy(wallet_key=funded_wallet_key, port=port, data_dir=tmp_path / "x",
+                              config=make_config())
+    assert again.reused and again.base_url == proxy.base_url and again.services is None
+    await again.close()  # no-op: the original keeps serving
+    code, _, _ = await post(proxy, "/health", method="GET")
+    assert code == 200
