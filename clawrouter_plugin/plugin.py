@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from .config import PluginConfig, validate_plugin_config
 from .errors import ClawRouterError
-from .host.api import CommandContext, CommandSpec, ProviderRequest, ProviderSpec, ServiceContext, ServiceSpec
+from .host.api import (
+    CommandContext,
+    CommandSpec,
+    ProviderRequest,
+    ProviderSpec,
+    ServiceContext,
+    ServiceSpec,
+)
 
 if TYPE_CHECKING:
     from .proxy.server import ProxyHandle

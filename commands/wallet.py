@@ -39,7 +39,7 @@ async def _status(services: Any) -> str:
     wallet = services.wallet
     try:
         info = await services.balance.get()
-    except (ClawRouterError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, ClawRouterError, OSError):
         info = None
     return "\n".join([
         "ClawRouter wallet",

@@ -5,8 +5,9 @@ A Python analog of the OpenClaw host's plugin surface: commands, providers and s
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ BANNER = ("ClawRouter chat — {model}. /help lists commands; Ctrl-C cancels a r
 class _BriefFormatter(logging.Formatter):
     """Log lines without tracebacks (they would end up in the chat); --verbose shows them."""
 
-    def formatException(self, ei) -> str:  # noqa: N802 - logging API
+    def formatException(self, ei) -> str:
         return ""
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging API
+    def formatStack(self, stack_info: str) -> str:
         return ""
 
 

@@ -13,8 +13,9 @@ import asyncio
 import inspect
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import ClawRouterError
 from .api import CommandContext, CommandResult, CommandSpec

@@ -12,47 +12,32 @@ from __future__ import annotations
 
 import inspect
 import logging
-import uuid
-from contextlib import aclosing, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Self
 
 from ..errors import ClawRouterError, ConfigError
-from .api import CommandContext, CommandSpec, ProviderRequest, ProviderSpec, ServiceContext, ServiceSpec
-from .dispatch import help_text, log_failure, parse_command, run_command, short_reason
+from .api import CommandContext, CommandSpec, ProviderSpec, ServiceContext, ServiceSpec
+from .dispatch import help_text, parse_command, run_command, short_reason
 from .manifest import Manifest, builtin_manifest_path, load_manifest, manifest_for_module
-from .registry import HOST_BUILTINS, PluginError, RecordingApi, Registrations, command_key, run_register
+from .registry import (
+    HOST_BUILTINS,
+    PluginError,
+    RecordingApi,
+    Registrations,
+    command_key,
+    run_register,
+)
 from .schema import validate as validate_schema
+from .turns import DEFAULT_MODEL, Conversation, HostReply, model_turn
+
+__all__ = ["DEFAULT_MODEL", "Conversation", "Host", "HostReply", "LoadedPlugin"]
 
 ENTRY_POINT_GROUPS = ("clawrouter.plugins", "openclaw.plugins")
-DEFAULT_MODEL = "blockrun/auto"
 
 log = logging.getLogger("clawrouter.host")
-
-
-@dataclass
-class Conversation:
-    """One chat: its session id, model ref, who is talking, and the message history."""
-
-    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    model: str = DEFAULT_MODEL
-    channel: str = "terminal"
-    sender_id: str = "local"
-    authorized: bool = True
-    owner: bool = True
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class HostReply:
-    """What the host answers: a command's result or the model's reply."""
-
-    text: str
-    is_error: bool = False
-    media_urls: tuple[str, ...] = ()
-    command: str | None = None
 
 
 @dataclass
@@ -214,7 +199,7 @@ class Host:
             except Exception as exc:
                 log.error("service %s failed to stop", spec.id, exc_info=exc)
 
-    async def __aenter__(self) -> Host:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -249,40 +234,9 @@ class Host:
         provider = self.providers.get(provider_id.lower())
         if provider is None or not model:
             return HostReply(f"⚠️ No provider for model {conv.model!r}.", is_error=True)
-        conv.history.append({"role": "user", "content": text})
-        stream = on_delta is not None
-        request = ProviderRequest(
-            body={"model": model, "messages": list(conv.history), "stream": stream},
-            session_id=conv.session_id, stream=stream)
-        try:
-            answer = await _collect(await provider.complete(request), on_delta)
-        except BaseException as exc:
-            conv.history.pop()
-            if not isinstance(exc, Exception):
-                raise
-            log_failure(f"provider {provider.id}", exc)
-            return HostReply(f"⚠️ {short_reason(exc)}", is_error=True)
-        conv.history.append({"role": "assistant", "content": answer})
-        return HostReply(answer)
+        return await model_turn(provider, model, text, conv, on_delta)
 
 
 async def _settle(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-async def _collect(out: Any, on_delta: Callable[[str], None] | None) -> str:
-    """The assistant text of a completion dict or of a stream of text deltas."""
-    if isinstance(out, dict):
-        choices = out.get("choices") or [{}]
-        text = (choices[0].get("message") or {}).get("content") or ""
-        if on_delta is not None and text:
-            on_delta(text)
-        return text
-    parts: list[str] = []
-    async with aclosing(out) if hasattr(out, "aclose") else nullcontext(out) as deltas:
-        async for delta in deltas:
-            parts.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
-    return "".join(parts)
 

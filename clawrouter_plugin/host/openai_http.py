@@ -8,7 +8,8 @@ status and message; an unreachable server becomes :class:`UpstreamError`.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -38,10 +39,10 @@ async def http_completion(url: str, body: dict[str, Any], headers: Mapping[str, 
     if body.get("stream") is True:
         return _stream(url, body, headers, read_timeout)
     try:
-        async with aiohttp.ClientSession(timeout=_timeout(read_timeout)) as session:
-            async with session.post(url, json=body, headers=dict(headers)) as response:
-                await _raise_for(response)
-                return await response.json(content_type=None)
+        async with aiohttp.ClientSession(timeout=_timeout(read_timeout)) as session, \
+                session.post(url, json=body, headers=dict(headers)) as response:
+            await _raise_for(response)
+            return await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise UpstreamError(f"cannot reach {url}: {type(exc).__name__}") from None
 
@@ -49,23 +50,23 @@ async def http_completion(url: str, body: dict[str, Any], headers: Mapping[str, 
 async def _stream(url: str, body: dict[str, Any], headers: Mapping[str, str],
                   read_timeout: float) -> AsyncIterator[str]:
     try:
-        async with aiohttp.ClientSession(timeout=_timeout(read_timeout)) as session:
-            async with session.post(url, json=body, headers=dict(headers)) as response:
-                await _raise_for(response)
-                async for raw in response.content:
-                    line = raw.strip()
-                    if not line.startswith(b"data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
-                        return
-                    chunk = json.loads(payload)
-                    if isinstance(chunk.get("error"), dict):
-                        raise UpstreamError(str(chunk["error"].get("message") or "stream error"))
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield text
+        async with aiohttp.ClientSession(timeout=_timeout(read_timeout)) as session, \
+                session.post(url, json=body, headers=dict(headers)) as response:
+            await _raise_for(response)
+            async for raw in response.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    return
+                chunk = json.loads(payload)
+                if isinstance(chunk.get("error"), dict):
+                    raise UpstreamError(str(chunk["error"].get("message") or "stream error"))
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise UpstreamError(f"cannot reach {url}: {type(exc).__name__}") from None
     except ValueError:

@@ -54,10 +54,10 @@ async def test_scripted_chat_session(x402_upstream, funded_wallet_key, tmp_path)
         "--config", write_config(tmp_path), env=environment(tmp_path, funded_wallet_key))
     assert code == 0, out + err
     assert "Traceback" not in out + err
-    first = re.search(r"^Echo from (\S+): what is the capital of France\?$", out, re.M)
+    first = re.search(r"^Echo from (\S+): what is the capital of France\?$", out, re.MULTILINE)
     assert first, out
     assert "This conversation now uses blockrun/eco" in out
-    second = re.search(r"^Echo from (\S+): what is the capital of Spain\?$", out, re.M)
+    second = re.search(r"^Echo from (\S+): what is the capital of Spain\?$", out, re.MULTILINE)
     assert second, out
     assert second.group(1) != first.group(1)  # /model eco changed the routing
     answered = [r.json() for r in x402_upstream.requests
@@ -87,7 +87,7 @@ async def test_unreachable_upstream_gives_a_clean_error(funded_wallet_key, tmp_p
 async def test_bad_config_is_a_clean_error(tmp_path, funded_wallet_key):
     config = tmp_path / "openclaw.yaml"
     config.write_text("plugins:\n  entries:\n    clawrouter:\n      config: {portt: 1}\n")
-    code, out, err = await run_chat(["hello"], "--config", str(config),
+    code, _, err = await run_chat(["hello"], "--config", str(config),
                                     "--data-dir", str(tmp_path / "d"),
                                     env=environment(tmp_path, funded_wallet_key))
     assert code == 2 and "portt" in err and "Traceback" not in err
