@@ -23,6 +23,7 @@ from typing import TextIO
 from ..config import PLUGIN_ID, load_config, with_overrides
 from ..errors import ClawRouterError
 from .host import DEFAULT_MODEL, Conversation, Host, HostReply
+from .openclaw_setup import PROVIDER_ID
 
 EXIT_WORDS = ("/exit", "/quit")
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -200,6 +201,21 @@ async def _loop_lines(chat: Chat) -> None:
             await chat.turn(text)
 
 
+async def choose_model(host: Host, conv: Conversation, wanted: str) -> None:
+    """Start the conversation on ``wanted``: another plugin's ``provider/model`` ref, or a
+    ClawRouter profile, alias or model id (with or without ``blockrun/``) set through /model."""
+    provider_id, _, rest = wanted.partition("/")
+    provider = host.providers.get(provider_id.lower()) if rest else None
+    if (provider is not None and provider.id != PROVIDER_ID) or "model" not in host.commands:
+        conv.model = wanted
+        return
+    name = rest if provider is not None else wanted
+    if name.strip().lower() != "auto":
+        chosen = await host.dispatch(f"/model {name}", conv)
+        if chosen.is_error:
+            raise ClawRouterError(f"--model: {chosen.text}")
+
+
 async def run_chat(args: argparse.Namespace) -> int:
     """Start the host, talk until EOF or /exit, stop the host."""
     loaded = load_config(args.config)
@@ -213,19 +229,13 @@ async def run_chat(args: argparse.Namespace) -> int:
     conv = Conversation()
     chat = Chat(host, conv, sys.stdout, interactive)
     async with host:
-        provider, _, model = (args.model or DEFAULT_MODEL).partition("/")
-        if provider.lower() in ("blockrun", "br") and model and model.lower() != "auto":
-            chosen = await host.dispatch(f"/model {model}", conv)
-            if chosen.is_error:
-                raise ClawRouterError(f"--model: {chosen.text}")
-        elif provider.lower() not in ("blockrun", "br"):
-            conv.model = args.model
+        await choose_model(host, conv, args.model or DEFAULT_MODEL)
         if interactive:
             chat.write(BANNER.format(model=args.model or DEFAULT_MODEL) + "\n\n")
             await _loop_tty(chat)
         else:
             await _loop_lines(chat)
-    return 1 if chat.errors else 0
+    return 1 if chat.errors and not interactive else 0
 
 
 def chat_command(args: argparse.Namespace) -> int:

@@ -164,3 +164,26 @@ def test_disabled_registers_nothing(monkeypatch):
     host = Host({})
     host.load_builtin()
     assert not host.commands and not host.providers
+
+
+@pytest.mark.parametrize("wanted, current", [
+    ("eco", "blockrun/eco"), ("blockrun/br-haiku", "blockrun/anthropic/claude-haiku-4.5"),
+    ("br/premium", "blockrun/premium"), ("openai/gpt-4o-mini", "blockrun/openai/gpt-4o-mini"),
+    ("blockrun/auto", "blockrun/auto"),
+])
+async def test_chat_starting_model(host, wanted, current):
+    from clawrouter_plugin.host.chat import choose_model
+
+    conv = Conversation()
+    await choose_model(host, conv, wanted)
+    assert conv.model == "blockrun/auto"  # the choice is the session's preference
+    shown = await host.dispatch("/model", conv)
+    assert shown.text.startswith(f"Current: {current} — ")
+
+
+async def test_chat_starting_model_unknown(host):
+    from clawrouter_plugin.errors import ClawRouterError
+    from clawrouter_plugin.host.chat import choose_model
+
+    with pytest.raises(ClawRouterError, match="--model: Unknown model \"nope-model\""):
+        await choose_model(host, Conversation(), "blockrun/nope-model")
