@@ -11,7 +11,6 @@ from aiohttp import web
 
 from .. import __version__
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError
-from .reply import HEARTBEAT_SECONDS
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -22,6 +21,7 @@ MODEL_LIST: web.AppKey[dict] = web.AppKey("model_list", dict)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
                          "content-encoding", "host", "upgrade", "proxy-authorization",
                          "authorization"})
+EARLY_ERROR_SECONDS = 0.25  # wait this long for a quick failure before committing to SSE
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -77,7 +77,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if body.get("stream") is not True:
         completion = await reply.json()
         return web.json_response(completion, headers=reply.headers, dumps=_dumps)
-    await reply.first(HEARTBEAT_SECONDS)
+    await reply.first(EARLY_ERROR_SECONDS)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers,
     })

@@ -46,6 +46,7 @@ class Reply:
         self._task = task
         self._heartbeat = heartbeat
         self._peeked: dict | None = None
+        self._still_waiting = False
 
     @property
     def streaming(self) -> bool:
@@ -109,6 +110,7 @@ class Reply:
         getter.cancel()
         if self._task in done and self._task.exception() is not None:
             raise self._task.exception()  # type: ignore[misc]
+        self._still_waiting = not done
 
     async def json(self) -> dict:
         """The whole ``chat.completion``."""
@@ -125,6 +127,8 @@ class Reply:
 
         A failure after the stream started becomes an error event before ``[DONE]``.
         """
+        if self._still_waiting:
+            yield HEARTBEAT  # tell the client at once that work is under way
         try:
             async for chunk in self._items(heartbeats=True):
                 yield HEARTBEAT if chunk is None else sse_event(chunk)

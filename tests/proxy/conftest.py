@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import openai
 import pytest
 from eth_account import Account
 
@@ -58,3 +59,20 @@ def _free_model_is_free(x402_upstream):
         "/v1/chat/completions",
         lambda call: None if (call.json() or {}).get("model") == "nvidia/gpt-oss-120b" else "0.001",
     )
+
+
+_CLIENTS: list[openai.AsyncOpenAI] = []
+
+
+def sdk(handle, **kw) -> openai.AsyncOpenAI:
+    """An OpenAI SDK client for the proxy (closed after the test)."""
+    client = openai.AsyncOpenAI(base_url=handle.base_url + "/v1", api_key="x402", max_retries=0, **kw)
+    _CLIENTS.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients():
+    yield
+    while _CLIENTS:
+        await _CLIENTS.pop().close()

@@ -12,9 +12,7 @@ import pytest
 from tests.support import handlers as h
 from tests.support.x402_upstream import CHAT_PATH
 
-
-def sdk(handle, **kw) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=handle.base_url + "/v1", api_key="x402", max_retries=0, **kw)
+from .conftest import sdk
 
 
 def upstream_models(upstream) -> list[str]:
@@ -137,10 +135,12 @@ async def test_session_pins_model_then_expires(start, x402_upstream):
         extra_headers={"x-session-id": "conv-2"})
     assert other.headers["x-clawrouter-tier"] == "SIMPLE"
     await asyncio.sleep(0.6)
+    later = follow + [{"role": "assistant", "content": "..."}, {"role": "user", "content": "ok"}]
     expired = await client.chat.completions.with_raw_response.create(
-        model="auto", messages=follow + [{"role": "user", "content": "ok"}],
-        extra_headers={"x-session-id": "conv-1"})
-    assert expired.headers["x-clawrouter-tier"] == "SIMPLE"
+        model="auto", messages=later, extra_headers={"x-session-id": "conv-1"})
+    fresh = proxy.services.router.route({"messages": later}, "auto")
+    assert fresh.tier != first.headers["x-clawrouter-tier"]
+    assert expired.headers["x-clawrouter-tier"] == fresh.tier  # pin forgotten: routed afresh
 
 
 async def test_fallback_on_503_429_and_timeout_in_chain_order(start, x402_upstream):

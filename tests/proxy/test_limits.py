@@ -12,8 +12,8 @@ from eth_account import Account
 from clawrouter_plugin.proxy.server import start_proxy
 from tests.support.x402_upstream import CHAT_PATH
 
-from .conftest import make_config
-from .test_chat import sdk, upstream_models
+from .conftest import make_config, sdk
+from .test_chat import upstream_models
 
 HARD = ("Prove that the square root of 2 is irrational, then derive a general criterion for "
         "when the square root of an integer is irrational, step by step.")
