@@ -35,12 +35,40 @@ def error_response(exc: ClawRouterError) -> web.Response:
     return web.json_response(exc.to_dict(), status=exc.status, headers=headers, dumps=_dumps)
 
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _host_of(value: str) -> str:
+    host = value.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0].lower()
+
+
+def refuse_web_pages(request: web.Request) -> None:
+    """Only local programs may use the proxy: it spends money and reads local files.
+
+    A web page elsewhere (or a DNS-rebinding one) would reach us with a foreign Host or
+    Origin header; command-line tools and SDKs send a local Host and no Origin.
+    """
+    if _host_of(request.headers.get("Host", "localhost")) not in _LOCAL_HOSTS:
+        raise ClawRouterError("requests for other host names are not served", status=403,
+                              code="forbidden_host")
+    origin = request.headers.get("Origin")
+    if origin is not None and request.method not in _SAFE_METHODS:
+        if _host_of(origin.split("://", 1)[-1]) not in _LOCAL_HOSTS:
+            raise ClawRouterError("requests from web pages on other sites are not allowed",
+                                  status=403, code="forbidden_origin")
+
+
 @web.middleware
 async def errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Every failure becomes an OpenAI-style JSON error; tracebacks go to the log only."""
     try:
+        refuse_web_pages(request)
         return await handler(request)
     except ClawRouterError as exc:
         return error_response(exc)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from yarl import URL
 
 from ..errors import ClawRouterError
 from ..state.sessions import session_id
@@ -22,14 +21,12 @@ if TYPE_CHECKING:
     from ..services import Services
 
 _NOT_FOUND = {"error": {"message": "image not found", "type": "not_found", "code": "not_found"}}
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def add_image_routes(app: web.Application, services: Services) -> None:
     """Register the image routes on ``app`` (they use ``services.images``)."""
 
     async def generations(request: web.Request) -> web.Response:
-        _refuse_web_pages(request)
         body = await read_json(request)
         result = await services.images.generate(
             prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
@@ -37,7 +34,6 @@ def add_image_routes(app: web.Application, services: Services) -> None:
         return _reply(result)
 
     async def image2image(request: web.Request) -> web.Response:
-        _refuse_web_pages(request)
         body = await read_json(request)
         result = await services.images.edit(
             prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
@@ -57,24 +53,6 @@ def add_image_routes(app: web.Application, services: Services) -> None:
     app.router.add_post("/v1/images/generations", generations)
     app.router.add_post("/v1/images/image2image", image2image)
     app.router.add_get("/images/{name}", serve_image)
-
-
-def _refuse_web_pages(request: web.Request) -> None:
-    """Refuse POSTs a browser sends on behalf of a non-local web page.
-
-    These routes spend money and read local image files; a page on another site (or a DNS
-    rebinding one) must not be able to trigger them. Programs (curl, SDKs) send no Origin.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    try:
-        host = URL(origin).host
-    except ValueError:
-        host = None
-    if host not in _LOCAL_HOSTS:
-        raise ClawRouterError("requests from web pages on other sites are not allowed",
-                              status=403, code="forbidden_origin")
 
 
 def _reply(result: ImageResult) -> web.Response:

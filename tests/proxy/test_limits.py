@@ -151,3 +151,17 @@ async def test_second_start_on_same_port_reuses(proxy, funded_wallet_key, tmp_pa
     await again.close()  # no-op: the original keeps serving
     code, _, _ = await post(proxy, "/health", method="GET")
     assert code == 200
+
+
+async def test_web_pages_and_foreign_hosts_are_refused(proxy, x402_upstream):
+    body = {"model": "auto", "messages": [{"role": "user", "content": "spend my money"}]}
+    code, _, raw = await post(proxy, "/v1/chat/completions", json_body=body,
+                              headers={"Origin": "https://evil.example"})
+    assert code == 403 and json.loads(raw)["error"]["code"] == "forbidden_origin"
+    code, _, raw = await post(proxy, "/health", method="GET",
+                              headers={"Host": "evil.example:8402"})
+    assert code == 403 and json.loads(raw)["error"]["code"] == "forbidden_host"
+    code, _, _ = await post(proxy, "/v1/chat/completions", json_body=body,
+                            headers={"Origin": "http://localhost:3000"})
+    assert code == 200
+    assert x402_upstream.count(path=CHAT_PATH, paid=True) == 1
