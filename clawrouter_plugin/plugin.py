@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import PluginConfig, validate_plugin_config
@@ -62,7 +63,7 @@ def disabled() -> bool:
     return os.environ.get("CLAWROUTER_DISABLED", "").strip().lower() in ("1", "true", "yes")
 
 
-def _intercept(spec: CommandSpec):
+def _intercept(spec: CommandSpec) -> Callable[[str, str], Awaitable[str]]:
     """A pipeline intercept that answers ``/name args`` with the command's own handler."""
     from .host.dispatch import run_command
 
