@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from ..errors import BudgetExceeded
 
 if TYPE_CHECKING:
-    from ..balance import BalanceInfo
     from ..router import RoutingDecision
     from ..services import Services
 
@@ -28,7 +27,6 @@ class SpendGuard:
 
     def __init__(self, services: "Services") -> None:
         self.services = services
-        self._balance: "BalanceInfo | None" = None
         self._checked_at = float("-inf")
         self._refresh: asyncio.Task | None = None
 
@@ -79,7 +77,7 @@ class SpendGuard:
         ):
             self._checked_at = now
             self._refresh = asyncio.get_running_loop().create_task(self._update_balance())
-        return bool(self._balance is not None and self._balance.empty)
+        return self.services.balance.peek().empty
 
     def mark_empty(self) -> None:
         """The upstream said the wallet cannot pay: treat it as empty until the RPC says more."""
@@ -93,7 +91,6 @@ class SpendGuard:
         except Exception:  # noqa: BLE001 - a balance problem must never break a request
             log.debug("balance check failed", exc_info=True)
             return
-        self._balance = info
         callback = self.services.on_low_balance
         if info.low and callback is not None:
             callback(info)
