@@ -1,12 +1,190 @@
-"""Routing configuration (placeholder; the router work replaces this with the full model)."""
+"""Routing configuration: what a user may override under ``routing:`` in openclaw.yaml.
+
+Every field is optional; anything left out keeps the packaged default from
+``data/routing.yaml`` and ``data/keywords.yaml``. :meth:`RoutingConfig.settings` merges the
+overrides onto those defaults and returns the effective :class:`~.settings.Settings`.
+Merge rules: tier tables are replaced per tier; weights, saturation, boundaries, classifier and
+overrides per key; ``scoring.keywords.<dim>`` replaces a dimension (a list) or some languages
+of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>`` adds words.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from ..catalog import load_catalog
+from .tables import suggest
+from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, Settings, TIERS, build_settings
 
-class RoutingConfig(BaseModel):
-    """Overrides for the router: tiers, scoring, classifier thresholds and overrides."""
+TierName = Literal["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"]
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _check_model(name: str) -> str:
+    """A catalog chat model id (aliases resolved); a clear error otherwise."""
+    catalog = load_catalog()
+    resolved = catalog.resolve(name)
+    if resolved in catalog.chat:
+        return resolved
+    close = suggest(resolved, catalog)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if catalog.is_profile(resolved):
+        raise ValueError(f"{name!r} is a routing profile, not a model")
+    raise ValueError(f"unknown model {name!r} (not in the catalog){hint}")
+
+
+class TierEntry(_Section):
+    """One tier of a tier table: the first model to try and the fallbacks, in order."""
+
+    primary: str
+    fallback: list[str] = Field(default_factory=list)
+
+    @field_validator("primary")
+    @classmethod
+    def _primary_known(cls, value: str) -> str:
+        return _check_model(value)
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_known(cls, value: list[str]) -> list[str]:
+        return [_check_model(name) for name in value]
+
+
+TierTable = dict[TierName, TierEntry]
+
+
+def _upper_tiers(value: object) -> object:
+    if isinstance(value, dict):
+        return {k.upper() if isinstance(k, str) else k: v for k, v in value.items()}
+    return value
+
+
+def _dim_model(name: str, dims: tuple[str, ...], annotation: object, doc: str) -> type[_Section]:
+    fields = {dim: (annotation, None) for dim in dims}
+    model = create_model(name, __base__=_Section, **fields)  # type: ignore[call-overload]
+    model.__doc__ = doc
+    return model
+
+
+Weights = _dim_model("Weights", KEYWORD_DIMS + STRUCTURAL_DIMS, float | None,
+                     "Weight of each scoring dimension (keyword and structural).")
+Saturation = _dim_model("Saturation", KEYWORD_DIMS, float | None,
+                        "Distinct keywords at which a keyword dimension reaches 1.0.")
+KeywordLists = _dim_model("KeywordLists", KEYWORD_DIMS, list[str] | dict[str, list[str]] | None,
+                          "Replacement keyword lists: a list, or {language: list}.")
+ExtraKeywords = _dim_model("ExtraKeywords", KEYWORD_DIMS, list[str] | None,
+                           "Keywords added to the default lists.")
+
+
+class Boundaries(_Section):
+    """Score thresholds between tiers."""
+
+    simple_medium: float | None = None
+    medium_complex: float | None = None
+    complex_reasoning: float | None = None
+
+
+class ScoringConfig(_Section):
+    """Weighted-dimension scoring: weights, keyword lists, tier boundaries, confidence."""
+
+    weights: Weights = Field(default_factory=Weights)  # type: ignore[valid-type]
+    saturation: Saturation = Field(default_factory=Saturation)  # type: ignore[valid-type]
+    keywords: KeywordLists = Field(default_factory=KeywordLists)  # type: ignore[valid-type]
+    extra_keywords: ExtraKeywords = Field(default_factory=ExtraKeywords)  # type: ignore[valid-type]
+    tier_boundaries: Boundaries = Field(default_factory=Boundaries)
+    steepness: float | None = Field(None, gt=0)
+    confidence_threshold: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("saturation")
+    @classmethod
+    def _positive(cls, value: BaseModel) -> BaseModel:
+        for dim, number in value.model_dump(exclude_none=True).items():
+            if number <= 0:
+                raise ValueError(f"{to_camel(dim)} must be greater than 0")
+        return value
+
+
+class ClassifierConfig(_Section):
+    """Thresholds of the classifier."""
+
+    ambiguous_default_tier: TierName | Literal["keep", "up"] | None = None
+    reasoning_min_evidence: float | None = Field(None, ge=0)
+    agentic_threshold: float | None = Field(None, gt=0)
+    history_weight: float | None = Field(None, ge=0, le=1)
+    history_turns: int | None = Field(None, ge=0, le=20)
+    system_weight: float | None = Field(None, ge=0, le=1)
+    material_weight: float | None = Field(None, ge=0, le=1)
+    creative_damping: float | None = Field(None, ge=0, le=1)
+
+
+class OverridesConfig(_Section):
+    """Rules applied after classification."""
+
+    agentic_mode: bool | None = None
+    max_tokens_force_complex: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=AliasChoices(
+            "maxTokensForceComplex", "max_tokens_force_complex", "largeContextTokens",
+            "large_context_tokens",
+        ),
+    )
+    structured_output_min_tier: TierName | None = None
+    default_output_tokens: int | None = Field(None, ge=1)
+    unreliable_tool_models: list[str] | None = None
+
+    @field_validator("unreliable_tool_models")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_check_model(name) for name in value]
+
+
+class RoutingConfig(_Section):
+    """Overrides for the router: tier tables per profile, scoring, classifier and overrides."""
+
+    tiers: TierTable | None = None
+    eco_tiers: TierTable | None = None
+    premium_tiers: TierTable | None = None
+    agentic_tiers: TierTable | None = None
+    free_tiers: TierTable | None = None
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    overrides: OverridesConfig = Field(default_factory=OverridesConfig)
+
+    _settings: Settings | None = None
+
+    @field_validator("tiers", "eco_tiers", "premium_tiers", "agentic_tiers", "free_tiers",
+                     mode="before")
+    @classmethod
+    def _tier_names(cls, value: object) -> object:
+        return _upper_tiers(value)
+
+    @model_validator(mode="after")
+    def _coherent(self, info: ValidationInfo) -> RoutingConfig:
+        is_default = bool(info.context and info.context.get("defaults"))
+        self._settings = build_settings(self, is_default=is_default)
+        return self
+
+    def settings(self) -> Settings:
+        """The effective settings: packaged defaults with these overrides applied."""
+        if self._settings is None:
+            self._settings = build_settings(self)
+        return self._settings
+
+
+__all__ = ["RoutingConfig", "TierEntry", "TIERS"]

@@ -1,0 +1,94 @@
+"""Routing speed: median and p99 per request, printed (not a timed test).
+
+Run: .venv/bin/python bench/bench_router.py [--rounds N]
+Corpora: every development-set request of at most 500 characters (all languages), and
+synthetic 100k-character requests (English prose, Chinese prose, pasted code, a long chat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from pathlib import Path
+
+from clawrouter_plugin.router import Router
+
+DEVSET = Path(__file__).resolve().parent.parent / "tests" / "router" / "devset.jsonl"
+
+
+def _chars(body: dict) -> int:
+    total = 0
+    for message in body["messages"]:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+    return total
+
+
+def short_bodies() -> list[dict]:
+    """Development-set requests whose messages total at most 500 characters."""
+    rows = [json.loads(line) for line in DEVSET.read_text("utf-8").splitlines() if line.strip()]
+    return [row["body"] for row in rows if _chars(row["body"]) <= 500]
+
+
+def long_bodies() -> dict[str, dict]:
+    """Synthetic requests of about 100,000 characters."""
+    prose = ("The committee reviewed the quarterly figures, the hiring plan and the office move. "
+             "Several members asked for more detail on the vendor contracts before approving. ")
+    chinese = "我们在会议上讨论了季度预算、招聘计划以及办公室搬迁的安排，大家希望在批准之前看到更多细节。"
+    code = ("def handler(event, context):\n    items = [x for x in event['records'] if x]\n"
+            "    return {'count': len(items), 'ok': True}\n\n")
+    chat = [{"role": "user" if i % 2 == 0 else "assistant",
+             "content": (prose * 6)[:500]} for i in range(200)]
+    return {
+        "english prose + 'summarize'": {"messages": [{"role": "user", "content": (
+            prose * 700)[:100_000] + "\n\nSummarize the main decisions."}]},
+        "chinese prose + question": {"messages": [{"role": "user", "content": (
+            chinese * 2100)[:100_000] + "\n\n请总结主要决定。"}]},
+        "pasted code + 'find the bug'": {"messages": [{"role": "user", "content": (
+            "Find the bug in this module:\n\n```python\n" + code * 800)[:100_000] + "\n```"}]},
+        "200-turn chat": {"messages": chat + [{"role": "user", "content": "and now?"}]},
+    }
+
+
+def measure(router: Router, bodies: list[dict], rounds: int) -> list[float]:
+    """Microseconds per route() call, every body ``rounds`` times."""
+    for body in bodies:  # warm up
+        router.route(body)
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for body in bodies:
+                start = time.perf_counter_ns()
+                router.route(body)
+                samples.append((time.perf_counter_ns() - start) / 1000)
+    finally:
+        gc.enable()
+    return samples
+
+
+def _stats(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"median {statistics.median(ordered):8.1f} µs   p99 {p99:8.1f} µs   (n={len(ordered)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    router = Router()
+    print(f"Router() construction: {(time.perf_counter() - started) * 1000:.1f} ms")
+    short = short_bodies()
+    print(f"requests <= 500 chars ({len(short)} distinct): {_stats(measure(router, short, args.rounds))}")
+    for name, body in long_bodies().items():
+        print(f"100k chars, {name:30s} {_stats(measure(router, [body], max(20, args.rounds // 4)))}")
+
+
+if __name__ == "__main__":
+    main()

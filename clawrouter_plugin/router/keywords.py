@@ -1,0 +1,130 @@
+"""Keyword matching: every keyword list compiled once into set and substring lookups.
+
+Text and keywords go through the same :func:`normalize` (lower case, punctuation to spaces,
+Arabic diacritics dropped), so "step-by-step" matches "step by step" and "what's" matches
+"what's". Then:
+
+- single words match whole tokens (a set intersection, so "def" never matches "default");
+- phrases match as `` phrase `` inside the padded text, tried only when their longest word
+  occurs;
+- ``stem*`` matches at the start of a word (tried only when a word starts with its first three
+  letters);
+- terms in scripts that attach particles or do not separate words (Chinese, Japanese, Korean,
+  Arabic of three or more letters) match as substrings, tried only when their first character
+  occurs in the text.
+"""
+
+from __future__ import annotations
+
+import string
+from operator import itemgetter
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+# punctuation that becomes a space; "_", "+" and "#" stay word characters (snake_case, c++, c#)
+_PUNCT = set(string.punctuation) - set("_+#") | set(
+    "“”„‘’‚«»‹›¿¡—–―…·•‧、。，．！？：；（）【】「」『』《》〈〉［］｛｝〜～・¨´`"
+)
+_TABLE: dict[int, str | None] = {ord(ch): " " for ch in _PUNCT}
+# Arabic diacritics (harakat, shadda, sukun, superscript alef) and the tatweel are dropped
+_TABLE.update({cp: None for cp in range(0x064B, 0x0660)})
+_TABLE.update({0x0670: None, 0x0640: None})
+
+# (first, last, minimum length) of scripts matched as substrings
+_SUBSTRING_SCRIPTS = (
+    (0x3040, 0x30FF, 1),  # Hiragana, Katakana
+    (0x3400, 0x9FFF, 1),  # CJK ideographs
+    (0xF900, 0xFAFF, 1),
+    (0x1100, 0x11FF, 1),  # Hangul
+    (0x3130, 0x318F, 1),
+    (0xAC00, 0xD7AF, 1),
+    (0x0600, 0x06FF, 3),  # Arabic
+    (0x0750, 0x077F, 3),
+)
+
+
+# the same mapping for ASCII text, as a bytes table (bytes.translate is much faster)
+_ASCII_TABLE = bytes(ord(_TABLE.get(b) or chr(b)) if b < 128 else b for b in range(256))
+
+
+def normalize(text: str) -> str:
+    """Lower-case ``text``, turn punctuation into spaces, and pad it with one space each side."""
+    if text.isascii():
+        return " " + text.encode().lower().translate(_ASCII_TABLE).decode() + " "
+    return " " + text.lower().translate(_TABLE) + " "
+
+
+def _substring_term(term: str) -> bool:
+    letters = [ch for ch in term if not ch.isspace()]
+    for first, last, minimum in _SUBSTRING_SCRIPTS:
+        if any(first <= ord(ch) <= last for ch in letters):
+            return len(letters) >= minimum
+    return False
+
+
+STEM_KEY = 3  # stems are looked up by the first letters of each word
+_stem_key = itemgetter(slice(0, STEM_KEY))
+Hit = tuple[str, str]  # (dimension, keyword as written in the list)
+
+
+class KeywordMatcher:
+    """All keyword lists of all dimensions, precompiled for fast scanning."""
+
+    def __init__(self, lists: Mapping[str, Iterable[str]]):
+        self._words: dict[str, list[Hit]] = {}
+        self._phrases: dict[str, list[tuple[str, Hit]]] = {}
+        self._stems: dict[str, list[tuple[str, Hit]]] = {}
+        self._char_needles: dict[str, list[tuple[str, Hit]]] = {}
+        seen: set[tuple[str, str]] = set()
+        for dim, words in lists.items():
+            for word in words:
+                self._add(dim, word, seen)
+        self._word_keys = frozenset(self._words)
+        self._phrase_keys = frozenset(self._phrases)
+        self._char_keys = frozenset(self._char_needles)
+        self._stem_keys = frozenset(self._stems)
+
+    def _add(self, dim: str, word: str, seen: set[tuple[str, str]]) -> None:
+        prefix = word.endswith("*")
+        norm = " ".join(normalize(unicodedata.normalize("NFC", word.rstrip("*"))).split())
+        if not norm or (dim, norm + "*" * prefix) in seen:
+            return  # the same keyword twice in one dimension counts once
+        seen.add((dim, norm + "*" * prefix))
+        hit = (dim, word)
+        if _substring_term(norm):
+            needle = (" " + norm) if prefix else norm
+            self._char_needles.setdefault(norm[0], []).append((needle, hit))
+        elif prefix:
+            self._stems.setdefault(norm[:STEM_KEY], []).append((" " + norm, hit))
+        elif " " in norm:
+            key = max(norm.split(" "), key=len)  # the longest word is the rarest, usually
+            self._phrases.setdefault(key, []).append((f" {norm} ", hit))
+        else:
+            self._words.setdefault(norm, []).append(hit)
+
+    def scan(self, padded: str) -> list[Hit]:
+        """(dimension, keyword) pairs found in ``padded`` (the output of :func:`normalize`).
+        Each keyword of a dimension appears at most once."""
+        tokens = set(padded.split())
+        hits: list[Hit] = []
+        words = self._words
+        for token in self._word_keys.intersection(tokens):
+            hits += words[token]
+        phrases = self._phrases
+        for token in self._phrase_keys.intersection(tokens):
+            for needle, hit in phrases[token]:
+                if needle in padded:
+                    hits.append(hit)
+        if self._stem_keys:
+            stems = self._stems
+            for key in self._stem_keys.intersection(map(_stem_key, tokens)):
+                for needle, hit in stems[key]:
+                    if needle in padded:
+                        hits.append(hit)
+        if not padded.isascii():
+            chars = self._char_needles
+            for char in self._char_keys.intersection(padded):
+                for needle, hit in chars[char]:
+                    if needle in padded:
+                        hits.append(hit)
+        return hits

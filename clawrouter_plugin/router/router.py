@@ -1,0 +1,176 @@
+"""The router: profile → tier table, classifier → tier, rules → floors, table → model chain."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+from ..catalog import Catalog, load_catalog
+from ..errors import ModelNotFound
+from .config import RoutingConfig
+from .features import RequestView, read_request
+from .scorer import Scorer
+from .settings import TIERS
+from .tables import ChainBuilder, suggest
+
+PROFILES = ("auto", "eco", "premium", "free", "agentic")
+LARGE_CONTEXT_CONFIDENCE = 0.95
+_RANK = {tier: index for index, tier in enumerate(TIERS)}
+
+
+def tier_rank(tier: str) -> int:
+    """Position of ``tier`` in TIERS (SIMPLE=0 … REASONING=3); "DIRECT" (or unknown) → -1."""
+    return _RANK.get(tier, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """Where a request goes and why."""
+
+    profile: str  # what was asked: auto, eco, premium, free, agentic — or "direct"
+    table: str  # tier table used: auto, eco, premium, free, agentic or direct
+    tier: str  # one of TIERS, or "DIRECT" for an explicit model
+    model: str  # first model to try (catalog id)
+    fallbacks: tuple[str, ...]  # the rest of the chain, in order, already filtered
+    confidence: float
+    agentic: bool  # the agentic tier table was used
+    signals: tuple[str, ...]  # what fired, e.g. "code (def, return)", "tools"
+    input_tokens: int  # estimate for the whole request
+    output_tokens: int  # max_completion_tokens / max_tokens, else the configured default
+    cost_estimate: float  # USD for `model` at those token counts
+    baseline_cost: float  # the same tokens at the baseline (Opus) prices
+    savings: float  # 0..1 = (baseline - cost) / baseline; 0 for premium
+    score: float
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Every model to try, in order: ``(model, *fallbacks)``."""
+        return (self.model, *self.fallbacks)
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict (tuples become lists)."""
+        data = asdict(self)
+        data["fallbacks"] = list(self.fallbacks)
+        data["signals"] = list(self.signals)
+        return data
+
+
+class Router:
+    """Routes chat-completions bodies. Build once (keyword tables compile here), call often."""
+
+    def __init__(self, config: RoutingConfig | None = None, catalog: Catalog | None = None):
+        self.config = config or RoutingConfig()
+        self.settings = self.config.settings()
+        self.catalog = catalog or load_catalog()
+        for table in self.settings.tables.values():
+            for chain in table.values():
+                for model_id in chain:
+                    if model_id not in self.catalog.chat:
+                        raise ModelNotFound(f"tier table model {model_id!r} is not in the catalog")
+        self.scorer = Scorer(self.settings)
+        self.chains = ChainBuilder(self.settings, self.catalog)
+        self._baseline = self.catalog.chat[self.catalog.baseline_model]
+        self._known = frozenset(PROFILES) | frozenset(self.catalog.chat)
+
+    def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> tuple[float, float,
+                                                                                   float]:
+        """(cost, baseline cost, savings) of calling ``model_id`` with these token counts."""
+        model = self.catalog.chat.get(model_id)
+        if model is None:
+            model = self.catalog.chat[self.resolve(model_id)]
+        cost = model.cost(input_tokens, output_tokens)
+        baseline = self._baseline.cost(input_tokens, output_tokens)
+        return cost, baseline, max(0.0, (baseline - cost) / baseline) if baseline > 0 else 0.0
+
+    def route(self, body: dict, model: str = "auto", *, excluded: frozenset[str] = frozenset(),
+              min_tier: str | None = None) -> RoutingDecision:
+        """Decide the tier and model chain for ``body``. ``model`` is a profile or catalog id;
+        ``excluded`` catalog ids are avoided; ``min_tier`` keeps a session from downgrading."""
+        name = model if model in self._known else self.resolve(model or "auto")
+        if min_tier is not None and min_tier not in _RANK:
+            raise ValueError(f"min_tier must be one of {', '.join(TIERS)}, not {min_tier!r}")
+        s = self.settings
+        view = read_request(body, s.default_output_tokens, s.history_turns)
+        if name not in PROFILES:
+            return self._direct(name, view, excluded)
+        signals: list[str] = []
+        if name == "free":
+            tier, score, confidence, agentic_task = "SIMPLE", 0.0, 1.0, False
+            signals.append("free profile")
+        else:
+            verdict = self.scorer.classify(view)
+            tier, score, confidence = verdict.tier, verdict.score, verdict.confidence
+            agentic_task = verdict.agentic
+            signals.extend(verdict.signals)
+        table = name
+        if name == "auto" and (view.has_tools or agentic_task or s.agentic_mode):
+            table = "agentic"
+        if view.has_tools:
+            signals.append("tools")
+        if view.images:
+            signals.append("vision")
+        if name != "free":
+            tier, confidence = self._floors(tier, confidence, view, signals)
+        if min_tier is not None and _RANK[min_tier] > _RANK[tier]:
+            tier = min_tier
+            signals.append(f"pinned ≥ {min_tier}")
+        chain, notes = self.chains.build(table, tier, view, excluded)
+        signals.extend(notes)
+        return self._decision(name, table, tier, chain, confidence, signals, view, score)
+
+    def _floors(self, tier: str, confidence: float, view: RequestView,
+                signals: list[str]) -> tuple[str, float]:
+        s = self.settings
+        if view.input_tokens > s.max_tokens_force_complex:
+            signals.append(f"large-context ({view.input_tokens} tokens)")
+            if _RANK[tier] < _RANK["COMPLEX"]:
+                tier, confidence = "COMPLEX", LARGE_CONTEXT_CONFIDENCE
+        floor = s.structured_output_min_tier
+        if view.structured and _RANK[tier] < _RANK[floor]:
+            tier = floor
+            signals.append(f"structured output ≥ {floor}")
+        return tier, confidence
+
+    def _direct(self, model_id: str, view: RequestView, excluded: frozenset[str]) -> RoutingDecision:
+        chain = [model_id]
+        free = self.catalog.free_model
+        if not view.has_tools and free not in excluded and model_id != free:
+            chain.append(free)
+        signals = ["explicit model"] + (["tools"] if view.has_tools else [])
+        return self._decision("direct", "direct", "DIRECT", tuple(chain), 1.0, signals, view, 0.0)
+
+    def _decision(self, profile: str, table: str, tier: str, chain: tuple[str, ...],
+                  confidence: float, signals: list[str], view: RequestView,
+                  score: float) -> RoutingDecision:
+        model = self.catalog.chat[chain[0]]
+        tokens_in, tokens_out = view.input_tokens, view.output_tokens
+        cost = (tokens_in * model.input_price + tokens_out * model.output_price) / 1e6
+        baseline = (tokens_in * self._baseline.input_price
+                    + tokens_out * self._baseline.output_price) / 1e6
+        savings = 0.0 if profile == "premium" or baseline <= 0 else max(
+            0.0, (baseline - cost) / baseline)
+        return RoutingDecision(profile, table, tier, chain[0], chain[1:], confidence,
+                               table == "agentic", tuple(signals), tokens_in, tokens_out, cost,
+                               baseline, savings, score)
+
+    def resolve(self, name: str) -> str:
+        """A profile name or catalog chat id for ``name`` (aliases, ``blockrun/`` prefix);
+        unknown names raise ModelNotFound with the closest known names."""
+        resolved = self.catalog.resolve(name)
+        if resolved in PROFILES or resolved in self.catalog.chat:
+            return resolved
+        close = suggest(resolved, self.catalog)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ModelNotFound(f'Unknown model "{name}".{hint} Use a catalog id, an alias, or a '
+                            f"routing profile ({', '.join(PROFILES)}).")
+
+
+@lru_cache(maxsize=1)
+def default_router() -> Router:
+    """A Router with the default configuration, built on first use."""
+    return Router()
+
+
+def route(body: dict, profile: str = "auto", **kw) -> RoutingDecision:
+    """Route ``body`` with the default Router (see :meth:`Router.route`)."""
+    return default_router().route(body, profile, **kw)

@@ -1,0 +1,171 @@
+"""Effective routing settings: the packaged defaults merged with the user's overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic.alias_generators import to_camel, to_snake
+
+if TYPE_CHECKING:
+    from .config import RoutingConfig
+
+TIERS = ("SIMPLE", "MEDIUM", "COMPLEX", "REASONING")
+# dimensions scored from keyword lists
+KEYWORD_DIMS = (
+    "reasoning", "math", "algorithmic", "code", "engineering", "design", "analysis", "constraints",
+    "simple", "lookup", "creative", "writing", "explain", "domain",
+    "agent_action", "agent_object", "agent_verify", "agent_sequence",
+)
+# dimensions computed from the shape of the request
+STRUCTURAL_DIMS = (
+    "length", "code_block", "multi_step", "enumeration", "questions", "math_notation",
+    "trivial_math", "agentic", "file_paths", "tool_loop", "agent_question",
+)
+# the parts of the score that count as formal evidence for REASONING
+FORMAL_DIMS = ("reasoning", "math", "algorithmic", "math_notation")
+# which tier table each profile uses (field name in RoutingConfig)
+TABLE_FIELDS = {
+    "auto": "tiers", "eco": "eco_tiers", "premium": "premium_tiers",
+    "agentic": "agentic_tiers", "free": "free_tiers",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the router needs, fully resolved (no optional values)."""
+
+    tables: dict[str, dict[str, tuple[str, ...]]]  # table -> tier -> (primary, *fallbacks)
+    weights: dict[str, float]
+    saturation: dict[str, float]
+    keywords: dict[str, tuple[str, ...]]  # dimension -> keywords of every language
+    boundaries: tuple[float, float, float]
+    steepness: float
+    confidence_threshold: float
+    ambiguous_default_tier: str  # "keep", "up" or a tier
+    reasoning_min_evidence: float
+    agentic_threshold: float
+    history_weight: float
+    history_turns: int
+    system_weight: float
+    material_weight: float
+    creative_damping: float
+    agentic_mode: bool
+    max_tokens_force_complex: int
+    structured_output_min_tier: str
+    default_output_tokens: int
+    unreliable_tool_models: tuple[str, ...]
+
+
+def _read(name: str) -> Any:
+    return yaml.safe_load(resources.files("clawrouter_plugin").joinpath(f"data/{name}").read_text(
+        "utf-8"))
+
+
+@lru_cache(maxsize=1)
+def default_config() -> RoutingConfig:
+    """The packaged defaults (routing.yaml + keywords.yaml), validated like user input."""
+    from .config import RoutingConfig
+
+    raw = _read("routing.yaml")
+    raw.setdefault("scoring", {})["keywords"] = _read("keywords.yaml")
+    config = RoutingConfig.model_validate(raw, context={"defaults": True})
+    missing = [f"{section}.{to_camel(dim)}" for section, dims in (
+        ("scoring.weights", KEYWORD_DIMS + STRUCTURAL_DIMS), ("scoring.saturation", KEYWORD_DIMS),
+        ("scoring.keywords", KEYWORD_DIMS)) for dim in dims
+        if getattr(_path(config, section), dim) is None]
+    if missing:
+        raise ValueError(f"routing defaults incomplete: {', '.join(missing)}")
+    return config
+
+
+def _path(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, to_snake(part))
+    return obj
+
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override
+
+
+def _section(override: Any, default: Any) -> dict[str, Any]:
+    """Per-key merge of two pydantic sections (None means "not set")."""
+    merged = default.model_dump()
+    merged.update(override.model_dump(exclude_none=True))
+    return merged
+
+
+def _tables(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, dict[str, tuple[str, ...]]]:
+    tables = {}
+    for table, field in TABLE_FIELDS.items():
+        merged = dict(getattr(defaults, field) or {})
+        merged.update(getattr(user, field) or {})
+        missing = [tier for tier in TIERS if tier not in merged]
+        if missing:
+            raise ValueError(f"{to_camel(field)}: missing tiers {', '.join(missing)}")
+        tables[table] = {
+            tier: tuple(dict.fromkeys((merged[tier].primary, *merged[tier].fallback)))
+            for tier in TIERS
+        }
+    return tables
+
+
+def _keywords(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[str, ...]]:
+    result = {}
+    for dim in KEYWORD_DIMS:
+        base = getattr(defaults.scoring.keywords, dim)
+        override = getattr(user.scoring.keywords, dim)
+        if isinstance(override, list):
+            by_language: dict[str, list[str]] = {"custom": override}
+        else:
+            by_language = dict(base) if isinstance(base, dict) else {"custom": list(base)}
+            by_language.update(override or {})
+        words = [w for lang in by_language.values() for w in lang]
+        words += getattr(user.scoring.extra_keywords, dim) or []
+        for word in words:
+            if not word.strip(" *"):
+                raise ValueError(f"scoring.keywords.{to_camel(dim)}: empty keyword")
+        result[dim] = tuple(dict.fromkeys(w.strip() for w in words))
+    return result
+
+
+def build_settings(user: RoutingConfig, *, is_default: bool = False) -> Settings:
+    """Merge ``user`` onto the packaged defaults; errors name the offending key."""
+    defaults = user if is_default else default_config()
+    scoring = user.scoring
+    weights = _section(scoring.weights, defaults.scoring.weights)
+    saturation = _section(scoring.saturation, defaults.scoring.saturation)
+    bounds = _section(scoring.tier_boundaries, defaults.scoring.tier_boundaries)
+    boundaries = (bounds["simple_medium"], bounds["medium_complex"], bounds["complex_reasoning"])
+    if not boundaries[0] < boundaries[1] < boundaries[2]:
+        raise ValueError("scoring.tierBoundaries: must increase "
+                         "(simpleMedium < mediumComplex < complexReasoning)")
+    classifier = _section(user.classifier, defaults.classifier)
+    overrides = _section(user.overrides, defaults.overrides)
+    return Settings(
+        tables=_tables(user, defaults),
+        weights=weights,
+        saturation=saturation,
+        keywords=_keywords(user, defaults),
+        boundaries=boundaries,
+        steepness=_pick(scoring.steepness, defaults.scoring.steepness),
+        confidence_threshold=_pick(scoring.confidence_threshold,
+                                   defaults.scoring.confidence_threshold),
+        ambiguous_default_tier=classifier["ambiguous_default_tier"],
+        reasoning_min_evidence=classifier["reasoning_min_evidence"],
+        agentic_threshold=classifier["agentic_threshold"],
+        history_weight=classifier["history_weight"],
+        history_turns=classifier["history_turns"],
+        system_weight=classifier["system_weight"],
+        material_weight=classifier["material_weight"],
+        creative_damping=classifier["creative_damping"],
+        agentic_mode=overrides["agentic_mode"],
+        max_tokens_force_complex=overrides["max_tokens_force_complex"],
+        structured_output_min_tier=overrides["structured_output_min_tier"],
+        default_output_tokens=overrides["default_output_tokens"],
+        unreliable_tool_models=tuple(overrides["unreliable_tool_models"]),
+    )

@@ -1,0 +1,121 @@
+"""From (tier table, tier) to the ordered list of models to try, and what they cost.
+
+Filters, in order, each one falling back rather than leaving the chain empty:
+1. context window: keep models whose window is at least 1.1 × (input + output tokens); when
+   none of the tier's models fits, take the cheapest catalog models that fit, and when no model
+   fits at all, the widest-context models of the chain;
+2. exclusions: drop excluded models unless that would drop all of them;
+3. tools: only tool-capable models (cheapest capable catalog models if none is left); models
+   known for malformed tool calls move to the end;
+4. vision: only vision-capable models when the request has images (same fallback);
+5. no duplicates; the free model is appended as a last resort when the request has no tools,
+   no images, fits its window and the free model is not excluded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from ..catalog import Catalog, ChatModel
+from .features import RequestView
+from .settings import Settings
+
+CONTEXT_MARGIN = 1.1
+CATALOG_FALLBACKS = 3  # how many catalog models replace a chain that no model of could serve
+
+
+def suggest(name: str, catalog: Catalog, limit: int = 3) -> list[str]:
+    """Catalog ids, aliases or profiles that look like ``name`` (for "did you mean")."""
+    pool: dict[str, str] = {}
+    for model_id in catalog.chat:
+        pool[model_id] = model_id
+        pool.setdefault(model_id.split("/", 1)[-1], model_id)
+    for alias in catalog.aliases:
+        pool.setdefault(alias, alias)
+    for profile in catalog.profiles:
+        pool.setdefault(profile, profile)
+    matches = difflib.get_close_matches(name.lower(), list(pool), n=limit * 2, cutoff=0.6)
+    return list(dict.fromkeys(pool[m] for m in matches))[:limit]
+
+
+class ChainBuilder:
+    """Builds filtered fallback chains; one instance per Router."""
+
+    def __init__(self, settings: Settings, catalog: Catalog):
+        self.tables = settings.tables
+        self.catalog = catalog
+        self.chat = catalog.chat
+        self.free = catalog.free_model
+        self.unreliable = frozenset(settings.unreliable_tool_models)
+        # the common case (no tools, images or exclusions, fits every model) is precomputed
+        free = self.chat.get(self.free)
+        self._plain: dict[tuple[str, str], tuple[int, tuple[str, ...]]] = {}
+        for table, tiers in self.tables.items():
+            for tier, chain in tiers.items():
+                smallest = min(self.chat[m].context_window for m in chain)
+                full = chain if free is None or self.free in chain else (*chain, self.free)
+                if free is not None:
+                    smallest = min(smallest, free.context_window)
+                self._plain[table, tier] = (smallest, full)
+
+    def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> float:
+        model = self.chat.get(model_id)
+        return model.cost(input_tokens, output_tokens) if model else 0.0
+
+    def build(self, table: str, tier: str, view: RequestView,
+              excluded: frozenset[str]) -> tuple[tuple[str, ...], list[str]]:
+        """(chain, notes about filters that had to fall back)."""
+        notes: list[str] = []
+        need = int(CONTEXT_MARGIN * (view.input_tokens + view.output_tokens))
+        smallest, plain = self._plain[table, tier]
+        if need <= smallest and not (excluded or view.has_tools or view.images):
+            return plain, notes
+        chain = list(self.tables[table][tier])
+
+        def fits(m: ChatModel) -> bool:
+            return m.context_window >= need
+
+        def serves(m: ChatModel) -> bool:
+            return (fits(m) and m.id not in excluded and (m.tools or not view.has_tools)
+                    and (m.vision or not view.images))
+
+        kept = [m for m in chain if fits(self.chat[m])]
+        if not kept:
+            kept = self._cheapest(serves, view)
+            if kept:
+                notes.append(f"context: no {tier} model fits {need} tokens; using larger models")
+            else:
+                widest = max(self.chat[m].context_window for m in chain)
+                kept = [m for m in chain if self.chat[m].context_window == widest]
+                notes.append(f"context: no model fits {need} tokens; widest kept")
+        chain = [m for m in kept if m not in excluded] or kept
+        if len(chain) == len(kept) and any(m in excluded for m in kept):
+            notes.append("exclusions ignored: nothing else can serve this request")
+        if view.has_tools:
+            chain = self._require(chain, lambda m: m.tools, serves, view, "tools", notes)
+            chain.sort(key=lambda m: m in self.unreliable)
+        if view.images:
+            chain = self._require(chain, lambda m: m.vision, serves, view, "vision", notes)
+        free = self.chat.get(self.free)
+        if (not view.has_tools and not view.images and free is not None and self.free not in excluded
+                and self.free not in chain and fits(free)):
+            chain.append(self.free)
+        return tuple(chain), notes
+
+    def _require(self, chain: list[str], capable: Callable[[ChatModel], bool],
+                 serves: Callable[[ChatModel], bool], view: RequestView, what: str,
+                 notes: list[str]) -> list[str]:
+        kept = [m for m in chain if capable(self.chat[m])]
+        if kept:
+            return kept
+        cheapest = self._cheapest(serves, view)
+        notes.append(f"{what}: no {what}-capable model in this tier; cheapest {what}-capable used"
+                     if cheapest else f"{what}: no {what}-capable model available")
+        return cheapest or chain
+
+    def _cheapest(self, serves: Callable[[ChatModel], bool], view: RequestView) -> list[str]:
+        """The cheapest catalog models that can serve the request, cheapest first."""
+        able = [m for m in self.chat.values() if serves(m)]
+        able.sort(key=lambda m: (m.cost(view.input_tokens, view.output_tokens), m.id))
+        return [m.id for m in able[:CATALOG_FALLBACKS]]
