@@ -12,6 +12,8 @@ from importlib import resources
 import yaml
 
 BLOCKRUN_PREFIX = "blockrun/"
+# libyaml's loader when PyYAML was built with it (about 10x faster on the packaged data files)
+FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CAPABILITIES = ("tools", "vision", "reasoning", "agentic")
 
 
@@ -119,7 +121,7 @@ def _parse_size(size: str) -> tuple[int, int]:
 
 
 def _load(text: str) -> Catalog:
-    raw = yaml.safe_load(text)
+    raw = yaml.load(text, Loader=FAST_SAFE_LOADER)
     chat: dict[str, ChatModel] = {}
     for model_id, row in raw["chat_models"].items():
         flags = set(row[4:])

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_keys import keys
 from eth_keys.backends.base import BaseECCBackend
 
@@ -36,7 +35,18 @@ MNEMONIC_WORDS = 24
 _HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
-Account.enable_unaudited_hdwallet_features()
+
+
+def _hd_account() -> Any:
+    """eth-account's ``Account`` with BIP-39 support, imported only when a phrase is used.
+
+    eth-account pulls in heavy modules (about 1 s to import here); loading a hex key does not
+    need it, which keeps ``clawrouter serve`` ready in well under a second.
+    """
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account
 
 
 class Wallet:
@@ -91,7 +101,7 @@ def _normalize_phrase(phrase: str) -> str:
 def _key_from_phrase(phrase: str, what: str) -> bytes:
     words = _normalize_phrase(phrase)
     try:
-        account = Account.from_mnemonic(words)
+        account = _hd_account().from_mnemonic(words)
     except Exception:
         raise WalletError(
             f"{what} is not a valid BIP-39 recovery phrase ({len(words.split())} words); "
@@ -139,7 +149,7 @@ def load_or_create_wallet(data_dir: Path, *, env: Mapping[str, str] | None = Non
 
 
 def _generate(data_dir: Path) -> Wallet:
-    account, phrase = Account.create_with_mnemonic(num_words=MNEMONIC_WORDS)
+    account, phrase = _hd_account().create_with_mnemonic(num_words=MNEMONIC_WORDS)
     key_path = data_dir / KEY_FILE
     if not keystore.write_private(data_dir / MNEMONIC_FILE, phrase, replace=False):
         existing = _load_saved(data_dir)  # another process just created a wallet
