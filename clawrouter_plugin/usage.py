@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,8 @@ class UsageRecord:
 
     def to_json(self) -> str:
         return json.dumps(
-            {_FIELDS[k]: v for k, v in asdict(self).items()}, ensure_ascii=False, allow_nan=False
+            {key: getattr(self, name) for name, key in _FIELDS.items()},
+            ensure_ascii=False, allow_nan=False
         )
 
 
