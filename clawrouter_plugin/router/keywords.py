@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 _PUNCT = set(string.punctuation) - set("_+#") | set(
     "“”„‘’‚«»‹›¿¡—–―…·•‧、。，．！？：；（）【】「」『』《》〈〉［］｛｝〜～・¨´`"
 )
-_TABLE: dict[int, str | None] = {ord(ch): " " for ch in _PUNCT}
+_TABLE: dict[int, str | None] = {ord(ch): " " for ch in _PUNCT | set("\n\r\t\f\v")}
 # Arabic diacritics (harakat, shadda, sukun, superscript alef) and the tatweel are dropped
 _TABLE.update({cp: None for cp in range(0x064B, 0x0660)})
 _TABLE.update({0x0670: None, 0x0640: None})

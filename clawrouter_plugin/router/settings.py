@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic.alias_generators import to_camel, to_snake
 
+from ..catalog import FAST_SAFE_LOADER
+
 if TYPE_CHECKING:
     from .config import RoutingConfig
 
@@ -22,7 +24,7 @@ KEYWORD_DIMS = (
 )
 # dimensions computed from the shape of the request
 STRUCTURAL_DIMS = (
-    "length", "code_block", "multi_step", "enumeration", "questions", "math_notation",
+    "length", "code_block", "multi_step", "enumeration", "questions", "math_notation", "scale",
     "trivial_math", "agentic", "file_paths", "tool_loop", "agent_question",
 )
 # the parts of the score that count as formal evidence for REASONING
@@ -61,8 +63,8 @@ class Settings:
 
 
 def _read(name: str) -> Any:
-    return yaml.safe_load(resources.files("clawrouter_plugin").joinpath(f"data/{name}").read_text(
-        "utf-8"))
+    text = resources.files("clawrouter_plugin").joinpath(f"data/{name}").read_text("utf-8")
+    return yaml.load(text, Loader=FAST_SAFE_LOADER)
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +131,9 @@ def _keywords(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[s
         for word in words:
             if not word.strip(" *"):
                 raise ValueError(f"scoring.keywords.{to_camel(dim)}: empty keyword")
+            if word.endswith("*") and len(word.rstrip("*").strip()) < 3:
+                raise ValueError(f"scoring.keywords.{to_camel(dim)}: stem {word!r} needs at "
+                                 "least 3 letters before the *")
         result[dim] = tuple(dict.fromkeys(w.strip() for w in words))
     return result
 

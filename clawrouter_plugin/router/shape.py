@@ -27,6 +27,10 @@ _NUMBERS = re.compile(r"\d+")
 _DIGITS = frozenset("0123456789")
 _FENCED = re.compile(r"```.*?(?:```|\Z)", re.S)
 _WIDE_COMMAS = ("，", "、", "،")
+# system-scale numbers: 100,000 / 5.000 / 500 000 / 12345 / 50M / 10k / 2 TB / 5000 rps
+_SCALE = re.compile(
+    r"\d{1,3}(?:[,.\u00a0\u202f]\d{3})+(?!\d)|\d{5,}|\d+(?:\.\d+)?\s?(?:k|m|b|bn|mm|tb|gb|pb)\b"
+    r"|\d+\s?(?:qps|rps|tps|ms)\b", re.I)
 
 
 class Shape(NamedTuple):
@@ -38,6 +42,7 @@ class Shape(NamedTuple):
     enumeration: float  # many comma-separated requirements
     questions: float  # several questions (? and ？)
     math_notation: float  # ^ √ ∑ ≤, f(x), a_n, ...
+    scale: float  # system-scale numbers (50M users, 100,000 writes, 2 TB, 10k rps)
     trivial_math: float  # a short question about small-number arithmetic
     brevity: float  # 1 for short instructions, down to 0.3 for long ones
     file_paths: float
@@ -46,10 +51,10 @@ class Shape(NamedTuple):
 
 
 # the fields that add to the tier score, in Shape order
-SCORED = Shape._fields[:7]
+SCORED = Shape._fields[:8]
 LABELS = ((1, "code block"), (2, "multi-step"), (3, "many requirements"),
-          (4, "several questions"), (5, "math notation"), (6, "trivial arithmetic"),
-          (8, "file paths"), (9, "tool loop"))
+          (4, "several questions"), (5, "math notation"), (6, "large scale"),
+          (7, "trivial arithmetic"), (9, "file paths"), (10, "tool loop"))
 
 
 def _trivial_arithmetic(text: str, own_tokens: int, notation: int) -> bool:
@@ -80,6 +85,7 @@ def shape(view: RequestView) -> Shape:
     items = len(_LIST_ITEM.findall(text, 0, PROBE_CHARS)) / 4 if "\n" in text else 0.0
     brevity = (LONG_TOKENS - own) / (LONG_TOKENS - SHORT_TOKENS)
     files = ("." in text and _FILE.search(text)) or ("/" in text and _PATH.search(text))
+    scale = len(_SCALE.findall(text, 0, PROBE_CHARS)) if _DIGITS.intersection(text) else 0
     # tuple.__new__ skips NamedTuple's Python-level __new__ (this runs on every request)
     return tuple.__new__(Shape, (
         -1.0 if length < -1.0 else 1.0 if length > 1.0 else length,
@@ -88,6 +94,7 @@ def shape(view: RequestView) -> Shape:
         0.0 if commas <= 1 else 1.0 if commas >= 6 else (commas - 1) / 5,
         0.0 if questions <= 1 else 1.0 if questions >= 4 else (questions - 1) / 3,
         1.0 if notation >= 3 else notation / 3,
+        1.0 if scale >= 2 else scale / 2,
         1.0 if _trivial_arithmetic(text, own, notation) else 0.0,
         0.3 if brevity < 0.3 else 1.0 if brevity > 1.0 else brevity,
         1.0 if files else 0.0,

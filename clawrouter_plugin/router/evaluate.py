@@ -1,0 +1,100 @@
+"""Measure the router against labelled requests (JSONL rows with id, tier, agentic, body).
+
+Used by the accuracy-floor test and by ``bench/eval_router.py`` to produce the numbers in
+docs/routing.md. Each row: ``{"id", "tier", "agentic", "lang", "category", "body"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .router import Router
+from .settings import TIERS
+
+
+def load_rows(path: str | Path) -> list[dict]:
+    """The rows of a JSONL file (blank lines skipped)."""
+    lines = Path(path).read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class Report:
+    """Tier accuracy, confusion matrix and agentic precision / recall."""
+
+    total: int = 0
+    correct: int = 0
+    confusion: Counter = field(default_factory=Counter)  # (label, routed) -> count
+    by_group: dict[str, Counter] = field(default_factory=dict)  # "lang:xx" -> ok / n
+    agentic: Counter = field(default_factory=Counter)  # tp, fp, fn, tn
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, label, routed
+    confidences: list[tuple[float, bool]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def tier_accuracy(self, tier: str) -> float:
+        n = sum(count for (label, _), count in self.confusion.items() if label == tier)
+        return self.confusion[tier, tier] / n if n else 0.0
+
+    def group_accuracy(self, group: str) -> float:
+        counts = self.by_group.get(group, Counter())
+        return counts["ok"] / counts["n"] if counts["n"] else 0.0
+
+    @property
+    def below(self) -> float:
+        """Share of requests routed to a lower tier than their label."""
+        return sum(c for (a, b), c in self.confusion.items()
+                   if TIERS.index(b) < TIERS.index(a)) / max(1, self.total)
+
+    @property
+    def agentic_precision(self) -> float:
+        a = self.agentic
+        return a["tp"] / (a["tp"] + a["fp"]) if a["tp"] + a["fp"] else 0.0
+
+    @property
+    def agentic_recall(self) -> float:
+        a = self.agentic
+        return a["tp"] / (a["tp"] + a["fn"]) if a["tp"] + a["fn"] else 0.0
+
+
+def evaluate(rows: list[dict], router: Router | None = None, profile: str = "auto") -> Report:
+    """Route every row with ``profile`` and compare with its labels."""
+    router = router or Router()
+    report = Report()
+    for row in rows:
+        decision = router.route(row["body"], profile)
+        ok = decision.tier == row["tier"]
+        report.total += 1
+        report.correct += ok
+        report.confusion[row["tier"], decision.tier] += 1
+        report.confidences.append((decision.confidence, ok))
+        for group in (f"lang:{row.get('lang', '?')}", f"category:{row.get('category', '?')}"):
+            counts = report.by_group.setdefault(group, Counter())
+            counts["n"] += 1
+            counts["ok"] += ok
+        expected, got = bool(row.get("agentic")), decision.agentic
+        report.agentic["tp" if expected and got else "fp" if got else "fn" if expected
+                       else "tn"] += 1
+        if not ok:
+            report.failures.append((row["id"], row["tier"], decision.tier))
+    return report
+
+
+def format_report(report: Report, title: str) -> str:
+    """Markdown: summary line, per-tier accuracy and the confusion matrix."""
+    lines = [f"### {title}", "",
+             f"- overall tier accuracy: **{report.accuracy:.3f}** ({report.correct}/{report.total})",
+             f"- routed below the label: {report.below:.1%}",
+             f"- agentic precision / recall: {report.agentic_precision:.2f} / "
+             f"{report.agentic_recall:.2f}", "",
+             "| label \\ routed | " + " | ".join(TIERS) + " | accuracy |",
+             "|---|" + "---:|" * (len(TIERS) + 1)]
+    for label in TIERS:
+        cells = " | ".join(str(report.confusion[label, got]) for got in TIERS)
+        lines.append(f"| {label} | {cells} | {report.tier_accuracy(label):.2f} |")
+    return "\n".join(lines)

@@ -1,0 +1,228 @@
+"""Profiles, tier tables, explicit models, chain filters, costs and the public interface."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clawrouter_plugin.catalog import load_catalog
+from clawrouter_plugin.errors import BadRequest, ModelNotFound
+from clawrouter_plugin.router import TIERS, Router, RoutingConfig, RoutingDecision, route, tier_rank
+
+from .conftest import chat
+
+CATALOG = load_catalog()
+FREE = CATALOG.free_model
+HARD = "Prove that there are infinitely many primes."
+
+
+def test_tiers_and_rank():
+    assert TIERS == ("SIMPLE", "MEDIUM", "COMPLEX", "REASONING")
+    assert [tier_rank(t) for t in TIERS] == [0, 1, 2, 3]
+    assert tier_rank("DIRECT") == -1
+
+
+def test_decision_fields_chain_and_dict(router):
+    decision = router.route(chat("hi"))
+    assert isinstance(decision, RoutingDecision)
+    assert decision.chain == (decision.model, *decision.fallbacks)
+    data = decision.to_dict()
+    assert json.loads(json.dumps(data))["model"] == decision.model
+    assert set(data) >= {"profile", "table", "tier", "model", "fallbacks", "confidence", "agentic",
+                         "signals", "input_tokens", "output_tokens", "cost_estimate",
+                         "baseline_cost", "savings", "score"}
+    with pytest.raises(AttributeError):
+        decision.tier = "COMPLEX"  # frozen
+
+
+@pytest.mark.parametrize("profile", ["auto", "eco", "premium", "agentic"])
+@pytest.mark.parametrize(("text", "tier"), [("hi", "SIMPLE"), (HARD, "REASONING")])
+def test_profiles_use_their_tables(router, profile, text, tier):
+    decision = router.route(chat(text), profile)
+    assert (decision.profile, decision.table, decision.tier) == (profile, profile, tier)
+    assert decision.model == router.settings.tables[profile][tier][0]
+    assert decision.agentic is (profile == "agentic")
+
+
+def test_premium_reports_no_savings_free_costs_nothing(router):
+    premium = router.route(chat(HARD), "premium")
+    assert premium.savings == 0 and premium.cost_estimate > 0
+    free = router.route(chat(HARD), "free")
+    assert (free.tier, free.model, free.fallbacks) == ("SIMPLE", FREE, ())
+    assert (free.cost_estimate, free.savings) == (0.0, 1.0)
+
+
+def test_costs_and_savings(router):
+    decision = router.route(chat("hi", max_tokens=1000))
+    model = CATALOG.chat[decision.model]
+    assert decision.output_tokens == 1000
+    assert decision.cost_estimate == pytest.approx(model.cost(decision.input_tokens, 1000))
+    assert decision.baseline_cost == pytest.approx(
+        CATALOG.chat["anthropic/claude-opus-4.6"].cost(decision.input_tokens, 1000))
+    assert decision.savings == pytest.approx(1 - decision.cost_estimate / decision.baseline_cost)
+    cost, baseline, savings = router.cost("anthropic/claude-opus-4.6", 1000, 1000)
+    assert cost == baseline and savings == 0
+    assert router.cost("opus", 10, 10)[0] == cost / 100  # aliases resolve
+    with pytest.raises(ModelNotFound):
+        router.cost("no/such-model", 1, 1)
+
+
+def test_output_tokens_prefers_max_completion_tokens(router):
+    assert router.route(chat("hi", max_completion_tokens=77, max_tokens=5)).output_tokens == 77
+    assert router.route(chat("hi")).output_tokens == router.settings.default_output_tokens
+
+
+def test_explicit_model(router):
+    decision = router.route(chat("hi"), "anthropic/claude-sonnet-4.6")
+    assert (decision.profile, decision.table, decision.tier) == ("direct", "direct", "DIRECT")
+    assert decision.chain == ("anthropic/claude-sonnet-4.6", FREE)
+    assert router.route(chat("hi"), "sonnet").model == "anthropic/claude-sonnet-4.6"
+    assert router.route(chat("hi", tools=True), "sonnet").chain == ("anthropic/claude-sonnet-4.6",)
+    excluded = frozenset({"anthropic/claude-sonnet-4.6", FREE})
+    assert router.route(chat("hi"), "sonnet", excluded=excluded).chain == (
+        "anthropic/claude-sonnet-4.6",)
+    assert router.route(chat("hi"), FREE).chain == (FREE,)
+
+
+def test_unknown_model_suggests_close_names(router):
+    with pytest.raises(ModelNotFound) as info:
+        router.route(chat("hi"), "gtp-4o")
+    assert 'Unknown model "gtp-4o". Did you mean: openai/gpt-4o' in info.value.message
+    assert info.value.status == 404
+
+
+@pytest.mark.parametrize("profile", ["auto", "eco", "premium", "agentic", "free"])
+@pytest.mark.parametrize("text", ["hi", "Explain DNS.", "Design a URL shortener at scale.", HARD])
+def test_tools_only_get_tool_capable_models(router, profile, text):
+    decision = router.route(chat(text, tools=True), profile)
+    assert decision.chain and all(CATALOG.chat[m].tools for m in decision.chain)
+    assert FREE not in decision.chain
+    assert "tools" in decision.signals
+    if profile == "auto":
+        assert decision.agentic and decision.table == "agentic"
+
+
+def test_free_profile_with_tools_picks_the_cheapest_tool_model(router):
+    decision = router.route(chat("hi", tools=True), "free")
+    cheapest = min((m for m in CATALOG.chat.values() if m.tools),
+                   key=lambda m: m.cost(decision.input_tokens, decision.output_tokens))
+    assert decision.model == cheapest.id
+    assert any("cheapest tools-capable" in s for s in decision.signals)
+
+
+def test_unreliable_tool_models_go_last(router):
+    decision = router.route(chat("Design a URL shortener at scale.", tools=True), "eco")
+    chain = list(decision.chain)
+    unreliable = set(router.settings.unreliable_tool_models)
+    assert chain[-1] in unreliable or not unreliable.intersection(chain)
+    assert chain[0] not in unreliable
+
+
+def test_vision_requests_get_vision_models(router):
+    body = {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    for profile in ("auto", "eco", "premium", "free"):
+        decision = router.route(body, profile)
+        assert "vision" in decision.signals
+        assert all(CATALOG.chat[m].vision for m in decision.chain), (profile, decision.chain)
+
+
+def test_context_window_filter(router):
+    body = chat("Summarize this.\n" + "lorem ipsum dolor " * 33_000)  # ~150k tokens
+    decision = router.route(body)
+    need = 1.1 * (decision.input_tokens + decision.output_tokens)
+    assert decision.input_tokens > 140_000
+    assert all(CATALOG.chat[m].context_window >= need for m in decision.chain)
+    for profile in ("eco", "premium", "agentic", "free"):
+        chain = router.route(body, profile).chain
+        assert chain and all(CATALOG.chat[m].context_window >= need for m in chain), profile
+
+
+def test_impossible_context_keeps_the_widest_models(router):
+    decision = router.route(chat("x " * 2_400_000))
+    widest = max(m.context_window for m in CATALOG.chat.values())
+    assert decision.chain and CATALOG.chat[decision.model].context_window == widest or (
+        any("widest kept" in s for s in decision.signals))
+
+
+def test_exclusions(router):
+    full = router.route(chat(HARD)).chain
+    excluded = frozenset(full[:2])
+    decision = router.route(chat(HARD), excluded=excluded)
+    assert not excluded.intersection(decision.chain)
+    everything = frozenset(router.settings.tables["auto"]["REASONING"]) | {FREE}
+    fallback = router.route(chat(HARD), excluded=everything)
+    assert fallback.chain  # never empty
+    assert any("exclusions ignored" in s for s in fallback.signals)
+    assert FREE not in router.route(chat("hi"), excluded=frozenset({FREE})).chain
+
+
+def test_chain_has_no_duplicates_and_ends_with_the_free_model(router):
+    for text in ("hi", HARD, "Design a URL shortener at scale."):
+        for profile in ("auto", "eco", "premium", "agentic"):
+            chain = router.route(chat(text), profile).chain
+            assert len(chain) == len(set(chain))
+            assert FREE in (chain[0], chain[-1])
+
+
+def test_min_tier_pins_the_session(router):
+    decision = router.route(chat("thanks!"), min_tier="COMPLEX")
+    assert decision.tier == "COMPLEX" and "pinned ≥ COMPLEX" in decision.signals
+    assert router.route(chat(HARD), min_tier="MEDIUM").tier == "REASONING"
+    with pytest.raises(ValueError):
+        router.route(chat("hi"), min_tier="HUGE")
+
+
+def test_agentic_detection_and_mode(router):
+    for text in ("build the project then run tests", "fix the bug and make sure it works"):
+        decision = router.route(chat(text))
+        assert decision.agentic and decision.table == "agentic"
+    assert not router.route(chat("How do I fix a merge conflict in git?")).agentic
+    forced = Router(RoutingConfig.model_validate({"overrides": {"agenticMode": True}}))
+    assert forced.route(chat("hi")).table == "agentic"
+    assert forced.route(chat("hi"), "eco").table == "eco"
+
+
+def test_tool_loop_is_agentic(router):
+    body = {"messages": [
+        {"role": "user", "content": "Run the tests."},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function",
+         "function": {"name": "shell", "arguments": "{\"cmd\": \"pytest\"}"}}]},
+        {"role": "tool", "tool_call_id": "1", "content": "1 failed"}]}
+    assert router.route(body).agentic
+
+
+def test_custom_tier_tables():
+    config = RoutingConfig.model_validate({
+        "tiers": {"simple": {"primary": "mini", "fallback": ["haiku"]}},
+        "premiumTiers": {"REASONING": {"primary": "openai/o3"}}})
+    router = Router(config)
+    assert router.route(chat("hi")).chain[:2] == ("openai/gpt-4o-mini",
+                                                  "anthropic/claude-haiku-4.5")
+    assert router.route(chat(HARD), "premium").model == "openai/o3"
+    assert router.route(chat(HARD)).model == Router().route(chat(HARD)).model  # others kept
+
+
+def test_module_level_route():
+    assert route(chat("hi")).tier == "SIMPLE"
+    assert route(chat(HARD), "eco").table == "eco"
+
+
+@pytest.mark.parametrize("body", [
+    [], {"messages": []}, {"messages": "hi"}, {"messages": ["hi"]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": {"x": 1}},
+])
+def test_malformed_bodies(router, body):
+    with pytest.raises(BadRequest):
+        router.route(body)
+
+
+def test_content_parts_and_odd_contents(router):
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Prove that"},
+                                                      {"type": "text", "text": "primes are "
+                                                       "infinite."}]}]}
+    assert router.route(body).tier == "REASONING"
+    assert router.route({"messages": [{"role": "user", "content": None}]}).tier == "SIMPLE"
+    assert router.route({"messages": [{"role": "system", "content": "Be brief."}]}).model
