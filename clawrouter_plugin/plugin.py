@@ -77,6 +77,16 @@ def _intercept(spec: CommandSpec) -> Callable[[str, str], Awaitable[str]]:
     return intercept
 
 
+def install_intercepts(services: Services) -> None:
+    """Answer /imagegen and /img2img typed into a chat completion (``start_proxy`` setup hook,
+    used by the plugin's service and by ``clawrouter serve``)."""
+    from commands import INTERCEPTED, all_commands
+
+    for spec in all_commands(services):
+        if spec.name in INTERCEPTED:
+            services.pipeline.intercepts[spec.name] = _intercept(spec)
+
+
 def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
     async def complete(request: ProviderRequest) -> Any:
         handle = holder.handle
@@ -103,19 +113,11 @@ def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
                         models=tuple(model_definitions(load_catalog())))
 
 
-def _service(holder: ServicesHolder, config: PluginConfig, commands: list[CommandSpec]) -> ServiceSpec:
-    from commands import INTERCEPTED
-
-    intercepted = [spec for spec in commands if spec.name in INTERCEPTED]
-
-    def install(services: Services) -> None:
-        for spec in intercepted:
-            services.pipeline.intercepts[spec.name] = _intercept(spec)
-
+def _service(holder: ServicesHolder, config: PluginConfig) -> ServiceSpec:
     async def start(_ctx: ServiceContext) -> None:
         from .proxy.server import start_proxy
 
-        holder.handle = await start_proxy(config=config, setup=install)
+        holder.handle = await start_proxy(config=config, setup=install_intercepts)
         log.info("ClawRouter proxy at %s%s", holder.handle.base_url,
                  " (reused)" if holder.handle.reused else "")
 
@@ -137,8 +139,7 @@ def register(api: Any) -> None:
     config = validate_plugin_config(dict(api.plugin_config or {}),
                                     f"plugins.entries.{api.id}.config")
     holder = ServicesHolder()
-    commands = all_commands(holder)
-    for spec in commands:
+    for spec in all_commands(holder):
         api.register_command(spec)
     api.register_provider(_provider(holder, config))
-    api.register_service(_service(holder, config, commands))
+    api.register_service(_service(holder, config))
