@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A channel envelope a chat host puts before the text, e.g.
-# "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " or "[Mon 2024-01-15 10:30 UTC] ".
-_ENVELOPE = re.compile(r"^\s*\[[^\]\n]{0,120}?\d{4}-\d{2}-\d{2}[^\]\n]{0,60}\]\s*")
+from ..state.cache import strip_stamp
+
 _COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
 
 
@@ -15,11 +14,6 @@ _COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
 class ChatCommand:
     name: str
     args: str
-
-
-def strip_envelope(text: str) -> str:
-    """``text`` without a leading channel envelope / timestamp."""
-    return _ENVELOPE.sub("", text, count=1)
 
 
 def message_text(message: dict) -> str:
@@ -47,7 +41,8 @@ def find_command(messages: list, names: frozenset[str] | set[str] | dict) -> Cha
     text = last_user_text(messages)
     if "/" not in text[:200]:
         return None
-    match = _COMMAND.match(strip_envelope(text).strip())
+    # a channel envelope such as "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " may come first
+    match = _COMMAND.match(strip_stamp(text.lstrip()).strip())
     if not match:
         return None
     name = match.group(1).lower().replace("_", "-")
