@@ -25,8 +25,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ..catalog import load_catalog
+from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, TIERS, Settings, build_settings
 from .tables import suggest
-from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, Settings, TIERS, build_settings
 
 TierName = Literal["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"]
 
@@ -187,4 +187,4 @@ class RoutingConfig(_Section):
         return self._settings
 
 
-__all__ = ["RoutingConfig", "TierEntry", "TIERS"]
+__all__ = ["TIERS", "RoutingConfig", "TierEntry"]

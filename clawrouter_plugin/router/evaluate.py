@@ -90,8 +90,8 @@ def format_report(report: Report, title: str) -> str:
     lines = [f"### {title}", "",
              f"- overall tier accuracy: **{report.accuracy:.3f}** ({report.correct}/{report.total})",
              f"- routed below the label: {report.below:.1%}",
-             f"- agentic precision / recall: {report.agentic_precision:.2f} / "
-             f"{report.agentic_recall:.2f}", "",
+             (f"- agentic precision / recall: {report.agentic_precision:.2f} / "
+             f"{report.agentic_recall:.2f}"), "",
              "| label \\ routed | " + " | ".join(TIERS) + " | accuracy |",
              "|---|" + "---:|" * (len(TIERS) + 1)]
     for label in TIERS:

@@ -8,7 +8,7 @@ Arabic diacritics dropped), so "step-by-step" matches "step by step" and "what's
 - phrases match as `` phrase `` inside the padded text, tried only when their longest word
   occurs;
 - ``stem*`` matches at the start of a word (tried only when a word starts with its first three
-  letters);
+  letters, and not in plain-ASCII English text: stems are for inflected languages);
 - terms in scripts that attach particles or do not separate words (Chinese, Japanese, Korean,
   Arabic of three or more letters) match as substrings, tried only when their first character
   occurs in the text.
@@ -17,9 +17,9 @@ Arabic diacritics dropped), so "step-by-step" matches "step by step" and "what's
 from __future__ import annotations
 
 import string
-from operator import itemgetter
 import unicodedata
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 
 # punctuation that becomes a space; "_", "+" and "#" stay word characters (snake_case, c++, c#)
 _PUNCT = set(string.punctuation) - set("_+#") | set(
@@ -63,6 +63,10 @@ def _substring_term(term: str) -> bool:
 
 
 STEM_KEY = 3  # stems are looked up by the first letters of each word
+# Stems are for inflected languages. Plain-ASCII text containing these words reads as English,
+# where stems are not tried (list English word forms explicitly); this saves a pass per word.
+ENGLISH_MARKERS = frozenset({"the", "is", "are", "what", "how", "my", "you", "and", "of",
+                             "it", "this", "that", "with", "for", "to", "why", "can", "should"})
 _stem_key = itemgetter(slice(0, STEM_KEY))
 Hit = tuple[str, str]  # (dimension, keyword as written in the list)
 
@@ -71,20 +75,23 @@ class KeywordMatcher:
     """All keyword lists of all dimensions, precompiled for fast scanning."""
 
     def __init__(self, lists: Mapping[str, Iterable[str]]):
-        self._words: dict[str, list[Hit]] = {}
-        self._phrases: dict[str, list[tuple[str, Hit]]] = {}
+        words: dict[str, list[Hit]] = {}
+        phrases: dict[str, list[tuple[str, Hit]]] = {}
         self._stems: dict[str, list[tuple[str, Hit]]] = {}
         self._char_needles: dict[str, list[tuple[str, Hit]]] = {}
         seen: set[tuple[str, str]] = set()
-        for dim, words in lists.items():
-            for word in words:
-                self._add(dim, word, seen)
-        self._word_keys = frozenset(self._words)
-        self._phrase_keys = frozenset(self._phrases)
+        for dim, entries in lists.items():
+            for word in entries:
+                self._add(dim, word, seen, words, phrases)
+        # one lookup per word: (keywords that are this word, phrases keyed by this word)
+        self._index = {key: (tuple(words.get(key, ())), tuple(phrases.get(key, ())))
+                       for key in words.keys() | phrases.keys()}
+        self._keys = frozenset(self._index)
         self._char_keys = frozenset(self._char_needles)
         self._stem_keys = frozenset(self._stems)
 
-    def _add(self, dim: str, word: str, seen: set[tuple[str, str]]) -> None:
+    def _add(self, dim: str, word: str, seen: set[tuple[str, str]], words: dict[str, list[Hit]],
+             phrases: dict[str, list[tuple[str, Hit]]]) -> None:
         prefix = word.endswith("*")
         norm = " ".join(normalize(unicodedata.normalize("NFC", word.rstrip("*"))).split())
         if not norm or (dim, norm + "*" * prefix) in seen:
@@ -98,30 +105,31 @@ class KeywordMatcher:
             self._stems.setdefault(norm[:STEM_KEY], []).append((" " + norm, hit))
         elif " " in norm:
             key = max(norm.split(" "), key=len)  # the longest word is the rarest, usually
-            self._phrases.setdefault(key, []).append((f" {norm} ", hit))
+            phrases.setdefault(key, []).append((f" {norm} ", hit))
         else:
-            self._words.setdefault(norm, []).append(hit)
+            words.setdefault(norm, []).append(hit)
 
     def scan(self, padded: str) -> list[Hit]:
         """(dimension, keyword) pairs found in ``padded`` (the output of :func:`normalize`).
         Each keyword of a dimension appears at most once."""
-        tokens = set(padded.split())
+        tokens = padded.split()
         hits: list[Hit] = []
-        words = self._words
-        for token in self._word_keys.intersection(tokens):
-            hits += words[token]
-        phrases = self._phrases
-        for token in self._phrase_keys.intersection(tokens):
-            for needle, hit in phrases[token]:
+        index = self._index
+        for token in self._keys.intersection(tokens):
+            found, phrases = index[token]
+            if found:
+                hits += found
+            for needle, hit in phrases:
                 if needle in padded:
                     hits.append(hit)
-        if self._stem_keys:
+        ascii_text = padded.isascii()
+        if self._stem_keys and not (ascii_text and not ENGLISH_MARKERS.isdisjoint(tokens)):
             stems = self._stems
             for key in self._stem_keys.intersection(map(_stem_key, tokens)):
                 for needle, hit in stems[key]:
                     if needle in padded:
                         hits.append(hit)
-        if not padded.isascii():
+        if not ascii_text:
             chars = self._char_needles
             for char in self._char_keys.intersection(padded):
                 for needle, hit in chars[char]:

@@ -69,6 +69,10 @@ class Scorer:
     def _scan_text(self, text: str) -> list[tuple[str, str]]:
         return self.matcher.scan(normalize(text))
 
+    def clear_cache(self) -> None:
+        """Forget cached scans of system prompts and earlier turns (benchmarks, tests)."""
+        self._scan_context.cache_clear()
+
     def _values(self, view: RequestView) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Keyword-dimension values (0..1) and the keywords found in the instruction."""
         shown: dict[str, list[str]] = {}
@@ -82,7 +86,7 @@ class Scorer:
         values = {}
         for dim, words in shown.items():
             value = len(words) * inv_sat[dim]
-            values[dim] = 1.0 if value > 1.0 else value
+            values[dim] = min(value, 1.0)
         if view.material or view.history or view.system:
             self._context(view, shown, values)
         return values, shown
@@ -114,7 +118,7 @@ class Scorer:
         for dim, weight in self._agent_w:
             if dim in values:
                 agentic += weight * values[dim]
-        agentic = 0.0 if agentic < 0.0 else 1.0 if agentic > 1.0 else agentic
+        agentic = 0.0 if agentic < 0.0 else min(agentic, 1.0)
         if "simple" in values:
             values["simple"] *= form.brevity
         if "creative" in shown:

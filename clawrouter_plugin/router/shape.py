@@ -23,14 +23,32 @@ _ARITHMETIC = re.compile(
     r"(?<![\w.^])\d{1,4}(?:\.\d+)?\s*(?:[+*×÷]|\s[-x/]\s|times|plus|minus|divided by|%\s*of)"
     r"\s*\d{1,4}(?:\.\d+)?(?![\w.^(])"
 )
-_NUMBERS = re.compile(r"\d+")
-_DIGITS = frozenset("0123456789")
-_FENCED = re.compile(r"```.*?(?:```|\Z)", re.S)
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _WIDE_COMMAS = ("，", "、", "،")
-# system-scale numbers: 100,000 / 5.000 / 500 000 / 12345 / 50M / 10k / 2 TB / 5000 rps
-_SCALE = re.compile(
-    r"\d{1,3}(?:[,.\u00a0\u202f]\d{3})+(?!\d)|\d{5,}|\d+(?:\.\d+)?\s?(?:k|m|b|bn|mm|tb|gb|pb)\b"
-    r"|\d+\s?(?:qps|rps|tps|ms)\b", re.I)
+# bytes table keeping digits, "," "." and the magnitude suffixes k / m / b; the rest → space
+_NUMERIC = bytes(c if chr(c) in "0123456789,.kKmMbB" else 32 for c in range(256))
+_SUFFIXES = b"kKmMbB"
+_NOT_DIGITS = bytes(c for c in range(256) if not 48 <= c <= 57)
+
+
+def numbers(text: str) -> list[bytes]:
+    """The numbers in ``text`` as written ("12", "100,000", "50M"), found without a regex."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if not raw.translate(None, _NOT_DIGITS):
+        return []
+    return [token for token in raw.translate(_NUMERIC).split() if token[:1].isdigit()]
+
+
+def _large(number: bytes) -> bool:
+    """System-scale: 50M / 10k / 3B, 100,000 or 5.000 (grouped thousands), or 5+ digits."""
+    body = number.rstrip(_SUFFIXES)
+    if len(body) < len(number):
+        return body[-1:].isdigit()
+    body = body.rstrip(b".,")
+    groups = body.replace(b",", b".").split(b".")
+    if len(groups) > 1:
+        return all(len(group) == 3 for group in groups[1:])
+    return len(body) >= 5
 
 
 class Shape(NamedTuple):
@@ -42,7 +60,7 @@ class Shape(NamedTuple):
     enumeration: float  # many comma-separated requirements
     questions: float  # several questions (? and ？)
     math_notation: float  # ^ √ ∑ ≤, f(x), a_n, ...
-    scale: float  # system-scale numbers (50M users, 100,000 writes, 2 TB, 10k rps)
+    scale: float  # system-scale numbers (50M users, 100,000 writes, 10k requests)
     trivial_math: float  # a short question about small-number arithmetic
     brevity: float  # 1 for short instructions, down to 0.3 for long ones
     file_paths: float
@@ -57,11 +75,14 @@ LABELS = ((1, "code block"), (2, "multi-step"), (3, "many requirements"),
           (7, "trivial arithmetic"), (9, "file paths"), (10, "tool loop"))
 
 
-def _trivial_arithmetic(text: str, own_tokens: int, notation: int) -> bool:
+_OPERATORS = ("+", "*", "×", "÷", "% of", " - ", " x ", " / ", "times", "plus", "minus",
+              "divided")
+
+
+def _trivial_arithmetic(text: str, own_tokens: int, notation: int, count: int) -> bool:
     """A short question about small-number arithmetic ("what is 2+2", "15% of 80")."""
-    if own_tokens >= 40 or notation or not _DIGITS.intersection(text):
-        return False
-    return len(_NUMBERS.findall(text)) in (2, 3) and _ARITHMETIC.search(text) is not None
+    return (own_tokens < 40 and not notation and count in (2, 3)
+            and any(op in text for op in _OPERATORS) and _ARITHMETIC.search(text) is not None)
 
 
 def shape(view: RequestView) -> Shape:
@@ -85,18 +106,19 @@ def shape(view: RequestView) -> Shape:
     items = len(_LIST_ITEM.findall(text, 0, PROBE_CHARS)) / 4 if "\n" in text else 0.0
     brevity = (LONG_TOKENS - own) / (LONG_TOKENS - SHORT_TOKENS)
     files = ("." in text and _FILE.search(text)) or ("/" in text and _PATH.search(text))
-    scale = len(_SCALE.findall(text, 0, PROBE_CHARS)) if _DIGITS.intersection(text) else 0
+    found = numbers(text[:PROBE_CHARS])
+    scale = sum(map(_large, found)) if found else 0
     # tuple.__new__ skips NamedTuple's Python-level __new__ (this runs on every request)
     return tuple.__new__(Shape, (
-        -1.0 if length < -1.0 else 1.0 if length > 1.0 else length,
-        1.0 if code > 1.0 else code,
-        1.0 if items > 1.0 else items,
+        -1.0 if length < -1.0 else min(length, 1.0),
+        min(code, 1.0),
+        min(items, 1.0),
         0.0 if commas <= 1 else 1.0 if commas >= 6 else (commas - 1) / 5,
         0.0 if questions <= 1 else 1.0 if questions >= 4 else (questions - 1) / 3,
         1.0 if notation >= 3 else notation / 3,
         1.0 if scale >= 2 else scale / 2,
-        1.0 if _trivial_arithmetic(text, own, notation) else 0.0,
-        0.3 if brevity < 0.3 else 1.0 if brevity > 1.0 else brevity,
+        1.0 if found and _trivial_arithmetic(text, own, notation, len(found)) else 0.0,
+        0.3 if brevity < 0.3 else min(brevity, 1.0),
         1.0 if files else 0.0,
         1.0 if view.tool_loop else 0.0,
         1.0 if questions else 0.0,

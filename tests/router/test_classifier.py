@@ -74,8 +74,10 @@ def test_a_keyword_listed_twice_counts_once():
 def test_stems_match_word_starts_only():
     matcher = KeywordMatcher({"reasoning": ["доказ*", "optimi*"]})
     assert matcher.scan(normalize("Доказательство теоремы")) == [("reasoning", "доказ*")]
-    assert matcher.scan(normalize("please optimise it")) == [("reasoning", "optimi*")]
+    assert matcher.scan(normalize("Bitte optimiere den Code")) == [("reasoning", "optimi*")]
     assert matcher.scan(normalize("это недоказуемо")) == []
+    # stems are for inflected languages: plain-ASCII English text does not try them
+    assert matcher.scan(normalize("please optimise it")) == []
 
 
 def test_phrases_and_punctuation_are_normalised():
@@ -106,8 +108,8 @@ def test_earlier_turns_count_with_lower_weight(router):
     follow_up = "And what happens when one region goes offline?"
     alone = router.route(chat(follow_up))
     with_history = router.route(chat(follow_up, history=[
-        "We run a multi-region distributed database with sharding, replication and a "
-        "consensus protocol for leader election."]))
+        ("We run a multi-region distributed database with sharding, replication and a "
+        "consensus protocol for leader election.")]))
     assert with_history.score > alone.score
     assert any(s.startswith("context (") for s in with_history.signals)
     in_instruction = router.route(chat(follow_up + " We run a multi-region distributed database "
