@@ -58,6 +58,7 @@ class Services:
         if not self.http.closed:
             await self.http.close()
         self.cache.close()
+        self.usage.close()
 
 
 async def build_services(

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -97,16 +98,29 @@ class UsageLog:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+        # lines are written by one background thread, in order, off the request's path
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clawrouter-usage")
 
     def _file(self, day: date) -> Path:
         return self.directory / f"{_PREFIX}{day.isoformat()}{_SUFFIX}"
 
     def append(self, record: UsageRecord) -> None:
-        """Append one line to the file of the record's UTC date (one ``os.write``, under an
-        advisory lock shared by our writers). A record that cannot be serialised raises
-        ValueError; disk errors are logged, never raised (the request was already served)."""
+        """Queue one line for the file of the record's UTC date. A record that cannot be
+        serialised raises ValueError here; disk errors are logged, never raised (the request
+        was already served). Readers of this log see every line appended before them."""
         line = record.to_json().encode("utf-8") + b"\n"
-        path = self._file(_utc_date(record.timestamp))
+        self._writer.submit(self._write, self._file(_utc_date(record.timestamp)), line)
+
+    def flush(self) -> None:
+        """Wait until every appended line is in its file."""
+        self._writer.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread."""
+        self._writer.shutdown(wait=True)
+
+    def _write(self, path: Path, line: bytes) -> None:
+        """One ``os.write`` under an advisory lock shared by our writers."""
         try:
             fd = self._open(path)
             try:
@@ -134,6 +148,7 @@ class UsageLog:
         """Statistics over today (UTC) and the ``days - 1`` calendar days before it."""
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
             raise BadRequest(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}")
+        self.flush()
         today = (now or datetime.now(UTC)).astimezone(UTC).date()
         window = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
         totals = _Totals()
@@ -143,6 +158,7 @@ class UsageLog:
 
     def clear(self) -> int:
         """Delete every ``usage-*.jsonl`` file; returns how many were deleted."""
+        self.flush()
         if not self.directory.is_dir():
             return 0
         deleted = 0

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,10 @@ class ResponseCache:
         self._index: OrderedDict[str, float] = OrderedDict()  # key -> expiry; oldest use first
         self._soonest_expiry = math.inf  # no entry expires before this (may be stale-early)
         self._hits = self._misses = self._evictions = 0
+        # Disk writes happen on one background thread (write-behind), so a store costs the
+        # request microseconds; entries not yet on disk are answered from ``_pending``.
+        self._pending: dict[str, CachedResponse] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clawrouter-cache")
         self._tempdir: str | None = None
         self._disk: diskcache.Cache | None = None
         if not enabled:
@@ -197,9 +202,14 @@ class ResponseCache:
                 self._misses += 1
                 return None
             if expires_at <= time.time():
-                self._drop(key)
+                self._forget(key)
                 self._misses += 1
                 return None
+            pending = self._pending.get(key)
+            if pending is not None:
+                self._index.move_to_end(key)
+                self._hits += 1
+                return pending
             try:
                 value, tag = self._disk.get(key, tag=True)
             except _DISK_ERRORS as exc:
@@ -235,35 +245,74 @@ class ResponseCache:
         ):
             return False
         with self._lock:
-            now = time.time()
-            meta = {
-                "status": response.status,
-                "headers": dict(response.headers),
-                "model": response.model,
-                "stored_at": response.stored_at,
-                "used": now,
-            }
-            try:
-                with self._disk.transact():  # eviction and store in one commit
-                    if key not in self._index:
-                        self._make_room(now)
-                    self._disk.set(key, bytes(response.body), expire=ttl, tag=json.dumps(meta))
-            except _DISK_ERRORS as exc:  # the cache is an optimisation: never fail the request
-                log.warning("response cache: store failed: %s", exc)
+            if self._disk is None:
                 return False
+            now = time.time()
+            evicted = [] if key in self._index else self._make_room(now)
             self._index[key] = now + ttl
             self._index.move_to_end(key)
             self._soonest_expiry = min(self._soonest_expiry, now + ttl)
+            self._pending[key] = response
+        meta = {
+            "status": response.status,
+            "headers": dict(response.headers),
+            "model": response.model,
+            "stored_at": response.stored_at,
+            "used": now,
+        }
+        self._writer.submit(self._persist, key, response, ttl, json.dumps(meta), evicted)
         return True
 
-    def _make_room(self, now: float) -> None:
+    def _persist(self, key: str, response: CachedResponse, ttl: float, tag: str,
+                 evicted: list[str]) -> None:
+        """Writer thread: evictions and the store in one disk commit."""
+        disk = self._disk
+        try:
+            if disk is not None:
+                with disk.transact():
+                    for old in evicted:
+                        disk.delete(old)
+                    disk.set(key, bytes(response.body), expire=ttl, tag=tag)
+        except _DISK_ERRORS as exc:  # the cache is an optimisation: never fail the request
+            log.warning("response cache: store failed: %s", exc)
+            with self._lock:
+                if self._pending.get(key) is response:
+                    self._index.pop(key, None)
+        finally:
+            with self._lock:
+                if self._pending.get(key) is response:
+                    del self._pending[key]
+
+    def flush(self) -> None:
+        """Wait until every store so far is on disk."""
+        self._writer.submit(lambda: None).result()
+
+    def _make_room(self, now: float) -> list[str]:
+        """Free a slot in memory (expired entries first, then the least recently used);
+        returns the keys the writer must delete from disk."""
+        dropped: list[str] = []
         if len(self._index) >= self._max_size and self._soonest_expiry <= now:
-            for key in [key for key, expires_at in self._index.items() if expires_at <= now]:
-                self._drop(key)
+            dropped = [key for key, expires_at in self._index.items() if expires_at <= now]
+            self._soonest_expiry = math.inf
+        for key in dropped:
+            self._index.pop(key, None)
+            self._pending.pop(key, None)
+        if dropped:
             self._soonest_expiry = min(self._index.values(), default=math.inf)
         while len(self._index) >= self._max_size:
-            self._drop(next(iter(self._index)))
+            key = next(iter(self._index))
+            self._index.pop(key)
+            self._pending.pop(key, None)
+            dropped.append(key)
             self._evictions += 1
+        return dropped
+
+    def _forget(self, key: str) -> None:
+        """Drop an expired entry now in memory, later on disk."""
+        self._index.pop(key, None)
+        self._pending.pop(key, None)
+        if self._disk is not None:
+            self._writer.submit(self._disk.delete, key)
 
     def _drop(self, key: str) -> None:
         self._index.pop(key, None)
@@ -288,14 +337,17 @@ class ResponseCache:
 
     def clear(self) -> None:
         """Remove every entry and reset the counters."""
+        self.flush()
         with self._lock:
             if self._disk is not None:
                 self._disk.clear()
             self._index.clear()
+            self._pending.clear()
             self._hits = self._misses = self._evictions = 0
 
     def close(self) -> None:
         """Close the disk cache (a private temp directory is deleted). Safe to call twice."""
+        self._writer.shutdown(wait=True)
         with self._lock:
             if self._disk is not None:
                 self._disk.close()

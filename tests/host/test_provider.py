@@ -5,6 +5,7 @@ spoken to over HTTP."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import aiohttp
@@ -52,6 +53,8 @@ async def test_completion_goes_through_the_pipeline_with_the_session(host, x402_
     assert reply.text.endswith(": what is 2+2?")
     payer = Account.from_key(funded_wallet_key).address
     assert x402_upstream.ledger.total_paid(payer) > 0
+    stats = (await host.dispatch("/stats 1", conv)).text  # reading waits for queued lines
+    assert re.search(r"Total Requests:\s+1\b", stats)
     usage = (tmp_path / "data" / "logs").glob("usage-*.jsonl")
     records = [json.loads(line) for path in usage for line in path.read_text().splitlines()]
     assert len(records) == 1 and records[0]["session"] == "conv-42"

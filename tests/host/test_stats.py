@@ -135,6 +135,7 @@ async def test_command_argument_errors(services, args, expected):
 
 async def test_clear_asks_first_and_deletes_only_usage_logs(services):
     services.usage.append(record(utc_now_iso(), "openai/o3", "SIMPLE", 0.1, 0.2, 10))
+    services.usage.flush()
     other = services.usage.directory / "keep-me.txt"
     other.write_text("not a usage log")
     wallet_key = services.data_dir / "wallet.key"

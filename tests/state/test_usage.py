@@ -42,6 +42,7 @@ def log(tmp_path):
 def test_append_writes_one_camel_case_line_per_record(log):
     log.append(record())
     log.append(record(model="deepseek/deepseek-chat"))
+    log.flush()  # lines are written by a background thread
     path = log.directory / "usage-2026-01-10.jsonl"
     lines = path.read_text().splitlines()
     assert len(lines) == 2
@@ -55,6 +56,7 @@ def test_file_is_chosen_by_utc_date(log):
     rec = record()
     rec.timestamp = "2026-01-10T23:30:00-05:00"  # 04:30 UTC on the 11th
     log.append(rec)
+    log.flush()
     assert (log.directory / "usage-2026-01-11.jsonl").exists()
 
 
@@ -137,6 +139,7 @@ def test_days_is_validated(log, days):
 
 def test_bad_and_truncated_lines_are_skipped(log):
     log.append(record(cost=0.001))
+    log.flush()
     path = log.directory / "usage-2026-01-10.jsonl"
     with open(path, "a") as handle:
         handle.write("not json\n[1, 2]\n{}\n")
@@ -146,6 +149,7 @@ def test_bad_and_truncated_lines_are_skipped(log):
     assert log.aggregate(1, now=NOW)["totalRequests"] == 1
     # The next append starts a new line instead of extending the partial one.
     log.append(record(cost=0.002))
+    log.flush()
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1])["cost"] == 0.002
     assert log.aggregate(1, now=NOW)["totalCost"] == pytest.approx(0.003)
@@ -173,6 +177,7 @@ def test_concurrent_appends_never_interleave(log):
             try:
                 for _ in range(200):
                     log.append(record(model=f"worker-{worker}" + "x" * 500))
+                log.flush()
             finally:
                 os._exit(0)
         pids.append(pid)
@@ -186,13 +191,16 @@ def test_concurrent_appends_never_interleave(log):
 def test_append_errors_are_logged_not_raised(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    UsageLog(blocker / "logs").append(record())
+    broken = UsageLog(blocker / "logs")
+    broken.append(record())
+    broken.flush()
     assert "cannot write" in caplog.text
 
 
 def test_clear_deletes_only_usage_files(log):
     log.append(record(day_offset=0))
     log.append(record(day_offset=1))
+    log.flush()
     (log.directory / "other.txt").write_text("keep me")
     assert log.clear() == 2
     assert os.listdir(log.directory) == ["other.txt"]
