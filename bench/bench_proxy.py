@@ -103,11 +103,10 @@ async def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="clawrouter-bench-")
     env = {**os.environ, "BLOCKRUN_WALLET_KEY": "0x" + secrets.token_hex(32),
            "OPENCLAW_CONFIG": os.path.join(data_dir, "none.yaml")}
-    procs = [
-        subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py"), str(up_port)]),
-        subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_port),
-                          upstream_base]),
-    ]
+    thin = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_port),
+                             upstream_base])
+    procs = [subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py"), str(up_port)]),
+             thin]
     started = time.perf_counter()
     proxy = subprocess.Popen([sys.executable, "-m", "clawrouter_plugin", "serve", "--port",
                               str(proxy_port), "--api-base", upstream_base, "--data-dir", data_dir],
@@ -131,16 +130,17 @@ async def main() -> None:
                     await run_load(url, total=200, concurrency=concurrency, unique=True,
                                    stream=stream, offset=10**7 + offset)  # warm-up
                     offset += 1000
-                    cpu_before = cpu_seconds(proxy.pid)
+                    pid = {"clawrouter": proxy.pid, "thin pass-through": thin.pid}.get(name)
+                    cpu_before = cpu_seconds(pid) if pid else 0.0
                     lat, rps = await run_load(url, total=args.requests, concurrency=concurrency,
                                               unique=True, stream=stream, offset=offset)
                     offset += args.requests
-                    cpu = (cpu_seconds(proxy.pid) - cpu_before) / args.requests * 1000
+                    cpu = (cpu_seconds(pid) - cpu_before) / args.requests * 1000 if pid else None
                     results[(stream, concurrency, name)] = {
                         "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "rps": rps,
-                        "cpu_ms": cpu if name == "clawrouter" else None}
+                        "cpu_ms": cpu}
         print(f"\n{'mode':<10}{'conc':>5}  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>9}"
-              f"{'added p50':>11}{'proxy CPU/req':>15}")
+              f"{'added p50':>11}{'CPU/req':>15}")
         for (stream, concurrency, name), row in results.items():
             direct = results[(stream, concurrency, "direct")]
             added = row["p50"] - direct["p50"]
