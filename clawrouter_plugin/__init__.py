@@ -29,7 +29,10 @@ _LAZY = {
     "RoutingDecision": ".router",
     "ResponseCache": ".state.cache",
 }
-__all__ = ["register", "__version__", *_LAZY]
+__all__ = [
+    "ProxyHandle", "ResponseCache", "Router", "RoutingDecision", "__version__", "register",
+    "route", "start_proxy",
+]
 
 
 def register(api: object) -> None:

@@ -24,8 +24,15 @@ import aiohttp
 from ..config import ImageConfig
 from ..errors import BadRequest, PayloadTooLarge
 from .download import download_image
-from .formats import (INPUT_FORMATS, SNIFF_BYTES, ImageFormat, format_names, human_bytes,
-                      sniff, sniff_input)
+from .formats import (
+    INPUT_FORMATS,
+    SNIFF_BYTES,
+    ImageFormat,
+    format_names,
+    human_bytes,
+    sniff,
+    sniff_input,
+)
 
 _FORMAT_NAMES = format_names(INPUT_FORMATS)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC

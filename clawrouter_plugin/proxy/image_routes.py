@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..errors import ClawRouterError
 from ..state.sessions import session_id
 from .app import read_json
 

@@ -6,8 +6,13 @@ import pytest
 
 from clawrouter_plugin.catalog import load_catalog
 from clawrouter_plugin.errors import BadRequest
-from clawrouter_plugin.images.models import (check_count, check_size, model_table,
-                                             resolve_model, shorthands)
+from clawrouter_plugin.images.models import (
+    check_count,
+    check_size,
+    model_table,
+    resolve_model,
+    shorthands,
+)
 
 SHORTHANDS = {"nano-banana": "google/nano-banana", "banana-pro": "google/nano-banana-pro",
               "dall-e-3": "openai/dall-e-3", "gpt-image": "openai/gpt-image-1",
