@@ -158,12 +158,12 @@ async def health(request: web.Request) -> web.Response:
         "chain": "base",
         "network": services.config.payment.allowed_assets[0].network
         if services.config.payment.allowed_assets else None,
-        "balance": None,
     }
-    if request.query.get("full") in ("1", "true"):
-        info = await services.balance.get()
-        body.update(balance=info.usd, low=info.low, empty=info.empty,
-                    balanceError=info.error)
+    full = request.query.get("full") in ("1", "true")
+    info = await services.balance.get() if full else services.balance.peek()  # peek: no RPC
+    body["balance"] = info.usd
+    if full:
+        body.update(low=info.low, empty=info.empty, balanceError=info.error)
     return web.json_response(body, dumps=_dumps)
 
 
