@@ -17,11 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from .ledger import Ledger
+from .local_server import LocalServer
 
 BALANCE_OF = "0x70a08231"
 
 
-class JsonRpcTestServer:
+class JsonRpcTestServer(LocalServer):
     """127.0.0.1 JSON-RPC endpoint (random port) for balance checks."""
 
     def __init__(self, ledger: Ledger | None = None, *, slow_seconds: float = 5.0):
@@ -30,33 +31,15 @@ class JsonRpcTestServer:
         self.slow_seconds = slow_seconds
         self.calls = 0
         self.bodies: list[Any] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/rpc"
 
-    async def start(self) -> JsonRpcTestServer:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/rpc", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> JsonRpcTestServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.calls += 1

@@ -33,6 +33,7 @@ from eth_utils import to_checksum_address
 
 from . import handlers as h
 from .ledger import Ledger, Settlement, current_path
+from .local_server import LocalServer
 from .x402_sdk import Rejection, SdkStack, blockrun_failure_body
 
 BASE_MAINNET = "eip155:8453"
@@ -111,7 +112,7 @@ class Call:
         return resp
 
 
-class X402TestUpstream:
+class X402TestUpstream(LocalServer):
     """The test upstream. See the module docstring."""
 
     def __init__(self, *, network: str = BASE_MAINNET, asset: str = BASE_USDC,
@@ -133,32 +134,13 @@ class X402TestUpstream:
                                                IMAGE_EDIT_PATH: h.image_handler}
         self.default_handler: h.Handler = h.generic_handler
         self._stacks: dict[str, SdkStack] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> X402TestUpstream:
-        """Listen on 127.0.0.1 on a free port."""
+    def make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_route("*", self.prefix + "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> X402TestUpstream:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return app
 
     @property
     def origin(self) -> str:
