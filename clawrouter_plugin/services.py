@@ -111,7 +111,8 @@ async def build_services(
         on_routed=on_routed, on_low_balance=on_low_balance,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
-    services.images = ImageService(client, catalog, store, config.images, http, usage)
+    services.images = ImageService(client, catalog, store, config.images, http, usage,
+                                   services.spend)
     services.recorder = UsageRecorder(usage, catalog)
     services.pipeline = Pipeline(services)
     return services

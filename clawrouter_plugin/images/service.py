@@ -26,6 +26,7 @@ from ..config import ImageConfig
 from ..errors import BadRequest, ClawRouterError, UpstreamError
 from ..payment.response import transport_error
 from ..proxy.fallback import error_message
+from ..state.spend import SpendTracker
 from ..usage import UsageLog, UsageRecord, utc_now_iso
 from .download import download_image
 from .formats import SNIFF_BYTES, STORE_FORMATS, sniff
@@ -72,8 +73,10 @@ class ImageService:
     """Generates and edits images through the paying x402 client."""
 
     def __init__(self, client: X402Client, catalog: Catalog, store: ImageStore,
-                 config: ImageConfig, http: aiohttp.ClientSession, usage: UsageLog | None = None):
+                 config: ImageConfig, http: aiohttp.ClientSession, usage: UsageLog | None = None,
+                 spend: SpendTracker | None = None):
         self.client = client
+        self.spend = spend  # images count against the session's maxCostPerRun too
         self.catalog = catalog
         self.store = store
         self.config = config
@@ -134,16 +137,22 @@ class ImageService:
         limit = round(image_model.price(size) * count, 6)
         started = time.monotonic()
         payload = json.dumps(body, ensure_ascii=False).encode()
-        async with self.client.open(
-            "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
-            price_key=f"{path} {image_model.id} {size} n={count}",
-        ) as resp:
-            payment = resp.payment
-            try:
-                data = await _read_capped(resp.content, self._response_cap(count))
-            finally:
-                self._record(payment, image_model.id, requested, session_id, started)
-            status = resp.status
+        reservation = self.spend.reserve(session_id, limit) if self.spend else None  # 429 if over
+        payment = None
+        try:
+            async with self.client.open(
+                "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
+                price_key=f"{path} {image_model.id} {size} n={count}",
+            ) as resp:
+                payment = resp.payment
+                try:
+                    data = await _read_capped(resp.content, self._response_cap(count))
+                finally:
+                    self._record(payment, image_model.id, requested, session_id, started)
+                status = resp.status
+        finally:
+            if reservation is not None:
+                reservation.commit(payment.amount_usd if payment else 0.0)
         if status != 200:
             raise UpstreamError(error_message(status, data),
                                 status=status if 400 <= status < 500 and status != 402 else 502)

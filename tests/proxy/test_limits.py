@@ -165,3 +165,15 @@ async def test_web_pages_and_foreign_hosts_are_refused(proxy, x402_upstream):
                             headers={"Origin": "http://localhost:3000"})
     assert code == 200
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 1
+
+
+async def test_images_count_against_the_session_budget(start, x402_upstream, payer):
+    proxy = await start(maxCostPerRun=0.05, maxCostPerRunMode="strict")
+    body = {"model": "dall-e-3", "prompt": "a red kite"}  # $0.04 per image
+    headers = {"x-session-id": "art"}
+    code, _, _ = await post(proxy, "/v1/images/generations", json_body=body, headers=headers)
+    assert code == 200
+    code, resp_headers, raw = await post(proxy, "/v1/images/generations", json_body=body,
+                                         headers=headers)
+    assert code == 429 and resp_headers["X-ClawRouter-Cost-Cap-Exceeded"] == "1"
+    assert x402_upstream.ledger.total_paid(payer) == 40_000  # only the first image was paid
