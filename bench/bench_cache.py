@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from clawrouter_plugin.state.cache import CachedResponse, ResponseCache, cache_key
+from clawrouter_plugin.state.cache import CachedResponse, ResponseCache
+from clawrouter_plugin.state.cache_key import cache_key
 
 REQUEST = {
     "model": "openai/gpt-4o-mini",

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError
 from ..router import tier_rank
-from ..state.cache import CachedResponse, cache_bypassed, cache_key
+from ..state.cache import CachedResponse
+from ..state.cache_key import cache_bypassed, cache_key
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import find_command

@@ -1,6 +1,6 @@
 """The response cache: identical chat requests are answered from disk instead of paying again.
 
-Entries live in a :mod:`diskcache` directory under the data dir, so they survive restarts. The
+Keys come from :func:`~clawrouter_plugin.state.cache_key.cache_key`. Entries live in a :mod:`diskcache` directory under the data dir, so they survive restarts. The
 value is the raw response body; status, headers and model travel in the entry's tag as JSON.
 
 The entry-count limit and least-recently-used order are kept by an in-memory index (key ->
@@ -12,18 +12,15 @@ The directory is meant for one proxy process at a time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import re
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,92 +30,11 @@ import diskcache
 
 from ..errors import ConfigError
 from ..paths import ensure_private_dir
-from .headers import header
 
 log = logging.getLogger(__name__)
 _DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 
 # Top-level fields that do not change the answer.
-_IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
-
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-# One leading "[Mon 2024-01-15 10:30 UTC] " stamp, optionally preceded by a channel envelope
-# such as "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " or "[Telegram ... 2026-01-05 16:26:34 PST] ".
-_STAMP = re.compile(
-    r"\[(?:[^\[\]\n]{1,120} )?(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
-    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?: ?[^\[\]\s]{1,40})?\]\s?"
-)
-
-
-def strip_stamp(text: str) -> str:
-    """``text`` without one leading timestamp or channel envelope that hosts prepend."""
-    if text[:1] != "[":
-        return text
-    match = _STAMP.match(text)
-    return text[match.end() :] if match else text
-
-
-def _strip_content(content: Any) -> Any:
-    """Message content with stamps removed; the same object when nothing changed."""
-    if isinstance(content, str):
-        return strip_stamp(content)
-    if not isinstance(content, list):
-        return content
-    parts = None
-    for i, part in enumerate(content):
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
-            stripped = strip_stamp(part["text"])
-            if stripped is not part["text"]:
-                if parts is None:
-                    parts = list(content)
-                parts[i] = {**part, "text": stripped}
-    return content if parts is None else parts
-
-
-def _strip_messages(messages: list) -> list:
-    out = None
-    for i, message in enumerate(messages):
-        if isinstance(message, dict):
-            content = message.get("content")
-            stripped = _strip_content(content)
-            if stripped is not content:
-                if out is None:
-                    out = list(messages)
-                out[i] = {**message, "content": stripped}
-    return messages if out is None else out
-
-
-def cache_key(body: dict) -> str:
-    """SHA-256 hex of ``body`` with volatile fields dropped, stamps stripped and keys sorted."""
-    normalised = {k: v for k, v in body.items() if k not in _IGNORED_FIELDS}
-    messages = normalised.get("messages")
-    if isinstance(messages, list):
-        normalised["messages"] = _strip_messages(messages)
-    text = _KEY_ENCODER.encode(normalised)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _has_token(value: str | None, *tokens: str) -> bool:
-    if not value:
-        return False
-    present = {part.strip().split("=", 1)[0].lower() for part in value.split(",")}
-    return any(token in present for token in tokens)
-
-
-def cache_bypassed(body: dict, headers: Mapping[str, str]) -> bool:
-    """Whether the client asked not to be served from the cache.
-
-    ``Cache-Control: no-cache`` or ``no-store`` (or ``Pragma: no-cache``), or the body fields
-    ``"cache": false`` / ``"no_cache": true``.
-    """
-    if body.get("cache") is False or body.get("no_cache") is True:
-        return True
-    return _has_token(header(headers, "cache-control"), "no-cache", "no-store") or _has_token(
-        header(headers, "pragma"), "no-cache"
-    )
-
-
 @dataclass(frozen=True)
 class CachedResponse:
     """A stored upstream reply."""

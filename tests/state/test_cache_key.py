@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from clawrouter_plugin.state.cache import cache_bypassed, cache_key, strip_stamp
+from clawrouter_plugin.state.cache_key import cache_bypassed, cache_key, strip_stamp
 
 
 def body(text="What is 2+2?", **extra):
