@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from .errors import BadRequest
 from .paths import ensure_private_dir
+from .state.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class UsageLog:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         # lines are written by one background thread, in order, off the request's path
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clawrouter-usage")
+        self._writer = BackgroundWriter("clawrouter-usage")
 
     def _file(self, day: date) -> Path:
         return self.directory / f"{_PREFIX}{day.isoformat()}{_SUFFIX}"
@@ -113,11 +113,11 @@ class UsageLog:
 
     def flush(self) -> None:
         """Wait until every appended line is in its file."""
-        self._writer.submit(lambda: None).result()
+        self._writer.flush()
 
     def close(self) -> None:
         """Write what is queued and stop the writer thread."""
-        self._writer.shutdown(wait=True)
+        self._writer.close()
 
     def _write(self, path: Path, line: bytes) -> None:
         """One ``os.write`` under an advisory lock shared by our writers."""

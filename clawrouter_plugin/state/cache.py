@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import diskcache
 
 from ..errors import ConfigError
 from ..paths import ensure_private_dir
+from .writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 _DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
@@ -70,7 +70,7 @@ class ResponseCache:
         # Disk writes happen on one background thread (write-behind), so a store costs the
         # request microseconds; entries not yet on disk are answered from ``_pending``.
         self._pending: dict[str, CachedResponse] = {}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clawrouter-cache")
+        self._writer = BackgroundWriter("clawrouter-cache")
         self._tempdir: str | None = None
         self._disk: diskcache.Cache | None = None
         if not enabled:
@@ -201,7 +201,7 @@ class ResponseCache:
 
     def flush(self) -> None:
         """Wait until every store so far is on disk."""
-        self._writer.submit(lambda: None).result()
+        self._writer.flush()
 
     def _make_room(self, now: float) -> list[str]:
         """Free a slot in memory (expired entries first, then the least recently used);
@@ -263,7 +263,7 @@ class ResponseCache:
 
     def close(self) -> None:
         """Close the disk cache (a private temp directory is deleted). Safe to call twice."""
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         with self._lock:
             if self._disk is not None:
                 self._disk.close()

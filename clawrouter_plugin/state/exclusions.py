@@ -13,11 +13,14 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..catalog import BLOCKRUN_PREFIX, Catalog
 from ..errors import BadRequest, ClawRouterError, ConfigError
+
+RECHECK_SECONDS = 1.0  # how often all() looks at the file for edits by other programs
 
 FREE_PROFILE = "free"
 
@@ -32,13 +35,22 @@ class ExclusionStore:
         self._config = frozenset(self._resolve(name, ConfigError) for name in initial)
         self._stamp: tuple[int, int, int] | None = None
         self._loaded = False
+        self._checked_at = float("-inf")
         self._entries: list[str] = []  # the file's strings, as stored
         self._all = self._config
 
     def all(self) -> frozenset[str]:
-        """Every excluded catalog id (config and file); ConfigError if the file is corrupt."""
+        """Every excluded catalog id (config and file); ConfigError if the file is corrupt.
+
+        Called on every request: the file is looked at again at most once a second (changes
+        through this store apply at once; edits by other programs within a second).
+        """
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS and self._loaded:
+            return self._all
         with self._lock:
             self._refresh()
+            self._checked_at = now
             return self._all
 
     def add(self, name: str) -> str:
@@ -91,6 +103,7 @@ class ExclusionStore:
         raise error(f'Unknown model "{name.strip()}".{hint}')
 
     def _refresh(self) -> None:
+        self._checked_at = float("-inf")  # writes through this store invalidate the throttle
         try:
             st = os.stat(self._path)
         except FileNotFoundError:

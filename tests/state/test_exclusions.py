@@ -96,12 +96,17 @@ def test_unknown_config_exclusion_is_a_config_error(path):
         ExclusionStore(path, CATALOG, initial=["not-a-model"])
 
 
-def test_changes_by_another_process_are_seen(path):
+def test_changes_by_another_process_are_seen_within_the_recheck_interval(path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("clawrouter_plugin.state.exclusions.time.monotonic", lambda: clock[0])
     store = ExclusionStore(path, CATALOG)
     assert store.all() == frozenset()
     ExclusionStore(path, CATALOG).add("flash")
+    assert store.all() == frozenset()  # not looked at again yet: no stat per request
+    clock[0] += 1.5
     assert store.all() == {"google/gemini-2.5-flash"}
     path.unlink()
+    clock[0] += 1.5
     assert store.all() == frozenset()
 
 
