@@ -91,14 +91,14 @@ async def test_streaming_request_replays_cache_hit_as_sse(proxy, x402_upstream):
 
 async def test_cache_expiry_and_persistence(start, x402_upstream, tmp_path):
     data = tmp_path / "persist"
-    first = await start(data_dir=data, cache={"ttlSeconds": 0.4})
+    first = await start(data_dir=data, cache={"ttlSeconds": 2.0})
     messages = [{"role": "user", "content": "Ping?"}]
     await sdk(first).chat.completions.create(model="auto", messages=messages)
     await first.close()
-    second = await start(data_dir=data, cache={"ttlSeconds": 0.4})
+    second = await start(data_dir=data, cache={"ttlSeconds": 2.0})
     raw = await sdk(second).chat.completions.with_raw_response.create(model="auto", messages=messages)
     assert raw.headers["x-clawrouter-cache"] == "HIT"  # survived the restart
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(2.1)
     raw = await sdk(second).chat.completions.with_raw_response.create(model="auto", messages=messages)
     assert raw.headers["x-clawrouter-cache"] == "MISS"  # expired
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 2
@@ -116,7 +116,7 @@ async def test_concurrent_identical_requests_share_one_payment(proxy, x402_upstr
 
 
 async def test_session_pins_model_then_expires(start, x402_upstream):
-    proxy = await start(sessions={"ttlSeconds": 0.5})
+    proxy = await start(sessions={"ttlSeconds": 1.5})
     client = sdk(proxy)
     hard = ("Design a distributed rate limiter for a multi-region API gateway: compare token "
             "bucket and sliding window, explain consistency trade-offs and failure modes.")
@@ -134,7 +134,7 @@ async def test_session_pins_model_then_expires(start, x402_upstream):
         model="auto", messages=[{"role": "user", "content": "thanks!"}],
         extra_headers={"x-session-id": "conv-2"})
     assert other.headers["x-clawrouter-tier"] == "SIMPLE"
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.6)
     later = follow + [{"role": "assistant", "content": "..."}, {"role": "user", "content": "ok"}]
     expired = await client.chat.completions.with_raw_response.create(
         model="auto", messages=later, extra_headers={"x-session-id": "conv-1"})
