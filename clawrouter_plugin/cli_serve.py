@@ -36,5 +36,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Run the proxy until interrupted."""
-    return asyncio.run(_serve(args))
+    """Run the proxy until interrupted (on uvloop's event loop where it is installed)."""
+    try:
+        import uvloop
+    except ImportError:  # not available on this platform: the standard loop works too
+        return asyncio.run(_serve(args))
+    return uvloop.run(_serve(args))
