@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
+import orjson
 from aiohttp import web
 
 from .. import __version__
@@ -90,7 +91,7 @@ async def read_json(request: web.Request) -> dict:
     """The request body as a JSON object, or a 400/413 error."""
     raw = await request.read()
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):
@@ -104,7 +105,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     reply = await services.pipeline.chat(body, request.headers)
     if body.get("stream") is not True:
         completion = await reply.json()
-        return web.json_response(completion, headers=reply.headers, dumps=_dumps)
+        return web.Response(body=orjson.dumps(completion), content_type="application/json",
+                            headers=reply.headers)
     await reply.first(EARLY_ERROR_SECONDS)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers,

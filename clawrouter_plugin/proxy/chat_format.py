@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
+
+import orjson
 
 DONE = b"data: [DONE]\n\n"
 HEARTBEAT = b": heartbeat\n\n"
@@ -13,7 +14,7 @@ HEARTBEAT = b": heartbeat\n\n"
 
 def sse_event(payload: dict[str, Any]) -> bytes:
     """One ``data:`` event carrying ``payload`` as compact JSON."""
-    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def new_completion_id() -> str:

@@ -7,11 +7,12 @@ parse → chat-command intercept → resolve model → response cache → route 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
+
+import orjson
 
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError
 from ..router import tier_rank
@@ -116,7 +117,7 @@ class Pipeline:
             self._update_pin(plan.session, decision, attempt.model)
         completion = attempt.completion
         if plan.cache_key is not None:
-            encoded = json.dumps(completion, separators=(",", ":"), ensure_ascii=False).encode()
+            encoded = orjson.dumps(completion)
             services.cache.put(
                 plan.cache_key,
                 CachedResponse(
@@ -147,7 +148,7 @@ class Pipeline:
             sessions.touch(sid)
 
     def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float) -> Reply:
-        completion = json.loads(hit.body)
+        completion = orjson.loads(hit.body)
         self.services.recorder.cache_hit(
             session=sid,
             requested=requested,

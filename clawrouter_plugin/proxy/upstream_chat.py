@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
+import orjson
 
 from ..errors import (
     ClawRouterError,
@@ -118,8 +118,7 @@ class UpstreamChat:
         self, model: str, body: dict, sink: asyncio.Queue | None, budget_left: float | None,
         paid: list[float],
     ) -> dict:
-        payload = json.dumps({**body, "model": model, "stream": sink is not None},
-                             ensure_ascii=False).encode()
+        payload = orjson.dumps({**body, "model": model, "stream": sink is not None})
         try:
             async with self.services.client.open(
                 "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,
@@ -140,7 +139,7 @@ class UpstreamChat:
         except UpstreamError as exc:  # unreachable, timed out
             raise _Failed(exc, retry=True) from None
         try:
-            completion = json.loads(data)
+            completion = orjson.loads(data)
         except ValueError:
             raise _Failed(UpstreamError(f"{model} answered with invalid JSON"), retry=True) from None
         if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
@@ -166,7 +165,7 @@ async def _relay_stream(content: aiohttp.StreamReader, sink: asyncio.Queue) -> d
                 finished = True
                 break
             try:
-                chunk = json.loads(data)
+                chunk = orjson.loads(data)
             except ValueError:
                 continue
             if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from .headers import header
 
 _IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
@@ -66,8 +68,11 @@ def cache_key(body: dict) -> str:
     messages = normalised.get("messages")
     if isinstance(messages, list):
         normalised["messages"] = _strip_messages(messages)
-    text = _KEY_ENCODER.encode(normalised)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    try:
+        encoded = orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates: the slower exact path
+        encoded = _KEY_ENCODER.encode(normalised).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _has_token(value: str | None, *tokens: str) -> bool:
