@@ -177,12 +177,9 @@ async def _loop_tty(chat: Chat) -> None:
             if line is None:
                 chat.write("\n")
                 return
-            text = line.strip()
-            if text.lower() in EXIT_WORDS:
+            if not await _take(chat, line):
                 return
-            if text:
-                await chat.turn(text)
-                chat.write("\n")
+            chat.write("\n")
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         lines.close()
@@ -192,13 +189,18 @@ async def _loop_lines(chat: Chat) -> None:
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
+        if not line or not await _take(chat, line):
             return
-        text = line.strip()
-        if text.lower() in EXIT_WORDS:
-            return
-        if text:
-            await chat.turn(text)
+
+
+async def _take(chat: Chat, line: str) -> bool:
+    """Answer one typed line; False when it asks to leave the chat."""
+    text = line.strip()
+    if text.lower() in EXIT_WORDS:
+        return False
+    if text:
+        await chat.turn(text)
+    return True
 
 
 async def choose_model(host: Host, conv: Conversation, wanted: str) -> None:

@@ -63,7 +63,7 @@ class Pipeline:
         self.services = services
         self.intercepts: dict[str, Intercept] = {}
         self.spend_guard = SpendGuard(services)
-        self.upstream = UpstreamChat(services)
+        self.upstream = UpstreamChat(services, self.spend_guard.mark_empty)
 
     async def chat(self, body: dict, headers: Mapping[str, str]) -> Reply:
         """Answer one chat-completions request body. Raises ClawRouterError before streaming."""
@@ -100,8 +100,8 @@ class Pipeline:
 
         dedup_key = key or f"nocache:{id(plan)}"
         if not stream:
-            outcome, _shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
-            return Reply(headers=_final_headers(plan, outcome), decision=outcome.decision,
+            outcome, shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
+            return Reply(headers=_final_headers(plan, outcome, shared), decision=outcome.decision,
                          completion=outcome.completion)
         queue: asyncio.Queue = asyncio.Queue()
         task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, queue)))
@@ -224,10 +224,13 @@ def _decision_headers(decision: "RoutingDecision", sid: str, notice: str | None)
     return headers
 
 
-def _final_headers(plan: Plan, outcome: Outcome) -> dict[str, str]:
+def _final_headers(plan: Plan, outcome: Outcome, shared: bool) -> dict[str, str]:
     headers = dict(plan.headers)
     headers["x-clawrouter-model"] = outcome.attempt.model
-    headers["x-clawrouter-cost"] = f"{outcome.attempt.paid_usd:.6f}"
+    # an identical concurrent request paid for this answer; this one cost nothing
+    headers["x-clawrouter-cost"] = "0.000000" if shared else f"{outcome.attempt.paid_usd:.6f}"
+    if shared:
+        headers["x-clawrouter-dedup"] = "shared"
     if outcome.attempt.fallbacks:
         headers["x-clawrouter-fallbacks"] = str(outcome.attempt.fallbacks)
     return headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,8 +50,9 @@ class _Failed(Exception):
 class UpstreamChat:
     """Tries each model of a chain until one answers (see docs/proxy.md, "Fallback")."""
 
-    def __init__(self, services: "Services") -> None:
+    def __init__(self, services: "Services", on_insufficient_funds: Callable[[], None]) -> None:
         self.services = services
+        self.on_insufficient_funds = on_insufficient_funds  # the wallet is treated as empty
         upstream = services.config.upstream
         self.timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=10, sock_read=upstream.attempt_timeout_seconds
@@ -87,7 +89,7 @@ class UpstreamChat:
                 completion = await self._attempt(model, body, sink, budget_left, paid)
             except InsufficientFunds as exc:
                 reservation.commit(paid[0])
-                self.services.pipeline.spend_guard.mark_empty()
+                self.on_insufficient_funds()
                 last_error = exc
                 free = services.catalog.free_model
                 if free in models[index:]:

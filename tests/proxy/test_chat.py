@@ -108,9 +108,13 @@ async def test_concurrent_identical_requests_share_one_payment(proxy, x402_upstr
     x402_upstream.set_handler(CHAT_PATH, h.delayed(0.3))
     client = sdk(proxy)
     messages = [{"role": "user", "content": "Tell me one fact about Mars"}]
-    results = await asyncio.gather(*[
-        client.chat.completions.create(model="auto", messages=messages) for _ in range(6)])
+    raws = await asyncio.gather(*[
+        client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+        for _ in range(6)])
+    results = [raw.parse() for raw in raws]
     assert len({r.choices[0].message.content for r in results}) == 1
+    costs = sorted(raw.headers["x-clawrouter-cost"] for raw in raws)
+    assert costs == ["0.000000"] * 5 + ["0.001000"]  # only the leader paid
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 1
     assert x402_upstream.ledger.total_paid(payer) == 1000
 
