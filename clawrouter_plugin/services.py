@@ -82,6 +82,7 @@ async def build_services(
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
         headers={"user-agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),  # the wallet signature is the only credential
     )
     payment = config.payment
     client = X402Client(

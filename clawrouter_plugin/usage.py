@@ -1,8 +1,10 @@
 """The usage log (one JSON line per request, one file per UTC day) and its aggregation.
 
-Lines are written with a single ``os.write`` on an ``O_APPEND`` descriptor, so concurrent
-writers never interleave inside a line. If a crash left a partial last line, the next append
-starts on a fresh line, and readers skip anything that does not parse. Field names in the file
+Lines gather for a moment, then a background thread writes them with a single ``os.write``
+on an ``O_APPEND`` descriptor kept open for the day's file, so concurrent writers never
+interleave inside a line. If a crash left a partial last line, the next append starts on a fresh line, and
+readers skip anything that does not parse. A file deleted or replaced behind the
+writer's back (``DELETE /stats`` from another process) is noticed and opened afresh. Field names in the file
 are camelCase like the reference's log, so its old logs aggregate too (for those, the saving
 is recomputed from ``baselineCost - cost``).
 """
@@ -14,10 +16,15 @@ import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .errors import BadRequest
 from .paths import ensure_private_dir
@@ -26,6 +33,7 @@ from .state.writer import BackgroundWriter
 log = logging.getLogger(__name__)
 
 TIERS = ("SIMPLE", "MEDIUM", "COMPLEX", "REASONING")
+WRITE_DELAY_SECONDS = 0.25  # appended lines gather this long before one write
 MAX_DAYS = 365
 _PREFIX, _SUFFIX = "usage-", ".jsonl"
 _FIELDS = {  # dataclass field -> JSON key
@@ -73,13 +81,24 @@ class UsageRecord:
     kind: str = "chat"
 
     def to_json(self) -> str:
-        return json.dumps(
-            {key: getattr(self, name) for name, key in _FIELDS.items()},
-            ensure_ascii=False, allow_nan=False
-        )
+        """The record as one line of the log (camelCase keys); ValueError for NaN/infinity."""
+        return self.to_bytes().decode("utf-8")
+
+    def to_bytes(self) -> bytes:
+        """:meth:`to_json` as UTF-8 bytes."""
+        fields = {key: getattr(self, name) for name, key in _FIELDS.items()}
+        for value in fields.values():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"usage record with a non-finite number: {value!r}")
+        try:
+            return orjson.dumps(fields)
+        except TypeError:  # e.g. a lone surrogate from a client: the stdlib escapes it
+            return json.dumps(fields, allow_nan=False).encode("ascii")
 
 
 def _utc_date(timestamp: str) -> date:
+    if len(timestamp) > 10 and timestamp[10] == "T" and timestamp.endswith(("Z", "+00:00")):
+        return date.fromisoformat(timestamp[:10])  # already UTC: the common case, no parsing
     moment = datetime.fromisoformat(timestamp)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -98,8 +117,14 @@ class UsageLog:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        # lines are written by one background thread, in order, off the request's path
+        # lines gather for up to WRITE_DELAY_SECONDS, then one background thread writes them
+        # in order, off the request's path (aggregate() and flush() write them at once)
         self._writer = BackgroundWriter("clawrouter-usage")
+        self._lock = threading.Lock()
+        self._lines: list[tuple[Path, bytes]] = []
+        self._paths: dict[str, Path] = {}  # "YYYY-MM-DD" -> file
+        self._open_path: Path | None = None  # the file the writer thread holds open
+        self._fd = -1
 
     def _file(self, day: date) -> Path:
         return self.directory / f"{_PREFIX}{day.isoformat()}{_SUFFIX}"
@@ -108,33 +133,68 @@ class UsageLog:
         """Queue one line for the file of the record's UTC date. A record that cannot be
         serialised raises ValueError here; disk errors are logged, never raised (the request
         was already served). Readers of this log see every line appended before them."""
-        line = record.to_json().encode("utf-8") + b"\n"
-        self._writer.submit(self._write, self._file(_utc_date(record.timestamp)), line)
+        line = record.to_bytes() + b"\n"
+        day = record.timestamp[:10]
+        path = self._paths.get(day)
+        if path is None:
+            path = self._file(_utc_date(record.timestamp))
+            if path.name[len(_PREFIX):-len(_SUFFIX)] == day:  # only UTC stamps map 1:1 to days
+                self._paths = {day: path}
+        with self._lock:
+            self._lines.append((path, line))
+        self._writer.schedule(self._write_lines, WRITE_DELAY_SECONDS)
 
     def flush(self) -> None:
         """Wait until every appended line is in its file."""
         self._writer.flush()
 
     def close(self) -> None:
-        """Write what is queued and stop the writer thread."""
+        """Write what is queued, close the file and stop the writer thread."""
+        self._writer.submit(self._close_file)
         self._writer.close()
+        self._close_file()  # in case an append ran in this thread after an earlier close
+
+    def _write_lines(self) -> None:
+        """Writer thread: the gathered lines, one ``os.write`` per run of lines for a file."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+        for path, group in groupby(lines, key=itemgetter(0)):
+            self._write(path, b"".join(line for _, line in group))
 
     def _write(self, path: Path, line: bytes) -> None:
-        """One ``os.write`` under an advisory lock shared by our writers."""
+        """One ``os.write`` of whole lines, under an advisory lock shared by our writers so
+        the last-byte check sees no write half done."""
         try:
-            fd = self._open(path)
+            if path != self._open_path or not self._still_linked(path):
+                self._close_file()
+                self._fd = self._open(path)
+                self._open_path = path
+            fd = self._fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # so the last-byte check sees no write half done
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     line = b"\n" + line  # a crash left a partial line: do not extend it
                 written = os.write(fd, line)
-                if written != len(line):
-                    log.warning("usage log: short write to %s (%d/%d)", path, written, len(line))
             finally:
-                os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            if written != len(line):
+                log.warning("usage log: short write to %s (%d/%d)", path, written, len(line))
         except OSError as exc:
+            self._close_file()
             log.warning("usage log: cannot write %s: %s", path, exc)
+
+    def _still_linked(self, path: Path) -> bool:
+        """False when the open file was deleted or replaced (e.g. stats cleared elsewhere)."""
+        try:
+            return os.stat(path).st_ino == os.fstat(self._fd).st_ino
+        except OSError:
+            return False
+
+    def _close_file(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._open_path = -1, None
 
     def _open(self, path: Path) -> int:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT  # read: to check the last byte
@@ -158,6 +218,7 @@ class UsageLog:
 
     def clear(self) -> int:
         """Delete every ``usage-*.jsonl`` file; returns how many were deleted."""
+        self._writer.submit(self._close_file)
         self.flush()
         if not self.directory.is_dir():
             return 0
@@ -248,7 +309,7 @@ class _Totals:
 def _parse(line: bytes) -> tuple[str, str, float, float, float, bool] | None:
     """(model, tier, cost, baseline, latency, cache hit) of a log line, or None if unusable."""
     try:
-        entry = json.loads(line)
+        entry = orjson.loads(line)
         model, tier = entry["model"], entry["tier"]
         if not isinstance(model, str) or not isinstance(tier, str):
             return None

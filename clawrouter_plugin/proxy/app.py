@@ -104,8 +104,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     reply = await services.pipeline.chat(body, request.headers)
     if body.get("stream") is not True:
-        completion = await reply.json()
-        return web.Response(body=orjson.dumps(completion), content_type="application/json",
+        return web.Response(body=await reply.json_bytes(), content_type="application/json",
                             headers=reply.headers)
     await reply.first(EARLY_ERROR_SECONDS)
     response = web.StreamResponse(headers={

@@ -159,7 +159,7 @@ class Pipeline:
         )
         headers = {"x-clawrouter-cache": "HIT", "x-clawrouter-session": sid,
                    "x-clawrouter-model": hit.model or "unknown"}
-        return Reply(headers=headers, completion=completion)
+        return Reply(headers=headers, completion=completion, encoded=hit.body)
 
     def _intercepted(self, name: str, args: str, sid: str) -> Reply:
         """Run a chat command typed as the last user message; reply as the assistant."""

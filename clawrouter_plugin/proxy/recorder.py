@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from ..usage import UsageLog, UsageRecord
+from ..usage import UsageLog, UsageRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -25,7 +24,7 @@ class UsageRecorder:
         """Record an upstream answer."""
         baseline = self.baseline.cost(attempt.input_tokens, attempt.output_tokens)
         self.log.append(UsageRecord(
-            timestamp=_now(), session=session, requested_model=requested, model=attempt.model,
+            timestamp=utc_now_iso(), session=session, requested_model=requested, model=attempt.model,
             tier=decision.tier, input_tokens=attempt.input_tokens,
             output_tokens=attempt.output_tokens, cost=attempt.paid_usd, baseline_cost=baseline,
             savings=max(0.0, baseline - attempt.paid_usd), latency_ms=round(latency_ms, 2),
@@ -40,12 +39,9 @@ class UsageRecorder:
         output_tokens = int(usage.get("completion_tokens") or 0)
         baseline = self.baseline.cost(input_tokens, output_tokens)
         self.log.append(UsageRecord(
-            timestamp=_now(), session=session, requested_model=requested, model=model, tier=tier,
+            timestamp=utc_now_iso(), session=session, requested_model=requested, model=model, tier=tier,
             input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0,
             baseline_cost=baseline, savings=baseline, latency_ms=round(latency_ms, 2),
             cache_hit=True, fallbacks=0, profile=None,
         ))
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
+import orjson
+
 from ..errors import ClawRouterError, UpstreamError
 from .chat_format import (
     DONE,
@@ -34,6 +36,7 @@ class Reply:
         headers: dict[str, str],
         decision: Any = None,
         completion: dict | None = None,
+        encoded: bytes | None = None,
         queue: asyncio.Queue | None = None,
         task: asyncio.Task | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
@@ -42,6 +45,7 @@ class Reply:
         self.headers = headers
         self.decision = decision
         self._completion = completion
+        self._encoded = encoded  # ``completion`` as JSON bytes, when already at hand
         self._queue = queue
         self._task = task
         self._heartbeat = heartbeat
@@ -121,6 +125,12 @@ class Reply:
             if chunk is not None:
                 assembler.add(chunk)
         return assembler.completion()
+
+    async def json_bytes(self) -> bytes:
+        """:meth:`json` encoded (a cached reply's stored bytes as they are)."""
+        if self._encoded is not None:
+            return self._encoded
+        return orjson.dumps(await self.json())
 
     async def sse(self) -> AsyncIterator[bytes]:
         """Server-sent-event bytes: chunks, ``: heartbeat`` comments while waiting, ``[DONE]``.

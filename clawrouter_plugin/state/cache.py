@@ -1,7 +1,10 @@
 """The response cache: identical chat requests are answered from disk instead of paying again.
 
-Keys come from :func:`~clawrouter_plugin.state.cache_key.cache_key`. Entries live in a :mod:`diskcache` directory under the data dir, so they survive restarts. The
-value is the raw response body; status, headers and model travel in the entry's tag as JSON.
+Keys come from :func:`~clawrouter_plugin.state.cache_key.cache_key`. Entries live in a
+:mod:`diskcache` directory under the data dir, so they survive restarts. The value is the raw
+response body; status, headers and model travel in the entry's tag as JSON. Stores reach the
+disk within :data:`SAVE_DELAY_SECONDS` (write-behind, batched; all of them on close), so a
+crash can lose only the last moments of the cache, never corrupt it.
 
 The entry-count limit and least-recently-used order are kept by an in-memory index (key ->
 expiry), rebuilt from disk at start-up in the order entries were last stored. A hit refreshes
@@ -12,7 +15,6 @@ The directory is meant for one proxy process at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+import orjson
 
 from ..errors import ConfigError
 from ..paths import ensure_private_dir
@@ -33,8 +36,9 @@ from .writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 _DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
+SAVE_DELAY_SECONDS = 2.0  # stores gather this long before one disk commit
+SAVE_BYTES = 8 * 1024 * 1024  # ... or until this many bytes wait in memory
 
-# Top-level fields that do not change the answer.
 @dataclass(frozen=True)
 class CachedResponse:
     """A stored upstream reply."""
@@ -67,9 +71,14 @@ class ResponseCache:
         self._index: OrderedDict[str, float] = OrderedDict()  # key -> expiry; oldest use first
         self._soonest_expiry = math.inf  # no entry expires before this (may be stale-early)
         self._hits = self._misses = self._evictions = 0
-        # Disk writes happen on one background thread (write-behind), so a store costs the
-        # request microseconds; entries not yet on disk are answered from ``_pending``.
-        self._pending: dict[str, CachedResponse] = {}
+        # Write-behind: stores wait in memory (``_unsaved``, which also answers hits) and reach
+        # the disk together, one commit per save, at most SAVE_DELAY_SECONDS later. An entry
+        # evicted before its save never touches the disk, so under a stream of unique
+        # requests the disk sees at most ``max_size`` stores per save, not one per request.
+        self._unsaved: dict[str, tuple[CachedResponse, float]] = {}  # key -> (response, used)
+        self._unsaved_bytes = 0
+        self._saving: set[str] = set()  # keys being written by the save running now
+        self._doomed: set[str] = set()  # keys to delete from disk at the next save
         self._writer = BackgroundWriter("clawrouter-cache")
         self._tempdir: str | None = None
         self._disk: diskcache.Cache | None = None
@@ -121,11 +130,11 @@ class ResponseCache:
                 self._forget(key)
                 self._misses += 1
                 return None
-            pending = self._pending.get(key)
-            if pending is not None:
+            unsaved = self._unsaved.get(key)
+            if unsaved is not None:
                 self._index.move_to_end(key)
                 self._hits += 1
-                return pending
+                return unsaved[0]
             try:
                 value, tag = self._disk.get(key, tag=True)
             except _DISK_ERRORS as exc:
@@ -160,75 +169,93 @@ class ResponseCache:
             or not 200 <= response.status < 300
         ):
             return False
+        now = time.time()
         with self._lock:
             if self._disk is None:
                 return False
-            now = time.time()
-            evicted = [] if key in self._index else self._make_room(now)
+            if key not in self._index:
+                self._make_room(now)
             self._index[key] = now + ttl
             self._index.move_to_end(key)
             self._soonest_expiry = min(self._soonest_expiry, now + ttl)
-            self._pending[key] = response
-        meta = {
-            "status": response.status,
-            "headers": dict(response.headers),
-            "model": response.model,
-            "stored_at": response.stored_at,
-            "used": now,
-        }
-        self._writer.submit(self._persist, key, response, ttl, json.dumps(meta), evicted)
+            self._discard_unsaved(key)
+            self._unsaved[key] = (response, now)
+            self._unsaved_bytes += len(response.body)
+            self._doomed.discard(key)
+            too_much = self._unsaved_bytes >= SAVE_BYTES
+        self._writer.schedule(self._save, SAVE_DELAY_SECONDS)
+        if too_much:
+            self._writer.nudge()
         return True
 
-    def _persist(self, key: str, response: CachedResponse, ttl: float, tag: str,
-                 evicted: list[str]) -> None:
-        """Writer thread: evictions and the store in one disk commit."""
-        disk = self._disk
+    def _save(self) -> None:
+        """Writer thread: write the unsaved entries and delete the doomed ones, in one commit."""
+        with self._lock:
+            batch = [(key, item, self._index[key]) for key, item in self._unsaved.items()]
+            doomed, self._doomed = self._doomed, set()
+            self._saving = {key for key, _, _ in batch}
+            disk = self._disk
         try:
-            if disk is not None:
-                with disk.transact():
-                    for old in evicted:
-                        disk.delete(old)
-                    disk.set(key, bytes(response.body), expire=ttl, tag=tag)
+            if disk is not None and (batch or doomed):
+                self._write(disk, batch, doomed)
+        finally:
+            with self._lock:
+                self._saving = set()
+                for key, item, _ in batch:
+                    if self._unsaved.get(key) is item:
+                        self._discard_unsaved(key)
+
+    def _write(self, disk: diskcache.Cache, batch: list, doomed: set[str]) -> None:
+        now = time.time()
+        try:
+            with disk.transact():
+                for key in doomed:
+                    disk.delete(key)
+                for key, (response, used), expires_at in batch:
+                    if expires_at > now:
+                        disk.set(key, bytes(response.body), expire=expires_at - now,
+                                 tag=_encode_meta(response, used))
         except _DISK_ERRORS as exc:  # the cache is an optimisation: never fail the request
             log.warning("response cache: store failed: %s", exc)
             with self._lock:
-                if self._pending.get(key) is response:
-                    self._index.pop(key, None)
-        finally:
-            with self._lock:
-                if self._pending.get(key) is response:
-                    del self._pending[key]
+                for key, item, _ in batch:
+                    if self._unsaved.get(key) is item:
+                        self._index.pop(key, None)
+                self._doomed |= doomed
 
     def flush(self) -> None:
         """Wait until every store so far is on disk."""
         self._writer.flush()
 
-    def _make_room(self, now: float) -> list[str]:
-        """Free a slot in memory (expired entries first, then the least recently used);
-        returns the keys the writer must delete from disk."""
+    def _make_room(self, now: float) -> None:
+        """Free a slot (expired entries first, then the least recently used)."""
         dropped: list[str] = []
         if len(self._index) >= self._max_size and self._soonest_expiry <= now:
             dropped = [key for key, expires_at in self._index.items() if expires_at <= now]
             self._soonest_expiry = math.inf
         for key in dropped:
-            self._index.pop(key, None)
-            self._pending.pop(key, None)
+            self._forget(key)
         if dropped:
             self._soonest_expiry = min(self._index.values(), default=math.inf)
         while len(self._index) >= self._max_size:
-            key = next(iter(self._index))
-            self._index.pop(key)
-            self._pending.pop(key, None)
-            dropped.append(key)
+            self._forget(next(iter(self._index)))
             self._evictions += 1
-        return dropped
 
     def _forget(self, key: str) -> None:
-        """Drop an expired entry now in memory, later on disk."""
+        """Drop an entry now in memory and, if it reached the disk, at the next save."""
         self._index.pop(key, None)
-        self._pending.pop(key, None)
+        if self._discard_unsaved(key) and key not in self._saving:
+            return  # never written: nothing to delete
         if self._disk is not None:
-            self._writer.submit(self._disk.delete, key)
+            self._doomed.add(key)
+
+    def _discard_unsaved(self, key: str) -> bool:
+        """Forget an unsaved store; True if there was one."""
+        item = self._unsaved.pop(key, None)
+        if item is None:
+            return False
+        self._unsaved_bytes -= len(item[0].body)
+        return True
 
     def _drop(self, key: str) -> None:
         self._index.pop(key, None)
@@ -258,11 +285,14 @@ class ResponseCache:
             if self._disk is not None:
                 self._disk.clear()
             self._index.clear()
-            self._pending.clear()
+            self._unsaved.clear()
+            self._unsaved_bytes = 0
+            self._doomed.clear()
             self._hits = self._misses = self._evictions = 0
 
     def close(self) -> None:
-        """Close the disk cache (a private temp directory is deleted). Safe to call twice."""
+        """Save what is unsaved and close the disk cache (a private temp directory is deleted).
+        Safe to call twice."""
         self._writer.close()
         with self._lock:
             if self._disk is not None:
@@ -280,12 +310,23 @@ class ResponseCache:
         self.close()
 
 
+def _encode_meta(response: CachedResponse, used: float) -> str:
+    """The entry's tag: everything but the body, and when it was stored (for LRU order)."""
+    return orjson.dumps({
+        "status": response.status,
+        "headers": dict(response.headers),
+        "model": response.model,
+        "stored_at": response.stored_at,
+        "used": used,
+    }).decode()
+
+
 def _decode_meta(tag: Any) -> dict | None:
     """The metadata stored in an entry's tag, or None if it is not ours."""
     if not isinstance(tag, str):
         return None
     try:
-        meta = json.loads(tag)
+        meta = orjson.loads(tag)
     except ValueError:
         return None
     if not isinstance(meta, dict) or not {"status", "headers", "model", "stored_at", "used"} <= set(

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from .canonical import canonical_json
 from .headers import header
 
 _IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
-
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 # One leading "[Mon 2024-01-15 10:30 UTC] " stamp, optionally preceded by a channel envelope
 # such as "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " or "[Telegram ... 2026-01-05 16:26:34 PST] ".
@@ -68,11 +64,7 @@ def cache_key(body: dict) -> str:
     messages = normalised.get("messages")
     if isinstance(messages, list):
         normalised["messages"] = _strip_messages(messages)
-    try:
-        encoded = orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates: the slower exact path
-        encoded = _KEY_ENCODER.encode(normalised).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(encoded).hexdigest()
+    return hashlib.sha256(canonical_json(normalised)).hexdigest()
 
 
 def _has_token(value: str | None, *tokens: str) -> bool:

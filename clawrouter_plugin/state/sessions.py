@@ -8,12 +8,12 @@ when the task gets harder, never silently downgrade), pins the decision, and cal
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .canonical import canonical_json
 from .expiring import ExpiringMap
 from .headers import header
 
@@ -60,8 +60,7 @@ def _derived_id(messages: Any) -> str:
             elif role == "user":
                 first_user = message.get("content")
                 break
-    text = json.dumps([system, first_user], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return hashlib.sha256(canonical_json([system, first_user])).hexdigest()[:16]
 
 
 @dataclass

@@ -143,11 +143,11 @@ async def test_reused_proxy_is_reached_over_http(x402_upstream, funded_wallet_ke
             assert streamed.text.endswith(": streamed too") and len(parts) > 1
             refused = await host.dispatch("/stats", conv)
             assert refused.is_error and f"already running at http://127.0.0.1:{port}" in refused.text
-        records = [json.loads(line) for path in (tmp_path / "owner" / "logs").glob("*.jsonl")
-                   for line in path.read_text().splitlines()]
-        assert [r["session"] for r in records] == ["reused-1", "reused-1"]
     finally:
-        await owner.close()
+        await owner.close()  # writes the usage lines still gathering
+    records = [json.loads(line) for path in (tmp_path / "owner" / "logs").glob("*.jsonl")
+               for line in path.read_text().splitlines()]
+    assert [r["session"] for r in records] == ["reused-1", "reused-1"]
 
 
 async def test_upstream_unreachable_is_a_clean_error(funded_wallet_key, monkeypatch, tmp_path):

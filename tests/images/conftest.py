@@ -94,6 +94,7 @@ class ImageEnv:
 
     def usage_records(self) -> list[dict]:
         import json
+        self.usage.flush()  # lines gather briefly before they are written
         lines = []
         for file in sorted(self.usage.directory.glob("usage-*.jsonl")):
             lines += [json.loads(line) for line in file.read_text().splitlines() if line]

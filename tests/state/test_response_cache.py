@@ -214,3 +214,76 @@ def test_disk_failures_degrade_to_misses(tmp_path, monkeypatch, caplog):
         assert "disk I/O error" in caplog.text
         assert cache.get("k2") is None
         assert cache.stats()["misses"] == 2
+
+
+def _on_disk(directory: Path) -> set[str]:
+    """Keys in the cache directory, read with diskcache itself (not through ResponseCache)."""
+    import diskcache
+
+    with diskcache.Cache(str(directory)) as disk:
+        return set(disk.iterkeys())
+
+
+def test_entries_evicted_before_their_save_never_reach_the_disk(tmp_path, monkeypatch):
+    import diskcache
+
+    writes = []
+    real_set = diskcache.Cache.set
+    monkeypatch.setattr(diskcache.Cache, "set",
+                        lambda self, key, *a, **kw: writes.append(key) or real_set(self, key, *a, **kw))
+    with ResponseCache(tmp_path, max_size=3) as cache:
+        for i in range(50):
+            cache.put(f"k{i}", reply(str(i)))
+        cache.flush()
+        assert sorted(writes) == ["k47", "k48", "k49"]  # one save, only the survivors
+        assert _on_disk(tmp_path) == {"k47", "k48", "k49"}
+
+
+def test_saved_entries_evicted_later_are_deleted_from_disk(tmp_path):
+    with ResponseCache(tmp_path, max_size=2) as cache:
+        cache.put("a", reply("a"))
+        cache.put("b", reply("b"))
+        cache.flush()
+        cache.put("c", reply("c"))  # evicts "a", which is on disk
+        cache.flush()
+        assert _on_disk(tmp_path) == {"b", "c"}
+    with ResponseCache(tmp_path, max_size=2) as cache:
+        assert cache.get("a") is None and cache.get("c") == reply("c")
+
+
+def test_stores_reach_the_disk_on_their_own(tmp_path, monkeypatch):
+    from clawrouter_plugin.state import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "SAVE_DELAY_SECONDS", 0.05)
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", reply())
+        deadline = time.monotonic() + 5
+        while "k" not in _on_disk(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "k" in _on_disk(tmp_path)
+        assert cache.get("k") == reply()  # now read back from disk
+
+
+def test_many_unsaved_bytes_start_a_save_early(tmp_path, monkeypatch):
+    from clawrouter_plugin.state import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "SAVE_DELAY_SECONDS", 60)
+    monkeypatch.setattr(cache_module, "SAVE_BYTES", 10)
+    with ResponseCache(tmp_path) as cache:
+        started = time.monotonic()
+        cache.put("k", reply("more than ten bytes"))
+        while "k" not in _on_disk(tmp_path) and time.monotonic() - started < 5:
+            time.sleep(0.02)
+        assert "k" in _on_disk(tmp_path)
+        assert time.monotonic() - started < 5
+
+
+def test_close_saves_what_is_unsaved(tmp_path, monkeypatch):
+    from clawrouter_plugin.state import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "SAVE_DELAY_SECONDS", 60)
+    started = time.monotonic()
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", reply())
+    assert time.monotonic() - started < 5  # close does not wait out the delay
+    assert _on_disk(tmp_path) == {"k"}

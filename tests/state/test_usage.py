@@ -217,3 +217,29 @@ def test_aggregating_ten_thousand_lines_is_fast(log):
     elapsed = time.perf_counter() - start
     assert stats["totalRequests"] == 10_000
     assert elapsed < 2.0
+
+
+def test_lines_reach_the_file_on_their_own_in_one_write(log, monkeypatch):
+    writes = []
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(data) or real_write(fd, data))
+    for day in (0, 0, 0, 1, 1):  # a run of lines per file
+        log.append(record(day_offset=day))
+    path = log.directory / "usage-2026-01-10.jsonl"
+    deadline = time.monotonic() + 5
+    while not (path.exists() and len(path.read_text().splitlines()) == 3):
+        assert time.monotonic() < deadline, "the lines were not written without a flush"
+        time.sleep(0.02)
+    log.flush()
+    assert [data.count(b"\n") for data in writes] == [3, 2]
+    assert len((log.directory / "usage-2026-01-09.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_log_file_deleted_behind_its_back_is_opened_afresh(log):
+    log.append(record())
+    log.flush()
+    path = log.directory / "usage-2026-01-10.jsonl"
+    path.unlink()  # e.g. DELETE /stats served by another process
+    log.append(record(cost=0.005))
+    log.flush()
+    assert [json.loads(line)["cost"] for line in path.read_text().splitlines()] == [0.005]
