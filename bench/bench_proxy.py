@@ -1,8 +1,9 @@
 """Proxy overhead benchmark: the proxy vs the upstream directly vs a thin aiohttp pass-through.
 
-Run: ``.venv/bin/python bench/bench_proxy.py [--requests N]``. Everything runs on 127.0.0.1 in
-separate processes (upstream, proxy, pass-through); this process generates the load.
-Prints p50/p99 latency, throughput, CPU per request and RSS of the proxy process.
+Run: ``.venv/bin/python bench/bench_proxy.py [--requests N] [--rounds R]``. Everything runs on
+127.0.0.1 in separate processes (upstream, proxy, two pass-throughs: one on the standard
+asyncio loop, one on uvloop like the proxy); this process generates the load. Prints p50/p99
+latency, throughput, CPU per request and RSS of the proxy process.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ async def wait_ready(url: str, timeout: float = 15.0) -> None:
                         return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -95,49 +96,68 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="per row (split over rounds)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="each row is measured in this many slices, the targets taking "
+                             "turns, so that a busy moment on the machine hits all of them")
     args = parser.parse_args()
-    up_port, proxy_port, thin_port = free_port(), free_port(), free_port()
+    per_round = max(1, args.requests // args.rounds)
+    up_port, proxy_port, thin_port, thin_uv_port = free_port(), free_port(), free_port(), free_port()
     upstream_base = f"http://127.0.0.1:{up_port}/api"
     data_dir = tempfile.mkdtemp(prefix="clawrouter-bench-")
     env = {**os.environ, "BLOCKRUN_WALLET_KEY": "0x" + secrets.token_hex(32),
            "OPENCLAW_CONFIG": os.path.join(data_dir, "none.yaml")}
     thin = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_port),
                              upstream_base])
+    thin_uv = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_uv_port),
+                                upstream_base, "--uvloop"])
     procs = [subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py"), str(up_port)]),
-             thin]
-    started = time.perf_counter()
-    proxy = subprocess.Popen([sys.executable, "-m", "clawrouter_plugin", "serve", "--port",
-                              str(proxy_port), "--api-base", upstream_base, "--data-dir", data_dir],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs.append(proxy)
+             thin, thin_uv]
     try:
         targets = {
             "direct": f"{upstream_base}/v1/chat/completions",
             "thin pass-through": f"http://127.0.0.1:{thin_port}/v1/chat/completions",
+            "thin on uvloop": f"http://127.0.0.1:{thin_uv_port}/v1/chat/completions",
             "clawrouter": f"http://127.0.0.1:{proxy_port}/v1/chat/completions",
         }
+        for name, url in targets.items():
+            if name != "clawrouter":
+                await wait_ready(url)
+        started = time.perf_counter()  # the proxy starts alone, on a quiet machine
+        proxy = subprocess.Popen([sys.executable, "-m", "clawrouter_plugin", "serve", "--port",
+                                  str(proxy_port), "--api-base", upstream_base,
+                                  "--data-dir", data_dir],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proxy)
         await wait_ready(targets["clawrouter"])
         print(f"proxy ready after {time.perf_counter() - started:.2f} s (incl. interpreter start)")
-        for url in targets.values():
-            await wait_ready(url)
+        pids = {"clawrouter": proxy.pid, "thin pass-through": thin.pid,
+                "thin on uvloop": thin_uv.pid}
         results: dict[tuple, dict] = {}
         offset = 0
         for stream in (False, True):
             for concurrency in (1, 16):
-                for name, url in targets.items():
+                rows = {name: {"lat": [], "elapsed": 0.0, "cpu": 0.0} for name in targets}
+                for name, url in targets.items():  # warm-up
                     await run_load(url, total=200, concurrency=concurrency, unique=True,
-                                   stream=stream, offset=10**7 + offset)  # warm-up
+                                   stream=stream, offset=10**7 + offset)
                     offset += 1000
-                    pid = {"clawrouter": proxy.pid, "thin pass-through": thin.pid}.get(name)
-                    cpu_before = cpu_seconds(pid) if pid else 0.0
-                    lat, rps = await run_load(url, total=args.requests, concurrency=concurrency,
-                                              unique=True, stream=stream, offset=offset)
-                    offset += args.requests
-                    cpu = (cpu_seconds(pid) - cpu_before) / args.requests * 1000 if pid else None
+                for _ in range(args.rounds):
+                    for name, url in targets.items():
+                        pid = pids.get(name)
+                        cpu_before = cpu_seconds(pid) if pid else 0.0
+                        lat, rps = await run_load(url, total=per_round, concurrency=concurrency,
+                                                  unique=True, stream=stream, offset=offset)
+                        offset += per_round
+                        rows[name]["lat"] += lat
+                        rows[name]["elapsed"] += per_round / rps
+                        rows[name]["cpu"] += cpu_seconds(pid) - cpu_before if pid else 0.0
+                total = per_round * args.rounds
+                for name, row in rows.items():
                     results[(stream, concurrency, name)] = {
-                        "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "rps": rps,
-                        "cpu_ms": cpu}
+                        "p50": pct(row["lat"], 0.5), "p99": pct(row["lat"], 0.99),
+                        "rps": total / row["elapsed"],
+                        "cpu_ms": row["cpu"] / total * 1000 if name in pids else None}
         print(f"\n{'mode':<10}{'conc':>5}  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>9}"
               f"{'added p50':>11}{'CPU/req':>15}")
         for (stream, concurrency, name), row in results.items():
@@ -147,13 +167,17 @@ async def main() -> None:
             print(f"{'stream' if stream else 'json':<10}{concurrency:>5}  {name:<18}{row['p50']:>8.3f}"
                   f"{row['p99']:>8.3f}{row['rps']:>9.0f}{added:>10.3f} {cpu:>15}")
         for stream in (False, True):
-            ratio = results[(stream, 16, "clawrouter")]["rps"] / results[(stream, 16, "thin pass-through")]["rps"]
+            ours = results[(stream, 16, "clawrouter")]["rps"]
             print(f"throughput at concurrency 16 ({'stream' if stream else 'json'}): "
-                  f"{ratio:.0%} of the thin pass-through")
-        # cache hits: the same body over and over (first one fills the cache)
-        lat, rps = await run_load(targets["clawrouter"], total=args.requests, concurrency=1,
-                                  unique=False, stream=False, offset=0)
-        print(f"cache hit: p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms, {rps:.0f} req/s")
+                  f"{ours / results[(stream, 16, 'thin pass-through')]['rps']:.0%} of the thin "
+                  f"pass-through, {ours / results[(stream, 16, 'thin on uvloop')]['rps']:.0%} "
+                  f"of it on uvloop")
+        # cache hits: the same body over and over (the first one fills the cache)
+        hit_lat, hit_rps = await run_load(targets["clawrouter"], total=args.requests,
+                                          concurrency=1, unique=False, stream=False, offset=0)
+        print(f"cache hit: p50 {pct(hit_lat, 0.5):.3f} ms, p99 {pct(hit_lat, 0.99):.3f} ms, "
+              f"{hit_rps:.0f} req/s (the upstream directly: p50 "
+              f"{results[(False, 1, 'direct')]['p50']:.3f} ms)")
         print(f"proxy RSS after load: {rss_mb(proxy.pid):.1f} MB")
     finally:
         for proc in procs:
@@ -163,4 +187,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop  # the load generator too: less of the two cores left to the targets
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

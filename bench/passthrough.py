@@ -1,6 +1,7 @@
 """A thin aiohttp pass-through proxy (the comparison point for proxy overhead).
 
-``python bench/passthrough.py PORT UPSTREAM_BASE`` forwards POST /v1/chat/completions.
+``python bench/passthrough.py PORT UPSTREAM_BASE [--uvloop]`` forwards POST
+/v1/chat/completions, on the standard asyncio loop unless ``--uvloop`` is given.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from aiohttp import web
 
 def main() -> None:
     port, upstream = int(sys.argv[1]), sys.argv[2]
+    loop_factory = None
+    if "--uvloop" in sys.argv[3:]:
+        import uvloop
+        loop_factory = uvloop.new_event_loop
 
     async def session_ctx(app: web.Application):
         app["session"] = aiohttp.ClientSession()
@@ -38,7 +43,8 @@ def main() -> None:
     app = web.Application()
     app.cleanup_ctx.append(session_ctx)
     app.router.add_post("/v1/chat/completions", forward)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
+                loop=loop_factory() if loop_factory else None)
 
 
 if __name__ == "__main__":

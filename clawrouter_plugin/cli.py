@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
-from logging.handlers import QueueHandler, QueueListener
-from queue import SimpleQueue
 
+from . import log_output
 from .errors import ClawRouterError
 
 # subcommand -> "module:function"; each function takes the parsed args and returns an exit code
@@ -76,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clawrouter`` console script."""
     args = build_parser().parse_args(argv)
-    listener = _start_logging(args.verbose)
+    log_handler = log_output.configure(args.verbose)
     module_name, func_name = HANDLERS[args.command].split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
     try:
@@ -87,22 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        listener.stop()
-
-
-def _start_logging(verbose: bool) -> QueueListener:
-    """Log to stderr from a background thread, so a slow terminal or a full pipe never
-    stalls the proxy's event loop. Returns the listener to stop (and drain) at exit."""
-    records: SimpleQueue = SimpleQueue()
-    stderr = logging.StreamHandler()
-    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        handlers=[QueueHandler(records)])
-    # records need none of these: skipping them makes each log call ~30% cheaper
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    listener = QueueListener(records, stderr)
-    listener.start()
-    return listener
+        log_handler.flush()
 
 
 if __name__ == "__main__":

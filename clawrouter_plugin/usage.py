@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ _FIELDS = {  # dataclass field -> JSON key
     "profile": "profile",
     "kind": "kind",
 }
+_KEYS = tuple(_FIELDS.values())
+_values = attrgetter(*_FIELDS)  # record -> its field values, in _KEYS order
 
 
 def utc_now_iso() -> str:
@@ -60,7 +62,7 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
+@dataclass(slots=True)
 class UsageRecord:
     """One served request. ``cost`` is USD actually paid, ``savings`` USD saved vs the baseline."""
 
@@ -86,8 +88,8 @@ class UsageRecord:
 
     def to_bytes(self) -> bytes:
         """:meth:`to_json` as UTF-8 bytes."""
-        fields = {key: getattr(self, name) for name, key in _FIELDS.items()}
-        for value in fields.values():
+        fields = dict(zip(_KEYS, _values(self)))
+        for value in (self.cost, self.baseline_cost, self.savings, self.latency_ms):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"usage record with a non-finite number: {value!r}")
         try:

@@ -11,8 +11,7 @@ never followed.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -38,6 +37,9 @@ from .wire import (
 
 log = logging.getLogger(__name__)
 MAX_402_BODY = 256 * 1024
+# set by this client (or by aiohttp), never taken from the caller
+_NOT_FORWARDED = frozenset({SIGNATURE_HEADER.lower(), V1_SIGNATURE_HEADER.lower(), "host",
+                            "content-length"})
 
 
 class X402Client:
@@ -56,33 +58,33 @@ class X402Client:
         self._on_payment = on_payment
         self._user_agent = user_agent
 
-    @asynccontextmanager
-    async def open(self, method: str, path: str, *, body: bytes | None = None,
-                   headers: Mapping[str, str] | None = None,
-                   max_amount_usd: float | None = None, price_key: str | None = None,
-                   timeout: aiohttp.ClientTimeout | None = None
-                   ) -> AsyncIterator[UpstreamResponse]:
-        """The upstream's answer, paid if it asked for payment.
+    def open(self, method: str, path: str, *, body: bytes | None = None,
+             headers: Mapping[str, str] | None = None,
+             max_amount_usd: float | None = None, price_key: str | None = None,
+             timeout: aiohttp.ClientTimeout | None = None) -> _Opening:
+        """``async with client.open(...) as response``: the upstream's answer, paid if it
+        asked for payment; the connection is released on exit.
 
         Raises PaymentRefused (nothing signed), PaymentFailed/InsufficientFunds (the upstream
         rejected our payment), UpstreamError/UpstreamTimeout (transport).
         """
         send = _Send(self, method, self._api_base + path, body,
                      self._headers(headers, body is not None), timeout)
-        raw, signed = await self._exchange(send, (path, price_key), max_amount_usd)
+        return _Opening(self, send, (path, price_key), max_amount_usd)
+
+    def _answered(self, raw: aiohttp.ClientResponse, signed: SignedPayment | None,
+                  send: _Send) -> UpstreamResponse:
+        """Wrap the final response and report what it cost."""
         response = UpstreamResponse(raw, self._record(raw, signed), self._host)
         if response.payment is not None:
-            log.debug("paid $%.6f for %s %s (tx %s)", response.payment.amount_usd, method, path,
-                      response.payment.transaction)
+            log.debug("paid $%.6f for %s %s (tx %s)", response.payment.amount_usd, send.method,
+                      send.url, response.payment.transaction)
             if self._on_payment is not None:
                 try:
                     self._on_payment(response.payment)
                 except Exception:
                     log.exception("on_payment callback failed")
-        try:
-            yield response
-        finally:
-            raw.release()
+        return response
 
     async def request(self, method: str, path: str, **kwargs) -> tuple[UpstreamResponse, bytes]:
         """Like :meth:`open`, reading the whole body and releasing the connection."""
@@ -93,8 +95,7 @@ class X402Client:
     def _headers(self, extra: Mapping[str, str] | None, has_body: bool) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict({"User-Agent": self._user_agent})
         for name, value in (extra or {}).items():
-            if name.lower() not in (SIGNATURE_HEADER.lower(), V1_SIGNATURE_HEADER.lower(),
-                                    "host", "content-length"):
+            if name.lower() not in _NOT_FORWARDED:
                 headers[name] = value
         if has_body and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json"
@@ -186,6 +187,29 @@ class X402Client:
                              payer=self._wallet.address,
                              transaction=transaction if isinstance(transaction, str) else None,
                              settled=settled)
+
+
+class _Opening:
+    """The async context manager :meth:`X402Client.open` returns (a plain class: cheaper than
+    an ``asynccontextmanager`` generator on every upstream call)."""
+
+    __slots__ = ("_client", "_send", "_key", "_max_amount_usd", "_raw")
+
+    def __init__(self, client: X402Client, send: _Send, key: tuple[str, str | None],
+                 max_amount_usd: float | None) -> None:
+        self._client, self._send, self._key = client, send, key
+        self._max_amount_usd = max_amount_usd
+        self._raw: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        client = self._client
+        raw, signed = await client._exchange(self._send, self._key, self._max_amount_usd)
+        self._raw = raw
+        return client._answered(raw, signed, self._send)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._raw is not None:
+            self._raw.release()
 
 
 class _Send:

@@ -21,7 +21,7 @@ from ..state.cache_key import cache_bypassed, cache_key
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import find_command
-from .reply import Reply
+from .reply import ChunkChannel, Reply
 from .spend_guard import SpendGuard
 from .upstream_chat import Attempt, UpstreamChat
 
@@ -103,11 +103,11 @@ class Pipeline:
             outcome, shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
             return Reply(headers=_final_headers(plan, outcome, shared), decision=outcome.decision,
                          completion=outcome.completion)
-        queue: asyncio.Queue = asyncio.Queue()
-        task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, queue)))
-        return Reply(headers=reply_headers, decision=decision, queue=queue, task=task)
+        channel = ChunkChannel()
+        task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, channel)))
+        return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
 
-    async def _fetch(self, plan: Plan, sink: asyncio.Queue | None) -> Outcome:
+    async def _fetch(self, plan: Plan, sink: ChunkChannel | None) -> Outcome:
         """Call the upstream along the chain, then pin, cache and record usage."""
         services = self.services
         upstream_body = {k: v for k, v in plan.body.items() if k not in _DROP_UPSTREAM_KEYS}
@@ -173,15 +173,15 @@ class Pipeline:
                 return f"⚠️ /{name} failed: {exc.message}"
 
         headers = {"x-clawrouter-command": name, "x-clawrouter-session": sid}
-        queue: asyncio.Queue = asyncio.Queue()
+        channel = ChunkChannel()
 
         async def run() -> tuple[None, bool]:
             text = await produce()
             for chunk in completion_to_chunks(assistant_completion(text, model)):
-                queue.put_nowait(chunk)
+                channel.put_nowait(chunk)
             return None, False
 
-        return Reply(headers=headers, queue=queue, task=asyncio.create_task(run()))
+        return Reply(headers=headers, channel=channel, task=asyncio.create_task(run()))
 
 
 def _validate(body: object) -> list:

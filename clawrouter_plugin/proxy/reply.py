@@ -7,6 +7,7 @@ while waiting), the in-process provider hook as JSON or plain text deltas.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, AsyncIterator
 
 import orjson
@@ -23,6 +24,47 @@ from .chat_format import (
 HEARTBEAT_SECONDS = 2.0
 
 
+class ChunkChannel:
+    """Chunks handed from the task producing a reply to the one reading it.
+
+    Lighter than :class:`asyncio.Queue` plus :func:`asyncio.wait` for every chunk: the
+    reader waits on one future that a new chunk, the producer's end or a timer resolves.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque = deque()
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        """Hand over one chunk (never blocks)."""
+        self._items.append(item)
+        self.wake()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def get_nowait(self) -> Any:
+        return self._items.popleft()
+
+    def wake(self, *_: object) -> None:
+        """End the reader's current :meth:`wait` (also the producer task's done callback)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float | None) -> None:
+        """Until a chunk arrives, :meth:`wake` is called or ``timeout`` seconds pass."""
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, self.wake) if timeout is not None else None
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+
 class Reply:
     """A chat reply. Streaming replies are fed by a background task through a queue.
 
@@ -37,7 +79,7 @@ class Reply:
         decision: Any = None,
         completion: dict | None = None,
         encoded: bytes | None = None,
-        queue: asyncio.Queue | None = None,
+        channel: ChunkChannel | None = None,
         task: asyncio.Task | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
@@ -46,8 +88,10 @@ class Reply:
         self.decision = decision
         self._completion = completion
         self._encoded = encoded  # ``completion`` as JSON bytes, when already at hand
-        self._queue = queue
+        self._channel = channel
         self._task = task
+        if task is not None and channel is not None:
+            task.add_done_callback(channel.wake)
         self._heartbeat = heartbeat
         self._peeked: dict | None = None
         self._still_waiting = False
@@ -65,27 +109,18 @@ class Reply:
             for chunk in completion_to_chunks(self._completion or {}):
                 yield chunk
             return
-        queue, task = self._queue, self._task
-        assert queue is not None
+        channel, task = self._channel, self._task
+        assert channel is not None
         while True:
-            if not queue.empty():
-                yield queue.get_nowait()
+            if not channel.empty():
+                yield channel.get_nowait()
                 continue
             if task.done():
                 for chunk in self._replay(task):
                     yield chunk
                 return
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait(
-                {getter, task},
-                timeout=self._heartbeat if heartbeats else None,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if getter in done:
-                yield getter.result()
-                continue
-            getter.cancel()
-            if not done:
+            await channel.wait(self._heartbeat if heartbeats else None)
+            if channel.empty() and not task.done():
                 yield None
 
     @staticmethod
@@ -101,20 +136,18 @@ class Reply:
         Lets the HTTP layer answer early failures with a proper status instead of an SSE
         error event.
         """
-        if self._task is None or self._peeked is not None:
+        channel, task = self._channel, self._task
+        if task is None or self._peeked is not None:
             return
-        assert self._queue is not None
-        getter = asyncio.ensure_future(self._queue.get())
-        done, _ = await asyncio.wait(
-            {getter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if getter in done:
-            self._peeked = getter.result()
+        assert channel is not None
+        if channel.empty() and not task.done():
+            await channel.wait(timeout)
+        if not channel.empty():
+            self._peeked = channel.get_nowait()
             return
-        getter.cancel()
-        if self._task in done and self._task.exception() is not None:
-            raise self._task.exception()  # type: ignore[misc]
-        self._still_waiting = not done
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        self._still_waiting = not task.done()
 
     async def json(self) -> dict:
         """The whole ``chat.completion``."""

@@ -21,6 +21,7 @@ from .fallback import error_message, should_try_next
 if TYPE_CHECKING:
     from ..router import RoutingDecision
     from ..services import Services
+    from .reply import ChunkChannel
 
 CHAT_PATH = "/v1/chat/completions"
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
@@ -69,12 +70,12 @@ class UpstreamChat:
         chain: tuple[str, ...],
         sid: str,
         decision: "RoutingDecision",
-        sink: asyncio.Queue | None,
+        sink: ChunkChannel | None,
     ) -> Attempt:
         """Answer ``body`` with the first model of ``chain`` that succeeds."""
         services = self.services
         models = self._models(chain)
-        last_error: ClawRouterError = UpstreamError("no model was available for this request")
+        last_error: ClawRouterError | None = None
         index = 0
         tried = 0
         while index < len(models):
@@ -114,10 +115,10 @@ class UpstreamChat:
                 input_tokens=int(usage.get("prompt_tokens") or decision.input_tokens),
                 output_tokens=int(usage.get("completion_tokens") or decision.output_tokens),
             )
-        raise last_error
+        raise last_error or UpstreamError("no model was available for this request")
 
     async def _attempt(
-        self, model: str, body: dict, sink: asyncio.Queue | None, budget_left: float | None,
+        self, model: str, body: dict, sink: ChunkChannel | None, budget_left: float | None,
         paid: list[float],
     ) -> dict:
         payload = orjson.dumps({**body, "model": model, "stream": sink is not None})
@@ -152,7 +153,7 @@ class UpstreamChat:
         return completion
 
 
-async def _relay_stream(content: aiohttp.StreamReader, sink: asyncio.Queue) -> dict:
+async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> dict:
     """Pass upstream SSE chunks on as they arrive; return the assembled completion."""
     assembler = CompletionAssembler()
     started = False

@@ -50,6 +50,10 @@ class BackgroundWriter:
     def schedule(self, job: Callable[[], Any], delay: float) -> None:
         """Run ``job()`` once, within ``delay`` seconds; calls made before it has started
         add nothing. :meth:`flush`, :meth:`nudge` and :meth:`close` cut the delay short."""
+        if job in self._scheduled:
+            # Already waiting: it leaves the set only just before it runs, so it will see
+            # whatever the caller prepared before this call. No lock needed to know that.
+            return
         with self._lock:
             if job in self._scheduled:
                 return

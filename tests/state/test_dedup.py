@@ -70,19 +70,21 @@ async def test_cancelled_leader_does_not_strand_waiters():
         nonlocal calls
         calls += 1
         await gate.wait()
-        return "done"
+        return f"done by call {calls}"
 
     leader = asyncio.create_task(inflight.run("k", factory))
     await asyncio.sleep(0)
     waiters = [asyncio.create_task(inflight.run("k", factory)) for _ in range(3)]
     await asyncio.sleep(0)
-    leader.cancel()  # the first client disconnected
+    leader.cancel()  # the first caller went away: its work is abandoned
     with pytest.raises(asyncio.CancelledError):
         await leader
+    await asyncio.sleep(0)
     gate.set()
     results = await asyncio.wait_for(asyncio.gather(*waiters), 5)
-    assert results == [("done", True)] * 3
-    assert calls == 1
+    # one waiter took over (its own request, its own payment); the others shared its answer
+    assert sorted(results) == [("done by call 2", False)] + [("done by call 2", True)] * 2
+    assert calls == 2
     assert inflight.in_flight() == 0
 
 
@@ -125,21 +127,32 @@ async def test_a_newcomer_after_everyone_left_starts_fresh_work():
     assert await asyncio.wait_for(inflight.run("k", factory), 5) == (2, False)
 
 
-async def test_work_cancelled_from_elsewhere_gives_waiters_a_retryable_error():
+async def test_work_cancelled_from_elsewhere_is_taken_over_by_a_waiter():
     inflight = InFlight()
-    holder = {}
+    leaders = []
 
     async def factory():
-        holder["task"] = asyncio.current_task()
-        await asyncio.sleep(30)
+        leaders.append(asyncio.current_task())
+        await asyncio.sleep(30 if len(leaders) == 1 else 0)
+        return len(leaders)
 
     callers = [asyncio.create_task(inflight.run("k", factory)) for _ in range(3)]
     await asyncio.sleep(0.01)
-    holder["task"].cancel()  # e.g. the server shutting the upstream call down
+    leaders[0].cancel()  # e.g. the server shutting that request down
     results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
-    assert all(isinstance(r, UpstreamError) and r.status == 503 for r in results)
-    assert results[0].code == "dedup_origin_failed"
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert sorted(results[1:]) == [(2, False), (2, True)]
     assert inflight.in_flight() == 0
+
+
+async def test_the_leader_runs_the_work_in_its_own_task():
+    inflight = InFlight()
+
+    async def factory():
+        return asyncio.current_task()
+
+    task, shared = await inflight.run("k", factory)
+    assert task is asyncio.current_task() and not shared
 
 
 async def test_synchronous_factory_error_leaves_no_entry():
