@@ -1,6 +1,7 @@
 """Proxy overhead benchmark: the proxy vs the upstream directly vs a thin aiohttp pass-through.
 
-Run: ``.venv/bin/python bench/bench_proxy.py [--requests N] [--rounds R]``. Everything runs on
+Run: ``.venv/bin/python bench/bench_proxy.py [--requests N] [--rounds R] [--model M]``
+(default model ``blockrun/auto``: every request is routed). Everything runs on
 127.0.0.1 in separate processes (upstream, proxy, two pass-throughs: one on the standard
 asyncio loop, one on uvloop like the proxy); this process generates the load. Prints p50/p99
 latency, throughput, CPU per request and RSS of the proxy process.
@@ -60,9 +61,12 @@ async def wait_ready(url: str, timeout: float = 15.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+MODEL = "blockrun/auto"  # set from --model
+
+
 def body(index: int, unique: bool, stream: bool) -> dict:
     text = f"Summarise the benefits of unit tests in one line. #{index if unique else 0}"
-    return {"model": "blockrun/deepseek", "messages": [{"role": "user", "content": text}],
+    return {"model": MODEL, "messages": [{"role": "user", "content": text}],
             "max_tokens": 64, "stream": stream}
 
 
@@ -95,12 +99,18 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main() -> None:
+    global MODEL
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000, help="per row (split over rounds)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="each row is measured in this many slices, the targets taking "
                              "turns, so that a busy moment on the machine hits all of them")
+    parser.add_argument("--model", default="blockrun/auto",
+                        help="model of every request: a profile (routed, the default) or an "
+                             "explicit model such as blockrun/deepseek (not routed)")
     args = parser.parse_args()
+    MODEL = args.model
+    print(f"model {MODEL}, {args.requests} requests per row in {args.rounds} rounds")
     per_round = max(1, args.requests // args.rounds)
     up_port, proxy_port, thin_port, thin_uv_port = free_port(), free_port(), free_port(), free_port()
     upstream_base = f"http://127.0.0.1:{up_port}/api"

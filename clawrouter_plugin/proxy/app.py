@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from .chat_format import DONE
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -113,11 +114,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     try:
         async for data in reply.sse():
+            if data is DONE:  # always last: it goes out with the end of the body, one write
+                await response.write_eof(data)
+                return response
             await response.write(data)
     except (ConnectionResetError, ConnectionError):
         log.info("client went away during a stream")
-        return response
-    await response.write_eof()
     return response
 
 

@@ -46,6 +46,12 @@ class ChunkChannel:
     def get_nowait(self) -> Any:
         return self._items.popleft()
 
+    def drain(self) -> list:
+        """Every chunk waiting, in order (the channel is empty afterwards)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def wake(self, *_: object) -> None:
         """End the reader's current :meth:`wait` (also the producer task's done callback)."""
         waiter = self._waiter
@@ -100,28 +106,36 @@ class Reply:
     def streaming(self) -> bool:
         return self._task is not None
 
-    async def _items(self, heartbeats: bool) -> AsyncIterator[dict | None]:
-        """Chunks in order; ``None`` marks a heartbeat. Raises the producer's error."""
-        if self._peeked is not None:
-            chunk, self._peeked = self._peeked, None
-            yield chunk
+    async def _batches(self, heartbeats: bool) -> AsyncIterator[list[dict] | None]:
+        """Chunks in order, in batches of whatever has arrived (so that a burst goes out in
+        one write); ``None`` marks a heartbeat. Raises the producer's error."""
+        first = [] if self._peeked is None else [self._peeked]
+        self._peeked = None
         if self._task is None:
-            for chunk in completion_to_chunks(self._completion or {}):
-                yield chunk
+            yield first + completion_to_chunks(self._completion or {})
             return
         channel, task = self._channel, self._task
         assert channel is not None
+        if first:
+            yield first + channel.drain()
         while True:
             if not channel.empty():
-                yield channel.get_nowait()
+                yield channel.drain()
                 continue
             if task.done():
-                for chunk in self._replay(task):
-                    yield chunk
+                replay = self._replay(task)
+                if replay:
+                    yield replay
                 return
             await channel.wait(self._heartbeat if heartbeats else None)
             if channel.empty() and not task.done():
                 yield None
+
+    async def _chunks(self) -> AsyncIterator[dict]:
+        """Chunks in order, one at a time, no heartbeats."""
+        async for batch in self._batches(heartbeats=False):
+            for chunk in batch or ():
+                yield chunk
 
     @staticmethod
     def _replay(task: asyncio.Task) -> list[dict]:
@@ -154,9 +168,8 @@ class Reply:
         if self._task is None:
             return self._completion or {}
         assembler = CompletionAssembler()
-        async for chunk in self._items(heartbeats=False):
-            if chunk is not None:
-                assembler.add(chunk)
+        async for chunk in self._chunks():
+            assembler.add(chunk)
         return assembler.completion()
 
     async def json_bytes(self) -> bytes:
@@ -166,15 +179,16 @@ class Reply:
         return orjson.dumps(await self.json())
 
     async def sse(self) -> AsyncIterator[bytes]:
-        """Server-sent-event bytes: chunks, ``: heartbeat`` comments while waiting, ``[DONE]``.
+        """Server-sent-event bytes: chunks (those that arrived together in one piece),
+        ``: heartbeat`` comments while waiting, and last :data:`DONE` on its own.
 
         A failure after the stream started becomes an error event before ``[DONE]``.
         """
         if self._still_waiting:
             yield HEARTBEAT  # tell the client at once that work is under way
         try:
-            async for chunk in self._items(heartbeats=True):
-                yield HEARTBEAT if chunk is None else sse_event(chunk)
+            async for batch in self._batches(heartbeats=True):
+                yield HEARTBEAT if batch is None else b"".join(map(sse_event, batch))
         except ClawRouterError as exc:
             yield sse_event(exc.to_dict())
         except Exception:  # noqa: BLE001 - the stream must always end cleanly
@@ -184,8 +198,7 @@ class Reply:
     async def text_deltas(self) -> AsyncIterator[str]:
         """The assistant text as it arrives (first choice)."""
         assembler = CompletionAssembler()
-        async for chunk in self._items(heartbeats=False):
-            if chunk is not None:
-                text = assembler.add(chunk)
-                if text:
-                    yield text
+        async for chunk in self._chunks():
+            text = assembler.add(chunk)
+            if text:
+                yield text
