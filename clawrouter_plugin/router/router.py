@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from ..catalog import Catalog, load_catalog
 from ..errors import ModelNotFound
@@ -23,9 +23,9 @@ def tier_rank(tier: str) -> int:
     return _RANK.get(tier, -1)
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingDecision:
-    """Where a request goes and why."""
+class RoutingDecision(NamedTuple):
+    """Where a request goes and why (immutable; a NamedTuple because one is built on every
+    request, several times faster than a frozen dataclass)."""
 
     profile: str  # what was asked: auto, eco, premium, free, agentic — or "direct"
     table: str  # tier table used: auto, eco, premium, free, agentic or direct
@@ -49,7 +49,7 @@ class RoutingDecision:
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (tuples become lists)."""
-        data = asdict(self)
+        data = self._asdict()
         data["fallbacks"] = list(self.fallbacks)
         data["signals"] = list(self.signals)
         return data
@@ -149,9 +149,9 @@ class Router:
                     + tokens_out * self._baseline.output_price) / 1e6
         savings = 0.0 if profile == "premium" or baseline <= 0 else max(
             0.0, (baseline - cost) / baseline)
-        return RoutingDecision(profile, table, tier, chain[0], chain[1:], confidence,
-                               table == "agentic", tuple(signals), tokens_in, tokens_out, cost,
-                               baseline, savings, score)
+        return tuple.__new__(RoutingDecision, (  # skips NamedTuple's Python-level __new__
+            profile, table, tier, chain[0], chain[1:], confidence, table == "agentic",
+            tuple(signals), tokens_in, tokens_out, cost, baseline, savings, score))
 
     def resolve(self, name: str) -> str:
         """A profile name or catalog chat id for ``name`` (aliases, ``blockrun/`` prefix);

@@ -23,9 +23,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import diskcache
 import orjson
@@ -39,9 +38,9 @@ _DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 SAVE_DELAY_SECONDS = 2.0  # stores gather this long before one disk commit
 SAVE_BYTES = 8 * 1024 * 1024  # ... or until this many bytes wait in memory
 
-@dataclass(frozen=True)
-class CachedResponse:
-    """A stored upstream reply."""
+
+class CachedResponse(NamedTuple):
+    """A stored upstream reply (immutable)."""
 
     status: int
     headers: dict[str, str]

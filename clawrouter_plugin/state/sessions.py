@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .canonical import canonical_json
@@ -63,7 +63,7 @@ def _derived_id(messages: Any) -> str:
     return hashlib.sha256(canonical_json([system, first_user])).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(slots=True)
 class Pin:
     """The model and tier a session is pinned to."""
 
@@ -72,6 +72,10 @@ class Pin:
     table: str
     requests: int
     last_used: float
+
+    def copy(self) -> Pin:
+        """A copy (cheaper than ``dataclasses.replace``; the store hands out copies only)."""
+        return Pin(self.model, self.tier, self.table, self.requests, self.last_used)
 
 
 class SessionStore:
@@ -95,7 +99,7 @@ class SessionStore:
     def get(self, sid: str) -> Pin | None:
         """A copy of the session's pin, or None if absent or idle longer than the ttl."""
         pin = self._pins.get(sid, self._clock())
-        return replace(pin) if pin is not None else None
+        return pin.copy() if pin is not None else None
 
     def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
         """Pin ``sid`` to ``model``/``tier`` (create or overwrite); returns a copy."""
@@ -105,7 +109,7 @@ class SessionStore:
         pin = Pin(model=model, tier=tier, table=table, requests=requests, last_used=now)
         self._pins.set(sid, pin, now)
         self._preferences.get(sid, now, refresh=True)
-        return replace(pin)
+        return pin.copy()
 
     def touch(self, sid: str) -> None:
         """Another request was served under the existing pin: refresh its idle timer."""
