@@ -154,31 +154,53 @@ class UpstreamChat:
 
 
 async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> dict:
-    """Pass upstream SSE chunks on as they arrive; return the assembled completion."""
+    """Pass upstream SSE chunks on as they arrive; return the assembled completion.
+
+    Reads whatever bytes have arrived (not line by line: far fewer calls per event) and
+    splits them into lines itself, keeping a partial last line for the next read.
+    """
     assembler = CompletionAssembler()
     started = False
-    finished = False
+    pending = b""
     try:
-        async for raw in content:
-            line = raw.strip()
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                finished = True
-                break
-            try:
-                chunk = orjson.loads(data)
-            except ValueError:
-                continue
-            if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
-                message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
-                raise _Failed(UpstreamError(f"upstream stream error: {message}"), retry=not started)
-            assembler.add(chunk)
-            sink.put_nowait(chunk)
-            started = True
+        async for data in content.iter_any():
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
+                event = _event(raw)
+                if event is None:
+                    continue
+                if event is _DONE_EVENT:
+                    return assembler.completion()
+                if event.get("error") and not event.get("choices"):
+                    error = event["error"]
+                    message = error.get("message") if isinstance(error, dict) else error
+                    raise _Failed(UpstreamError(f"upstream stream error: {message}"),
+                                  retry=not started)
+                assembler.add(event)
+                sink.put_nowait(event)
+                started = True
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise _Failed(UpstreamError(f"the upstream stream broke off: {exc!r}"), retry=not started) from None
-    if not finished:
-        raise _Failed(UpstreamError("the upstream stream ended without [DONE]"), retry=not started)
-    return assembler.completion()
+    if _event(pending) is _DONE_EVENT:
+        return assembler.completion()
+    raise _Failed(UpstreamError("the upstream stream ended without [DONE]"), retry=not started)
+
+
+_DONE_EVENT: dict = {}
+
+
+def _event(raw: bytes) -> dict | None:
+    """The JSON object of one ``data:`` line, :data:`_DONE_EVENT` for ``[DONE]``, else None
+    (comments, other fields, blank lines and unparsable data are skipped)."""
+    line = raw.strip()
+    if not line.startswith(b"data:"):
+        return None
+    data = line[5:].strip()
+    if data == b"[DONE]":
+        return _DONE_EVENT
+    try:
+        event = orjson.loads(data)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
