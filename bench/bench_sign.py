@@ -1,4 +1,4 @@
-"""Time per x402 payment signature: coincurve (libsecp256k1) vs eth-keys' pure-Python backend.
+"""Time per x402 payment signature (libsecp256k1 through coincurve).
 
 Run: ``.venv/bin/python bench/bench_sign.py [--count N]``. Each iteration builds one complete
 ``PAYMENT-SIGNATURE`` header (fresh nonce, EIP-712 digest, ECDSA signature, base64 JSON),
@@ -17,7 +17,6 @@ import time
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_keys.backends import CoinCurveECCBackend, NativeECCBackend
 
 from clawrouter_plugin.config import BASE_USDC
 from clawrouter_plugin.payment import Wallet
@@ -54,9 +53,9 @@ def _check(wallet: Wallet, header: str) -> None:
     assert signer == wallet.address, "bad signature"
 
 
-def bench(backend, count: int) -> list[float]:
+def bench(count: int) -> list[float]:
     """Per-signature times in milliseconds."""
-    wallet = Wallet.from_private_key("0x" + secrets.token_hex(32), backend=backend)
+    wallet = Wallet.from_private_key("0x" + secrets.token_hex(32))
     required = parse_payment_required({"PAYMENT-REQUIRED": encode_header(REQUIRED)}, b"")
     req = required.accepts[0]
     _check(wallet, sign_payment(wallet, required, req).header_value)
@@ -74,11 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
     args = parser.parse_args()
-    for name, backend, count in (("coincurve", CoinCurveECCBackend(), args.count),
-                                 ("pure-python", NativeECCBackend(), max(args.count // 10, 50))):
-        times = sorted(bench(backend, count))
-        print(f"{name:12s} n={count:5d}  mean {statistics.fmean(times):.3f} ms  "
-              f"p50 {times[len(times) // 2]:.3f} ms  p99 {times[int(len(times) * 0.99)]:.3f} ms")
+    times = sorted(bench(args.count))
+    print(f"n={args.count}  mean {statistics.fmean(times):.3f} ms  "
+          f"p50 {times[len(times) // 2]:.3f} ms  p99 {times[int(len(times) * 0.99)]:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eth_keys import keys
-from eth_keys.backends.base import BaseECCBackend
-
 from ..errors import WalletError
 from . import keystore
+from .evm import PrivateKey
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +52,25 @@ class Wallet:
 
     __slots__ = ("address", "key_path", "source", "_key")
 
-    def __init__(self, private_key: keys.PrivateKey, *, source: str, key_path: Path | None):
+    def __init__(self, private_key: PrivateKey, *, source: str, key_path: Path | None):
         self._key = private_key
-        self.address: str = private_key.public_key.to_checksum_address()
+        self.address: str = private_key.address
         self.source = source
         self.key_path = key_path
 
     @classmethod
     def from_private_key(cls, key: str | bytes, *, source: str = "env",
-                         key_path: Path | None = None,
-                         backend: BaseECCBackend | None = None) -> Wallet:
-        """A wallet from a raw or ``0x``-hex key (``backend`` picks the secp256k1 code)."""
+                         key_path: Path | None = None) -> Wallet:
+        """A wallet from a raw or ``0x``-hex key."""
         raw = key if isinstance(key, bytes) else _parse_hex_key(key, "private key")
-        return cls(keys.PrivateKey(raw, backend=backend), source=source, key_path=key_path)
+        return cls(PrivateKey(raw), source=source, key_path=key_path)
 
     def sign_digest(self, digest: bytes) -> bytes:
         """65-byte ``r || s || v`` signature (v = 27/28) of a 32-byte digest."""
-        signature = self._key.sign_msg_hash(digest)
-        return signature.to_bytes()[:64] + bytes([signature.v + 27])
+        return self._key.sign_digest(digest)
 
     def _private_hex(self) -> str:
-        return "0x" + self._key.to_bytes().hex()
+        return "0x" + self._key.secret().hex()
 
     def __repr__(self) -> str:
         return f"Wallet(address={self.address}, source={self.source})"
