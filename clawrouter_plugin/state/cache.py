@@ -247,6 +247,7 @@ class ResponseCache:
             return  # never written: nothing to delete
         if self._disk is not None:
             self._doomed.add(key)
+            self._writer.schedule(self._save, SAVE_DELAY_SECONDS)
 
     def _discard_unsaved(self, key: str) -> bool:
         """Forget an unsaved store; True if there was one."""

@@ -287,3 +287,16 @@ def test_close_saves_what_is_unsaved(tmp_path, monkeypatch):
         cache.put("k", reply())
     assert time.monotonic() - started < 5  # close does not wait out the delay
     assert _on_disk(tmp_path) == {"k"}
+
+
+def test_expired_entries_are_purged_from_disk_at_the_next_start(tmp_path):
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", reply(), ttl=0.05)
+        cache.put("live", reply("live"))
+        cache.flush()
+        assert _on_disk(tmp_path) == {"k", "live"}
+        time.sleep(0.1)
+        assert cache.get("k") is None
+    with ResponseCache(tmp_path) as cache:
+        assert cache.get("k") is None and cache.get("live") == reply("live")
+    assert _on_disk(tmp_path) == {"live"}
