@@ -163,7 +163,7 @@ class UsageLog:
         for path, group in groupby(lines, key=itemgetter(0)):
             self._write(path, b"".join(line for _, line in group))
 
-    def _write(self, path: Path, line: bytes) -> None:
+    def _write(self, path: Path, data: bytes) -> None:
         """One ``os.write`` of whole lines, under an advisory lock shared by our writers so
         the last-byte check sees no write half done."""
         try:
@@ -176,12 +176,12 @@ class UsageLog:
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line  # a crash left a partial line: do not extend it
-                written = os.write(fd, line)
+                    data = b"\n" + data  # a crash left a partial line: do not extend it
+                written = os.write(fd, data)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            if written != len(line):
-                log.warning("usage log: short write to %s (%d/%d)", path, written, len(line))
+            if written != len(data):
+                log.warning("usage log: short write to %s (%d/%d)", path, written, len(data))
         except OSError as exc:
             self._close_file()
             log.warning("usage log: cannot write %s: %s", path, exc)
