@@ -112,7 +112,9 @@ class Reply:
         first = [] if self._peeked is None else [self._peeked]
         self._peeked = None
         if self._task is None:
-            yield first + completion_to_chunks(self._completion or {})
+            chunks = first + completion_to_chunks(self._completion or {})
+            if chunks:
+                yield chunks
             return
         channel, task = self._channel, self._task
         assert channel is not None
