@@ -29,7 +29,7 @@ TOPIC_DIMS = ("reasoning", "math", "algorithmic", "code", "engineering", "domain
               "analysis", "constraints")
 
 _LABELS = {dim: dim.replace("_", "-") for dim in KEYWORD_DIMS}
-CONTEXT_CACHE = 256  # scans of context texts (system prompts, earlier turns) kept per Scorer
+CONTEXT_CACHE = 256  # scans of texts seen again (system prompts, earlier turns, tool loops) per Scorer
 
 
 class Classification(NamedTuple):
@@ -63,7 +63,8 @@ class Scorer:
         self._agentic_w = w["agentic"]
         self._notation_w = w["math_notation"]
         self._damped = frozenset(TOPIC_DIMS)
-        # system prompts and earlier turns come back unchanged on every turn of a conversation
+        # system prompts, earlier turns and (in tool loops) the last user message come back
+        # unchanged on every turn of a conversation
         self._scan_context = lru_cache(maxsize=CONTEXT_CACHE)(self._scan_text)
 
     def _scan_text(self, text: str) -> list[tuple[str, str]]:
@@ -76,7 +77,8 @@ class Scorer:
     def _values(self, view: RequestView) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Keyword-dimension values (0..1) and the keywords found in the instruction."""
         shown: dict[str, list[str]] = {}
-        for dim, word in self.matcher.scan(normalize(view.instruction)):
+        # cached too: an agent's tool loop re-sends the same last user message many times
+        for dim, word in self._scan_context(view.instruction):
             group = shown.get(dim)
             if group is None:
                 shown[dim] = [word]
