@@ -102,7 +102,7 @@ class Pipeline:
         if not stream:
             outcome, shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
             return Reply(headers=_final_headers(plan, outcome, shared), decision=outcome.decision,
-                         completion=outcome.completion)
+                         completion=outcome.completion, encoded=outcome.attempt.encoded)
         channel = ChunkChannel()
         task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, channel)))
         return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
@@ -117,13 +117,12 @@ class Pipeline:
             self._update_pin(plan.session, decision, attempt.model)
         completion = attempt.completion
         if plan.cache_key is not None:
-            encoded = orjson.dumps(completion)
             services.cache.put(
                 plan.cache_key,
                 CachedResponse(
                     status=200,
                     headers={"x-clawrouter-tier": decision.tier, "x-clawrouter-model": attempt.model},
-                    body=encoded,
+                    body=attempt.encoded,
                     model=attempt.model,
                     stored_at=time.time(),
                 ),

@@ -33,6 +33,7 @@ class Attempt:
 
     model: str
     completion: dict
+    encoded: bytes  # ``completion`` as JSON: the upstream's own bytes when it sent JSON
     paid_usd: float
     fallbacks: int
     input_tokens: int
@@ -87,7 +88,7 @@ class UpstreamChat:
             reservation = services.spend.reserve(sid, estimate)
             paid = [0.0]
             try:
-                completion = await self._attempt(model, body, sink, budget_left, paid)
+                completion, raw = await self._attempt(model, body, sink, budget_left, paid)
             except InsufficientFunds as exc:
                 reservation.commit(paid[0])
                 self.on_insufficient_funds()
@@ -110,6 +111,7 @@ class UpstreamChat:
             return Attempt(
                 model=model,
                 completion=completion,
+                encoded=raw if raw is not None else orjson.dumps(completion),
                 paid_usd=paid[0],
                 fallbacks=tried - 1,
                 input_tokens=int(usage.get("prompt_tokens") or decision.input_tokens),
@@ -120,7 +122,8 @@ class UpstreamChat:
     async def _attempt(
         self, model: str, body: dict, sink: ChunkChannel | None, budget_left: float | None,
         paid: list[float],
-    ) -> dict:
+    ) -> tuple[dict, bytes | None]:
+        """The completion, and the JSON body it came in (None when it was streamed)."""
         payload = orjson.dumps({**body, "model": model, "stream": sink is not None})
         try:
             async with self.services.client.open(
@@ -135,7 +138,7 @@ class UpstreamChat:
                                           status=resp.status if 400 <= resp.status < 500 else 502)
                     raise _Failed(error, retry=should_try_next(resp.status, data))
                 if sink is not None and "text/event-stream" in resp.headers.get("content-type", ""):
-                    return await _relay_stream(resp.content, sink)
+                    return await _relay_stream(resp.content, sink), None
                 data = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _Failed(UpstreamError(f"the upstream connection failed: {exc!r}"), retry=True) from None
@@ -150,7 +153,7 @@ class UpstreamChat:
         if sink is not None:
             for chunk in completion_to_chunks(completion):
                 sink.put_nowait(chunk)
-        return completion
+        return completion, data
 
 
 async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> dict:
