@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _DISK_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 SAVE_DELAY_SECONDS = 2.0  # stores gather this long before one disk commit
 SAVE_BYTES = 8 * 1024 * 1024  # ... or until this many bytes wait in memory
+HOT_BYTES = 8 * 1024 * 1024  # saved entries also kept in memory, least recently used out first
 
 
 class CachedResponse(NamedTuple):
@@ -78,6 +79,10 @@ class ResponseCache:
         self._unsaved_bytes = 0
         self._saving: set[str] = set()  # keys being written by the save running now
         self._doomed: set[str] = set()  # keys to delete from disk at the next save
+        # Saved entries used lately stay in memory too, up to HOT_BYTES: a hit on them
+        # needs no disk read.
+        self._hot: OrderedDict[str, CachedResponse] = OrderedDict()
+        self._hot_bytes = 0
         self._writer = BackgroundWriter("clawrouter-cache")
         self._tempdir: str | None = None
         self._disk: diskcache.Cache | None = None
@@ -130,10 +135,13 @@ class ResponseCache:
                 self._misses += 1
                 return None
             unsaved = self._unsaved.get(key)
-            if unsaved is not None:
+            found = unsaved[0] if unsaved is not None else self._hot.get(key)
+            if found is not None:
                 self._index.move_to_end(key)
                 self._hits += 1
-                return unsaved[0]
+                if unsaved is None:
+                    self._hot.move_to_end(key)
+                return found
             try:
                 value, tag = self._disk.get(key, tag=True)
             except _DISK_ERRORS as exc:
@@ -146,13 +154,11 @@ class ResponseCache:
                 return None
             self._index.move_to_end(key)
             self._hits += 1
-        return CachedResponse(
-            status=meta["status"],
-            headers=meta["headers"],
-            body=bytes(value),
-            model=meta["model"],
-            stored_at=meta["stored_at"],
-        )
+            found = CachedResponse(status=meta["status"], headers=meta["headers"],
+                                   body=bytes(value), model=meta["model"],
+                                   stored_at=meta["stored_at"])
+            self._keep_hot(key, found)
+        return found
 
     def put(self, key: str, response: CachedResponse, ttl: float | None = None) -> bool:
         """Store a successful (2xx) response; False when disabled, too big or not storable.
@@ -178,6 +184,7 @@ class ResponseCache:
             self._index.move_to_end(key)
             self._soonest_expiry = min(self._soonest_expiry, now + ttl)
             self._discard_unsaved(key)
+            self._drop_hot(key)
             self._unsaved[key] = (response, now)
             self._unsaved_bytes += len(response.body)
             self._doomed.discard(key)
@@ -203,6 +210,8 @@ class ResponseCache:
                 for key, item, _ in batch:
                     if self._unsaved.get(key) is item:
                         self._discard_unsaved(key)
+                        if key in self._index:  # saved (a failed write dropped it)
+                            self._keep_hot(key, item[0])
 
     def _write(self, disk: diskcache.Cache, batch: list, doomed: set[str]) -> None:
         now = time.time()
@@ -243,11 +252,28 @@ class ResponseCache:
     def _forget(self, key: str) -> None:
         """Drop an entry now in memory and, if it reached the disk, at the next save."""
         self._index.pop(key, None)
+        self._drop_hot(key)
         if self._discard_unsaved(key) and key not in self._saving:
             return  # never written: nothing to delete
         if self._disk is not None:
             self._doomed.add(key)
             self._writer.schedule(self._save, SAVE_DELAY_SECONDS)
+
+    def _keep_hot(self, key: str, response: CachedResponse) -> None:
+        """Keep a saved entry in memory, pushing out the least recently used beyond HOT_BYTES."""
+        self._drop_hot(key)
+        if len(response.body) > HOT_BYTES:
+            return
+        self._hot[key] = response
+        self._hot_bytes += len(response.body)
+        while self._hot_bytes > HOT_BYTES:
+            _, old = self._hot.popitem(last=False)
+            self._hot_bytes -= len(old.body)
+
+    def _drop_hot(self, key: str) -> None:
+        old = self._hot.pop(key, None)
+        if old is not None:
+            self._hot_bytes -= len(old.body)
 
     def _discard_unsaved(self, key: str) -> bool:
         """Forget an unsaved store; True if there was one."""
@@ -288,6 +314,8 @@ class ResponseCache:
             self._unsaved.clear()
             self._unsaved_bytes = 0
             self._doomed.clear()
+            self._hot.clear()
+            self._hot_bytes = 0
             self._hits = self._misses = self._evictions = 0
 
     def close(self) -> None:

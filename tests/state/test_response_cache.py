@@ -201,7 +201,7 @@ def test_disk_failures_degrade_to_misses(tmp_path, monkeypatch, caplog):
 
     with ResponseCache(tmp_path) as cache:
         cache.put("k", reply())
-        cache.flush()  # on disk now
+    with ResponseCache(tmp_path) as cache:  # "k" is on disk only, not in memory
 
         def broken(*args, **kwargs):
             raise sqlite3.OperationalError("disk I/O error")
@@ -300,3 +300,29 @@ def test_expired_entries_are_purged_from_disk_at_the_next_start(tmp_path):
     with ResponseCache(tmp_path) as cache:
         assert cache.get("k") is None and cache.get("live") == reply("live")
     assert _on_disk(tmp_path) == {"live"}
+
+
+def test_saved_entries_used_lately_are_answered_from_memory(tmp_path, monkeypatch):
+    from clawrouter_plugin.state import cache as cache_module
+
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", reply("k"))
+        cache.flush()  # saved, and kept in memory
+        reads = []
+        real_get = cache._disk.get
+        monkeypatch.setattr(cache._disk, "get", lambda *a, **kw: reads.append(a) or real_get(*a, **kw))
+        assert cache.get("k") == reply("k") and reads == []
+    with ResponseCache(tmp_path) as cache:  # a new process reads it from disk once
+        reads = []
+        real_get = cache._disk.get
+        monkeypatch.setattr(cache._disk, "get", lambda *a, **kw: reads.append(a) or real_get(*a, **kw))
+        assert cache.get("k") == reply("k") and cache.get("k") == reply("k")
+        assert len(reads) == 1
+    monkeypatch.setattr(cache_module, "HOT_BYTES", 20)  # room for one 12-byte reply only
+    with ResponseCache(tmp_path) as cache:
+        cache.put("a", reply("a"))
+        cache.put("b", reply("b"))
+        cache.flush()
+        assert list(cache._hot) == ["b"] and cache._hot_bytes == len(reply("b").body)
+        cache.put("b", reply("new"))  # an overwrite never answers with the old copy
+        assert cache.get("b") == reply("new")
