@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("clawrouter.pipeline")
 
 Intercept = Callable[[str, str], Awaitable[str]]
-_DROP_UPSTREAM_KEYS = ("cache", "no_cache")
 
 
 @dataclass
@@ -110,8 +109,7 @@ class Pipeline:
     async def _fetch(self, plan: Plan, sink: ChunkChannel | None) -> Outcome:
         """Call the upstream along the chain, then pin, cache and record usage."""
         services = self.services
-        upstream_body = {k: v for k, v in plan.body.items() if k not in _DROP_UPSTREAM_KEYS}
-        attempt = await self.upstream.call(upstream_body, plan.chain, plan.session, plan.decision, sink)
+        attempt = await self.upstream.call(plan.body, plan.chain, plan.session, plan.decision, sink)
         decision = plan.decision
         if decision.tier != "DIRECT" and services.config.sessions.enabled:
             self._update_pin(plan.session, decision, attempt.model)

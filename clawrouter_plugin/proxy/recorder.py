@@ -24,8 +24,8 @@ class UsageRecorder:
         """Record an upstream answer."""
         baseline = self.baseline.cost(attempt.input_tokens, attempt.output_tokens)
         self.log.append(UsageRecord(
-            timestamp=utc_now_iso(), session=session, requested_model=requested, model=attempt.model,
-            tier=decision.tier, input_tokens=attempt.input_tokens,
+            timestamp=utc_now_iso(), session=session, requested_model=requested,
+            model=attempt.model, tier=decision.tier, input_tokens=attempt.input_tokens,
             output_tokens=attempt.output_tokens, cost=attempt.paid_usd, baseline_cost=baseline,
             savings=max(0.0, baseline - attempt.paid_usd), latency_ms=round(latency_ms, 2),
             cache_hit=False, fallbacks=attempt.fallbacks, profile=decision.profile,
@@ -39,8 +39,8 @@ class UsageRecorder:
         output_tokens = int(usage.get("completion_tokens") or 0)
         baseline = self.baseline.cost(input_tokens, output_tokens)
         self.log.append(UsageRecord(
-            timestamp=utc_now_iso(), session=session, requested_model=requested, model=model, tier=tier,
-            input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0,
+            timestamp=utc_now_iso(), session=session, requested_model=requested, model=model,
+            tier=tier, input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0,
             baseline_cost=baseline, savings=baseline, latency_ms=round(latency_ms, 2),
             cache_hit=True, fallbacks=0, profile=None,
         ))

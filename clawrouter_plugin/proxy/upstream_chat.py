@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .reply import ChunkChannel
 
 CHAT_PATH = "/v1/chat/completions"
+_NOT_SENT = frozenset({"cache", "no_cache"})  # our cache switches, not the upstream's business
+MAX_EVENT_BYTES = 8 * 1024 * 1024  # a streamed event (one SSE line) larger than this is refused
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
@@ -124,7 +126,9 @@ class UpstreamChat:
         paid: list[float],
     ) -> tuple[dict, bytes | None]:
         """The completion, and the JSON body it came in (None when it was streamed)."""
-        payload = orjson.dumps({**body, "model": model, "stream": sink is not None})
+        payload_body = {k: v for k, v in body.items() if k not in _NOT_SENT}
+        payload_body["model"], payload_body["stream"] = model, sink is not None
+        payload = orjson.dumps(payload_body)
         try:
             async with self.services.client.open(
                 "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,
@@ -169,6 +173,10 @@ async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> di
         async for data in content.iter_any():
             lines = (pending + data).split(b"\n")
             pending = lines.pop()
+            if len(pending) > MAX_EVENT_BYTES:
+                raise _Failed(UpstreamError("the upstream sent a streamed event larger than "
+                                            f"{MAX_EVENT_BYTES // 1_048_576} MB"),
+                              retry=not started)
             for raw in lines:
                 event = _event(raw)
                 if event is None:

@@ -72,6 +72,8 @@ async def test_response_cache_hit_bypass_and_stats(proxy, x402_upstream, payer):
     assert bypass.headers["x-clawrouter-cache"] == "MISS"
     await client.chat.completions.create(model="auto", messages=messages, extra_body={"cache": False})
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 3
+    sent = json.loads(x402_upstream.requests[-1].body)  # our cache switch stays with us
+    assert "cache" not in sent and sent["stream"] is False and sent["messages"] == messages
     async with aiohttp.ClientSession() as session:
         async with session.get(proxy.base_url + "/cache") as resp:
             stats = await resp.json()

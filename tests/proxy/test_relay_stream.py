@@ -59,3 +59,13 @@ async def test_an_error_event_before_any_chunk_may_be_retried():
     with pytest.raises(_Failed) as failure:
         await _relay_stream(reader([error]), ChunkChannel())
     assert "model overloaded" in failure.value.error.message and failure.value.retry
+
+
+async def test_an_endless_event_is_refused_instead_of_filling_memory(monkeypatch):
+    from clawrouter_plugin.proxy import upstream_chat
+
+    monkeypatch.setattr(upstream_chat, "MAX_EVENT_BYTES", 1000)
+    endless = [b"data: {\"choices\": [\"" + b"x" * 400 for _ in range(5)]  # no newline, ever
+    with pytest.raises(_Failed) as failure:
+        await _relay_stream(reader(endless), ChunkChannel())
+    assert "larger than" in failure.value.error.message and failure.value.retry
