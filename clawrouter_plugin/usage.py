@@ -82,12 +82,9 @@ class UsageRecord:
     profile: str | None = None
     kind: str = "chat"
 
-    def to_json(self) -> str:
-        """The record as one line of the log (camelCase keys); ValueError for NaN/infinity."""
-        return self.to_bytes().decode("utf-8")
-
     def to_bytes(self) -> bytes:
-        """:meth:`to_json` as UTF-8 bytes."""
+        """The record as one line of the log (camelCase keys, UTF-8 JSON); ValueError for
+        NaN or infinity."""
         fields = dict(zip(_KEYS, _values(self)))
         for value in (self.cost, self.baseline_cost, self.savings, self.latency_ms):
             if isinstance(value, float) and not math.isfinite(value):

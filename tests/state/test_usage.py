@@ -210,8 +210,8 @@ def test_clear_deletes_only_usage_files(log):
 
 def test_aggregating_ten_thousand_lines_is_fast(log):
     log.directory.mkdir()
-    line = record().to_json() + "\n"
-    (log.directory / "usage-2026-01-10.jsonl").write_text(line * 10_000)
+    line = record().to_bytes() + b"\n"
+    (log.directory / "usage-2026-01-10.jsonl").write_bytes(line * 10_000)
     start = time.perf_counter()
     stats = log.aggregate(7, now=NOW)
     elapsed = time.perf_counter() - start
