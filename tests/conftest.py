@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from tests.support.x402_upstream import X402TestUpstream
+
+PACKAGE = Path(__file__).resolve().parent.parent / "clawrouter_plugin"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test stale compiled modules: a router source edited after the mypyc build
+    would otherwise be shadowed by its old compiled copy (./test rebuilds them)."""
+    for compiled in PACKAGE.rglob("*.so"):
+        source = compiled.with_name(compiled.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
+            pytest.exit(f"{source.relative_to(PACKAGE.parent)} changed after it was compiled; "
+                        "run ./test (it rebuilds the compiled modules)", returncode=2)
 
 
 @pytest.fixture

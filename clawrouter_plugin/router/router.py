@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..catalog import Catalog, load_catalog
 from ..errors import ModelNotFound
@@ -82,7 +82,7 @@ class Router:
         baseline = self._baseline.cost(input_tokens, output_tokens)
         return cost, baseline, max(0.0, (baseline - cost) / baseline) if baseline > 0 else 0.0
 
-    def route(self, body: dict, model: str = "auto", *, excluded: frozenset[str] = frozenset(),
+    def route(self, body: Any, model: str | None = "auto", *, excluded: frozenset[str] = frozenset(),
               min_tier: str | None = None) -> RoutingDecision:
         """Decide the tier and model chain for ``body``. ``model`` is a profile or catalog id;
         ``excluded`` catalog ids are avoided; ``min_tier`` keeps a session from downgrading."""
@@ -171,6 +171,6 @@ def default_router() -> Router:
     return Router()
 
 
-def route(body: dict, profile: str = "auto", **kw) -> RoutingDecision:
+def route(body: Any, profile: str = "auto", **kw: Any) -> RoutingDecision:
     """Route ``body`` with the default Router (see :meth:`Router.route`)."""
     return default_router().route(body, profile, **kw)

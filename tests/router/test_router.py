@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -217,6 +218,44 @@ def test_module_level_route():
 def test_malformed_bodies(router, body):
     with pytest.raises(BadRequest):
         router.route(body)
+
+
+_ODD_VALUES = [None, True, 0, -3, 2.5, "", "hi", "Prove it step by step.", [], {}, ["x"], {"a": 1},
+               [{"type": "text", "text": 5}], [{"type": "image_url"}, "part"], "日本語の説明",
+               "```py\nx = 1\n```", 10**30, float("nan")]
+_KEYS = ["role", "content", "tool_calls", "name", "function", "arguments"]
+
+
+def _odd_message(rng: random.Random) -> object:
+    if rng.random() < 0.1:
+        return rng.choice(_ODD_VALUES)
+    message = {"role": rng.choice(["user", "system", "developer", "assistant", "tool", 7, None])}
+    for key in rng.sample(_KEYS, rng.randint(0, 3)):
+        message[key] = rng.choice(_ODD_VALUES)
+    if rng.random() < 0.2:
+        message["tool_calls"] = [{"function": {"arguments": rng.choice(_ODD_VALUES)}},
+                                 rng.choice(_ODD_VALUES)]
+    return message
+
+
+def test_any_json_body_gives_a_decision_or_bad_request(router):
+    """Odd but JSON-shaped bodies never raise anything but BadRequest (compiled code checks
+    argument types at run time, so a wrong annotation would surface here as a TypeError)."""
+    rng = random.Random(4021)
+    decisions = 0
+    for _ in range(3000):
+        body = {"messages": [_odd_message(rng) for _ in range(rng.randint(0, 4))]}
+        for key in ("tools", "max_tokens", "max_completion_tokens"):
+            if rng.random() < 0.3:
+                body[key] = rng.choice(_ODD_VALUES + [[{"type": "function"}]])
+        profile = rng.choice(["auto", "eco", "premium", "free", "agentic", "gpt", None, ""])
+        try:
+            decision = router.route(body, profile)
+        except BadRequest:
+            continue
+        decisions += 1
+        assert decision.model in CATALOG.chat
+    assert decisions > 1000  # most odd bodies are still routable
 
 
 def test_content_parts_and_odd_contents(router):
