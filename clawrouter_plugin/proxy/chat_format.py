@@ -10,6 +10,24 @@ import orjson
 
 DONE = b"data: [DONE]\n\n"
 HEARTBEAT = b": heartbeat\n\n"
+MAX_TOKENS = 100_000_000  # a larger token count in ``usage`` is not believed
+
+
+def token_counts(completion: dict, default_input: int, default_output: int) -> tuple[int, int]:
+    """(prompt, completion) tokens from a completion's ``usage``; a missing, zero or unreadable
+    count (not a number, negative, absurdly large) is replaced by its default."""
+    usage = completion.get("usage")
+    if not isinstance(usage, dict):
+        return default_input, default_output
+    return (_count(usage.get("prompt_tokens"), default_input),
+            _count(usage.get("completion_tokens"), default_output))
+
+
+def _count(value: object, default: int) -> int:
+    if type(value) is int or type(value) is float:
+        if 0 < value <= MAX_TOKENS:
+            return int(value)
+    return default
 
 
 def sse_event(payload: dict[str, Any]) -> bytes:

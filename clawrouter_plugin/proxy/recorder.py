@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..usage import UsageLog, UsageRecord, utc_now_iso
+from .chat_format import token_counts
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -34,9 +35,7 @@ class UsageRecorder:
     def cache_hit(self, *, session: str, requested: str, model: str, tier: str,
                   completion: dict, latency_ms: float) -> None:
         """Record a reply served from the response cache (nothing paid)."""
-        usage = completion.get("usage") or {}
-        input_tokens = int(usage.get("prompt_tokens") or 0)
-        output_tokens = int(usage.get("completion_tokens") or 0)
+        input_tokens, output_tokens = token_counts(completion, 0, 0)
         baseline = self.baseline.cost(input_tokens, output_tokens)
         self.log.append(UsageRecord(
             timestamp=utc_now_iso(), session=session, requested_model=requested, model=model,

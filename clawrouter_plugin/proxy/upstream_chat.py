@@ -15,7 +15,7 @@ from ..errors import (
     InsufficientFunds,
     UpstreamError,
 )
-from .chat_format import CompletionAssembler, completion_to_chunks
+from .chat_format import CompletionAssembler, completion_to_chunks, token_counts
 from .fallback import error_message, should_try_next
 
 if TYPE_CHECKING:
@@ -109,15 +109,16 @@ class UpstreamChat:
                 reservation.commit(paid[0])
                 raise
             reservation.commit(paid[0])
-            usage = completion.get("usage") or {}
+            input_tokens, output_tokens = token_counts(
+                completion, decision.input_tokens, decision.output_tokens)
             return Attempt(
                 model=model,
                 completion=completion,
                 encoded=raw if raw is not None else orjson.dumps(completion),
                 paid_usd=paid[0],
                 fallbacks=tried - 1,
-                input_tokens=int(usage.get("prompt_tokens") or decision.input_tokens),
-                output_tokens=int(usage.get("completion_tokens") or decision.output_tokens),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
             )
         raise last_error or UpstreamError("no model was available for this request")
 

@@ -194,3 +194,27 @@ async def test_heartbeats_while_waiting(proxy, x402_upstream):
             text = (await asyncio.wait_for(resp.read(), 10)).decode()
     assert ": heartbeat" in text
     assert text.rstrip().endswith("data: [DONE]")
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "lots", "completion_tokens": None},
+                                   {"prompt_tokens": -5, "completion_tokens": 1e300},
+                                   ["not", "an", "object"], "12"])
+async def test_odd_usage_from_the_upstream_still_answers(proxy, x402_upstream, usage):
+    """The answer was paid for: unreadable token counts fall back to the estimate."""
+    completion = {"id": "c1", "object": "chat.completion", "model": "m", "usage": usage,
+                  "choices": [{"index": 0, "finish_reason": "stop",
+                               "message": {"role": "assistant", "content": "fine"}}]}
+    x402_upstream.set_handler(CHAT_PATH, h.raw(200, body=completion,
+                                               headers={"content-type": "application/json"}))
+    messages = [{"role": "user", "content": f"odd usage {usage!r}"}]
+    reply = await sdk(proxy).chat.completions.create(model="auto", messages=messages)
+    assert reply.choices[0].message.content == "fine"
+    again = await sdk(proxy).chat.completions.with_raw_response.create(
+        model="auto", messages=messages)
+    assert again.headers["x-clawrouter-cache"] == "HIT"
+    assert again.parse().choices[0].message.content == "fine"
+    proxy.services.usage.flush()
+    [log] = (proxy.services.data_dir / "logs").glob("usage-*.jsonl")
+    paid, hit = (json.loads(line) for line in log.read_text().splitlines()[-2:])
+    assert 0 < paid["inputTokens"] < 10**6 and 0 < paid["outputTokens"] < 10**6
+    assert hit["cacheHit"] and hit["inputTokens"] == hit["outputTokens"] == 0
