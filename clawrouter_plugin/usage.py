@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
@@ -57,9 +58,26 @@ _KEYS = tuple(_FIELDS.values())
 _values = attrgetter(*_FIELDS)  # record -> its field values, in _KEYS order
 
 
-def utc_now_iso() -> str:
-    """The current time as an ISO-8601 UTC timestamp with milliseconds, e.g. ...T10:30:00.123Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _UtcClock:
+    """ISO-8601 UTC timestamps; the date and time of day are formatted once per second."""
+
+    __slots__ = ("_second", "_prefix")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        """The current time with milliseconds, e.g. 2026-01-15T10:30:00.123Z."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+
+
+utc_now_iso = _UtcClock().now  # called for every usage record
 
 
 @dataclass(slots=True)

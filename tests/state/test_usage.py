@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -69,7 +70,8 @@ def test_invalid_timestamp_is_rejected(log):
 
 def test_utc_now_iso_round_trips():
     stamp = utc_now_iso()
-    assert stamp.endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
+    assert [utc_now_iso() <= utc_now_iso() for _ in range(1000)] == [True] * 1000  # in order
     parsed = datetime.fromisoformat(stamp)
     assert abs((parsed - datetime.now(UTC)).total_seconds()) < 5
 
