@@ -179,14 +179,21 @@ class X402Client:
                 return None
             settled = True
             transaction = settlement.get("transaction") or None
-            reported = settlement.get("amount")
-            amount = int(reported) if isinstance(reported, str) and reported.isdigit() \
-                and 0 < int(reported) <= req.amount else req.amount
+            amount = _settled_amount(settlement.get("amount"), req.amount)
         return PaymentRecord(amount_usd=amount / 1_000_000, amount_atomic=amount,
                              network=req.network, asset=req.asset, pay_to=req.pay_to,
                              payer=self._wallet.address,
                              transaction=transaction if isinstance(transaction, str) else None,
                              settled=settled)
+
+
+def _settled_amount(reported: object, signed_for: int) -> int:
+    """The atomic amount a receipt reports when it is plain ASCII digits from 1 to
+    ``signed_for``, else ``signed_for`` (no ``int()`` of "²" or of thousands of digits)."""
+    if isinstance(reported, str) and reported.isascii() and reported.isdigit() \
+            and len(reported) <= len(str(signed_for)) and 0 < int(reported) <= signed_for:
+        return int(reported)
+    return signed_for
 
 
 class _Opening:

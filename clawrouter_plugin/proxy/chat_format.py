@@ -30,6 +30,27 @@ def _count(value: object, default: int) -> int:
     return default
 
 
+def _object(value: object) -> dict:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: object) -> list[dict]:
+    """The JSON objects in ``value`` when it is a list; nothing otherwise."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _index(item: dict) -> int | None:
+    """An item's ``index`` (0 when absent), None when it is not a whole number."""
+    index = item.get("index", 0)
+    return index if type(index) is int else None
+
+
+def _text(value: object) -> str:
+    """``value`` when it is text, else no text."""
+    return value if isinstance(value, str) else ""
+
+
 def sse_event(payload: dict[str, Any]) -> bytes:
     """One ``data:`` event carrying ``payload`` as compact JSON."""
     return b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -66,18 +87,17 @@ def completion_to_chunks(completion: dict) -> list[dict]:
         "model": completion.get("model") or "unknown",
     }
     chunks: list[dict] = []
-    for choice in completion.get("choices") or []:
+    for choice in _objects(completion.get("choices")):
         index = choice.get("index", 0)
-        message = choice.get("message") or {}
+        message = _object(choice.get("message"))
         delta: dict[str, Any] = {"role": message.get("role", "assistant")}
         if message.get("content"):
             delta["content"] = message["content"]
-        if message.get("tool_calls"):
-            delta["tool_calls"] = [
-                {**call, "index": position} for position, call in enumerate(message["tool_calls"])
-            ]
+        calls = _objects(message.get("tool_calls"))
+        if calls:
+            delta["tool_calls"] = [{**call, "index": position} for position, call in enumerate(calls)]
         chunks.append({**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
-        finish = choice.get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
+        finish = choice.get("finish_reason") or ("tool_calls" if calls else "stop")
         chunks.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
     if completion.get("usage"):
         chunks.append({**base, "choices": [], "usage": completion["usage"]})
@@ -95,33 +115,43 @@ class CompletionAssembler:
         self._choices: dict[int, dict[str, Any]] = {}
 
     def add(self, chunk: dict) -> str:
-        """Fold one chunk in; returns the text it added (for live text deltas)."""
+        """Fold one chunk in; returns the text it added (for live text deltas).
+
+        Parts of an unexpected shape (a choice with no whole-number index, content that is
+        not text, ...) are left out of the completion; the chunk itself is not changed.
+        """
         self.id = self.id or chunk.get("id")
         self.model = self.model or chunk.get("model")
         self.created = self.created or chunk.get("created")
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         added = []
-        for choice in chunk.get("choices") or []:
+        for choice in _objects(chunk.get("choices")):
+            index = _index(choice)
+            if index is None:
+                continue
             state = self._choices.setdefault(
-                choice.get("index", 0),
-                {"role": "assistant", "content": [], "tool_calls": {}, "finish_reason": None},
+                index, {"role": "assistant", "content": [], "tool_calls": {}, "finish_reason": None},
             )
-            delta = choice.get("delta") or {}
+            delta = _object(choice.get("delta"))
             if delta.get("role"):
                 state["role"] = delta["role"]
-            if delta.get("content"):
-                state["content"].append(delta["content"])
-                added.append(delta["content"])
-            for call in delta.get("tool_calls") or []:
+            text = _text(delta.get("content"))
+            if text:
+                state["content"].append(text)
+                added.append(text)
+            for call in _objects(delta.get("tool_calls")):
+                position = _index(call)
+                if position is None:
+                    continue
                 slot = state["tool_calls"].setdefault(
-                    call.get("index", 0),
+                    position,
                     {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
                 )
                 slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["function"]["name"] += function.get("name") or ""
-                slot["function"]["arguments"] += function.get("arguments") or ""
+                function = _object(call.get("function"))
+                slot["function"]["name"] += _text(function.get("name"))
+                slot["function"]["arguments"] += _text(function.get("arguments"))
             if choice.get("finish_reason"):
                 state["finish_reason"] = choice["finish_reason"]
         return "".join(added)
