@@ -177,9 +177,3 @@ class CompletionAssembler:
         if self.usage:
             result["usage"] = self.usage
         return result
-
-
-def completion_text(completion: dict) -> str:
-    """The first choice's assistant text."""
-    choices = completion.get("choices") or [{}]
-    return (choices[0].get("message") or {}).get("content") or ""
