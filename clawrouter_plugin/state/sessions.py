@@ -8,6 +8,7 @@ when the task gets harder, never silently downgrade), pins the decision, and cal
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from .expiring import ExpiringMap
 from .headers import header
 
 MAX_ID_LENGTH = 128
+# what an HTTP header value may not hold (RFC 9110 §5.5; tab is allowed): the id is sent back
+# in the x-clawrouter-session response header, where aiohttp refuses these characters
+_NOT_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _SYSTEM_ROLES = ("system", "developer")
 
 
@@ -27,7 +31,8 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
     The ``x-session-id`` header, else the body's ``user``, ``metadata.session_id`` or
     ``metadata.conversation_id``; else derived from the system prompt and the first user
     message (both stay the same on every turn of a conversation): 16 hex characters.
-    Explicit ids longer than 128 characters are replaced by a hash of them.
+    Explicit ids longer than 128 characters, or holding control characters such as a line
+    break (they could not be sent back in a response header), are replaced by a hash of them.
     """
     candidates = [header(headers, "x-session-id"), body.get("user")]
     metadata = body.get("metadata")
@@ -36,7 +41,7 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
     for candidate in candidates:
         if _usable(candidate):
             text = str(candidate).strip()
-            if len(text) <= MAX_ID_LENGTH:
+            if len(text) <= MAX_ID_LENGTH and not _NOT_IN_HEADERS.search(text):
                 return text
             return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return _derived_id(body.get("messages"))

@@ -40,6 +40,15 @@ def test_overlong_ids_are_hashed():
     assert len(sid) == 32 and sid == session_id({"x-session-id": "x" * 500}, {})
 
 
+@pytest.mark.parametrize("raw", ["bob\r\ninjected: 1", "x\ny", "nul\x00byte", "del\x7f"])
+def test_ids_that_cannot_be_header_values_are_hashed(raw):
+    """The id goes back in the x-clawrouter-session response header."""
+    sid = session_id({}, convo("hi") | {"user": raw})
+    assert len(sid) == 32 and sid.isalnum()
+    assert sid == session_id({}, convo("other") | {"metadata": {"session_id": raw}})  # stable
+    assert session_id({}, convo("hi") | {"user": "tab\there"}) == "tab\there"  # tab is allowed
+
+
 def test_derived_id_is_stable_across_turns():
     first = session_id({}, convo("Build a React component"))
     second = session_id({}, convo("Build a React component", "Add dark mode support"))
