@@ -31,6 +31,8 @@ async def post(handle, path, *, data=None, json_body=None, headers=None, method=
     (b"[1, 2]", 400, "JSON object"),
     (b'{"model": "auto"}', 400, "messages"),
     (b'{"model": "auto", "messages": [42]}', 400, "messages[0]"),
+    (b'{"model": "auto", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}',
+     400, "'stream'"),
     (b'{"model": "gtp-4o", "messages": [{"role": "user", "content": "hi"}]}', 404, "gpt-4o"),
 ])
 async def test_bad_requests_get_openai_errors(proxy, x402_upstream, payload, status, needle):
