@@ -1,15 +1,14 @@
 # Sourced by ./run and ./test: make sure .venv exists and has the project installed.
 # $1 is "run" or "test" (always given: a bare `source` would see the caller's arguments);
 # "test" also installs the test extras. Re-installs when pyproject.toml or setup.py changes,
-# and when a router module compiled by mypyc (setup.py) is older than its source.
+# and when a module compiled by mypyc (setup.py) is older than its source.
 extras=""
 [ "${1:-}" = "test" ] && extras="test"
 stamp=".venv/.installed${extras:+-$extras}"
 
 compiled_stale() {
   local so
-  for so in clawrouter_plugin/router/*.so; do
-    [ -e "$so" ] || return 1
+  for so in $(find clawrouter_plugin -name '*.so'); do
     [ "${so%%.*}.py" -nt "$so" ] && return 0
   done
   return 1
