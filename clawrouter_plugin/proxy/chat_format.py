@@ -119,42 +119,41 @@ class CompletionAssembler:
 
         Parts of an unexpected shape (a choice with no whole-number index, content that is
         not text, ...) are left out of the completion; the chunk itself is not changed.
+        Runs once per streamed event, so the common shapes are checked inline.
         """
         self.id = self.id or chunk.get("id")
         self.model = self.model or chunk.get("model")
         self.created = self.created or chunk.get("created")
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        added = []
-        for choice in _objects(chunk.get("choices")):
-            index = _index(choice)
-            if index is None:
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return ""
+        added = ""
+        for choice in choices:
+            if not isinstance(choice, dict):
                 continue
-            state = self._choices.setdefault(
-                index, {"role": "assistant", "content": [], "tool_calls": {}, "finish_reason": None},
-            )
-            delta = _object(choice.get("delta"))
-            if delta.get("role"):
-                state["role"] = delta["role"]
-            text = _text(delta.get("content"))
-            if text:
-                state["content"].append(text)
-                added.append(text)
-            for call in _objects(delta.get("tool_calls")):
-                position = _index(call)
-                if position is None:
-                    continue
-                slot = state["tool_calls"].setdefault(
-                    position,
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                slot["id"] = call.get("id") or slot["id"]
-                function = _object(call.get("function"))
-                slot["function"]["name"] += _text(function.get("name"))
-                slot["function"]["arguments"] += _text(function.get("arguments"))
+            index = choice.get("index", 0)
+            if type(index) is not int:
+                continue
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = {
+                    "role": "assistant", "content": [], "tool_calls": {}, "finish_reason": None}
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                if delta.get("role"):
+                    state["role"] = delta["role"]
+                text = delta.get("content")
+                if text and isinstance(text, str):
+                    state["content"].append(text)
+                    added += text
+                calls = delta.get("tool_calls")
+                if calls:
+                    _add_tool_calls(state["tool_calls"], calls)
             if choice.get("finish_reason"):
                 state["finish_reason"] = choice["finish_reason"]
-        return "".join(added)
+        return added
 
     def completion(self) -> dict:
         """The assembled ``chat.completion``."""
@@ -177,3 +176,19 @@ class CompletionAssembler:
         if self.usage:
             result["usage"] = self.usage
         return result
+
+
+def _add_tool_calls(slots: dict[int, dict], calls: object) -> None:
+    """Fold a delta's ``tool_calls`` into ``slots`` (by index), appending name and argument
+    fragments; calls of an unexpected shape are left out."""
+    for call in _objects(calls):
+        position = _index(call)
+        if position is None:
+            continue
+        slot = slots.setdefault(
+            position, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+        )
+        slot["id"] = call.get("id") or slot["id"]
+        function = _object(call.get("function"))
+        slot["function"]["name"] += _text(function.get("name"))
+        slot["function"]["arguments"] += _text(function.get("arguments"))

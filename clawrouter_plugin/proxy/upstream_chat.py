@@ -179,6 +179,8 @@ async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> di
                                             f"{MAX_EVENT_BYTES // 1_048_576} MB"),
                               retry=not started)
             for raw in lines:
+                if len(raw) < 6:  # the blank line after each event; too short for "data:x"
+                    continue
                 event = _event(raw)
                 if event is None:
                     continue
