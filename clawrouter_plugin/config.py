@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import ConfigError
-from .paths import resolve_data_dir
+from .paths import expand_user, resolve_data_dir
 from .router.config import RoutingConfig
 
 PLUGIN_ID = "clawrouter"
@@ -31,7 +31,18 @@ BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``port: true`` is a mistake, not port 1 (pydantic would take a bool as a number)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation in (int, float) or {int, float} & set(get_args(annotation)):
+                raise ValueError("expected a number, not true/false")
+        return value
 
 
 class AllowedAsset(_Section):
@@ -123,7 +134,8 @@ class LoadedConfig:
 
 def config_path(explicit: str | None = None) -> Path:
     """``explicit``, else $OPENCLAW_CONFIG, else ~/.openclaw/openclaw.yaml."""
-    return Path(explicit or os.environ.get("OPENCLAW_CONFIG") or DEFAULT_CONFIG_PATH).expanduser()
+    return expand_user(explicit or os.environ.get("OPENCLAW_CONFIG") or DEFAULT_CONFIG_PATH,
+                       "config file")
 
 
 def plugin_section(whole: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -188,6 +200,8 @@ def load_config(explicit_path: str | None = None) -> LoadedConfig:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    except (ValueError, RecursionError) as exc:  # a number too long to convert, deep nesting
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(whole, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     raw, where = plugin_section(whole)

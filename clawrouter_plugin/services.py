@@ -14,7 +14,7 @@ from .balance import BalanceMonitor
 from .catalog import Catalog, load_catalog
 from .config import PluginConfig
 from .images import ImageService, ImageStore
-from .paths import ensure_private_dir
+from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
 from .router import Router
 from .state.cache import ResponseCache
@@ -73,12 +73,21 @@ async def build_services(
     from .proxy.pipeline import Pipeline
     from .proxy.recorder import UsageRecorder
 
-    data_dir = ensure_private_dir(config.data_path)
+    data_dir = open_data_dir(config.data_path)
     catalog = load_catalog()
     env = dict(os.environ)
     if wallet_key:
         env["BLOCKRUN_WALLET_KEY"] = wallet_key
     wallet = load_or_create_wallet(data_dir, env=env)
+    # Everything that reads the data directory (and may refuse it) comes before the HTTP
+    # session, so a refusal leaves no unclosed session behind.
+    exclusions = ExclusionStore(data_dir / "exclude-models.json", catalog, config.exclude_models)
+    cache_cfg = config.cache
+    cache = ResponseCache(
+        data_dir / "cache", max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
+        max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
+    )
+    usage = UsageLog(data_dir / "logs")
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
         headers={"user-agent": USER_AGENT},
@@ -94,19 +103,13 @@ async def build_services(
         asset=payment.allowed_assets[0].asset if payment.allowed_assets else None,
         cache_seconds=payment.balance_cache_seconds, low_usd=payment.low_balance_usd,
     )
-    cache_cfg = config.cache
-    cache = ResponseCache(
-        data_dir / "cache", max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
-        max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
-    )
-    usage = UsageLog(data_dir / "logs")
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog), wallet=wallet, http=http, client=client,
         balance=balance, cache=cache, inflight=InFlight(),
         sessions=SessionStore(ttl_seconds=config.sessions.ttl_seconds),
         spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
-        exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog, config.exclude_models),
+        exclusions=exclusions,
         usage=usage,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
         on_routed=on_routed, on_low_balance=on_low_balance,

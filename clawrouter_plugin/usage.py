@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 TIERS = ("SIMPLE", "MEDIUM", "COMPLEX", "REASONING")
 WRITE_DELAY_SECONDS = 0.25  # appended lines gather this long before one write
 MAX_DAYS = 365
+MAX_NUMBER = 1e12  # larger costs (USD) or latencies (ms) in a line are damage, not usage
+MAX_LINE_BYTES = 1 << 20  # a longer line is read in pieces, which do not parse: skipped
 _PREFIX, _SUFFIX = "usage-", ".jsonl"
 _FIELDS = {  # dataclass field -> JSON key
     "timestamp": "timestamp",
@@ -109,8 +112,9 @@ class UsageRecord:
                 raise ValueError(f"usage record with a non-finite number: {value!r}")
         try:
             return orjson.dumps(fields)
-        except TypeError:  # e.g. a lone surrogate from a client: the stdlib escapes it
-            return json.dumps(fields, allow_nan=False).encode("ascii")
+        except TypeError:  # e.g. a lone surrogate from a client, which UTF-8 cannot hold:
+            text = json.dumps(fields, ensure_ascii=False, allow_nan=False)
+            return text.encode("utf-8", "replace")  # it becomes "?", which readers accept
 
 
 def _utc_date(timestamp: str) -> date:
@@ -123,9 +127,12 @@ def _utc_date(timestamp: str) -> date:
 
 
 def _number(value: Any) -> float:
-    """A JSON number as float; anything else counts as a bad line."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError("not a number")
+    """A JSON number from 0 to MAX_NUMBER as float; anything else counts as a bad line (a
+    negative cost or a huge one would make the totals meaningless, or infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0 <= value <= MAX_NUMBER
+    ):
+        raise ValueError("not a usable number")
     return float(value)
 
 
@@ -246,6 +253,8 @@ class UsageLog:
                 deleted += 1
             except FileNotFoundError:
                 continue
+            except OSError as exc:  # e.g. a directory of that name: not a log of ours
+                log.warning("usage log: cannot delete %s: %s", path, exc.strerror or exc)
         return deleted
 
 
@@ -260,32 +269,32 @@ class _Totals:
         self.daily: list[dict] = []
 
     def add_file(self, day: date, path: Path) -> None:
-        try:
-            raw = path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            log.warning("usage log: cannot read %s: %s", path, exc)
-            return
+        """Add one day's file, read a line at a time (memory stays small however big it is)."""
         requests, cost, saved = 0, 0.0, 0.0
-        for line in raw.splitlines():
-            entry = _parse(line)
-            if entry is None:
-                continue
-            model, tier, entry_cost, baseline, latency, hit = entry
-            entry_saved = max(0.0, baseline - entry_cost)
-            requests += 1
-            cost += entry_cost
-            saved += entry_saved
-            self.baseline += baseline
-            self.latency += latency
-            self.cache_hits += hit
-            tier_sums = self.tiers.setdefault(tier, [0, 0.0])
-            tier_sums[0] += 1
-            tier_sums[1] += entry_cost
-            model_sums = self.models.setdefault(model, [0, 0.0])
-            model_sums[0] += 1
-            model_sums[1] += entry_cost
+        try:
+            with open(path, "rb") as handle:
+                for line in iter(partial(handle.readline, MAX_LINE_BYTES), b""):
+                    entry = _parse(line)
+                    if entry is None:
+                        continue
+                    model, tier, entry_cost, baseline, latency, hit = entry
+                    entry_saved = max(0.0, baseline - entry_cost)
+                    requests += 1
+                    cost += entry_cost
+                    saved += entry_saved
+                    self.baseline += baseline
+                    self.latency += latency
+                    self.cache_hits += hit
+                    tier_sums = self.tiers.setdefault(tier, [0, 0.0])
+                    tier_sums[0] += 1
+                    tier_sums[1] += entry_cost
+                    model_sums = self.models.setdefault(model, [0, 0.0])
+                    model_sums[0] += 1
+                    model_sums[1] += entry_cost
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError as exc:  # the lines read so far still count
+            log.warning("usage log: cannot read %s: %s", path, exc)
         if requests:
             self.requests += requests
             self.cost += cost

@@ -11,17 +11,25 @@ expiry), rebuilt from disk at start-up in the order entries were last stored. A 
 an entry's recency for the rest of the process's life; recency from hits is not written to disk
 (that would turn every hit into a write). The hit, miss and eviction counters are per process.
 The directory is meant for one proxy process at a time.
+
+Each entry's tag carries a CRC-32 of its body: a body damaged on disk (e.g. a value file left
+short by a power loss) is a miss, never served. A corrupt database is moved aside as
+``cache.unreadable-<time>`` and the cache starts empty. Entries another program stored in the
+directory are left alone; one that cannot even be decoded is a :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import os
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -91,27 +99,58 @@ class ResponseCache:
         if directory is None:
             self._tempdir = tempfile.mkdtemp(prefix="clawrouter-cache-")
             directory = Path(self._tempdir)
+        directory = Path(directory)
         try:
-            ensure_private_dir(Path(directory))
-            self._disk = diskcache.Cache(
-                str(directory), eviction_policy="none", size_limit=2**40, cull_limit=0
-            )
-            self._load_index()
+            ensure_private_dir(directory)
+            try:
+                self._disk = self._open(directory)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise  # access, locks, I/O: moving the folder away would not help
+                aside = directory.with_name(f"{directory.name}.unreadable-{time.time_ns()}")
+                os.rename(directory, aside)  # corrupt: kept for inspection, never deleted
+                log.warning("response cache in %s is corrupt (%s); moved it to %s and started "
+                            "an empty one", directory, exc, aside)
+                ensure_private_dir(directory)
+                self._disk = self._open(directory)
         except _DISK_ERRORS as exc:
             raise ConfigError(f"cannot open the response cache in {directory}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. a pickled value of an unknown class
+            raise ConfigError(
+                f"{directory} holds entries clawrouter cannot read ({type(exc).__name__}: "
+                f"{exc}), so it is not clawrouter's response cache; move it away") from None
 
-    def _load_index(self) -> None:
-        """Rebuild the index from disk, oldest stored first, dropping expired or foreign rows."""
-        disk = self._disk
-        assert disk is not None
+    def _open(self, directory: Path) -> diskcache.Cache:
+        """The disk cache in ``directory``, with the index rebuilt from it."""
+        disk = diskcache.Cache(
+            str(directory), eviction_policy="none", size_limit=2**40, cull_limit=0
+        )
+        try:
+            self._load_index(disk)
+        except BaseException:
+            disk.close()
+            self._index.clear()
+            raise
+        return disk
+
+    def _load_index(self, disk: diskcache.Cache) -> None:
+        """Rebuild the index from disk, oldest stored first. Expired entries, and ours that are
+        damaged or of an older format, are deleted; another program's are left alone."""
         disk.expire()
         found = []
         for key in list(disk.iterkeys()):
+            if not isinstance(key, str):  # our keys are strings: another program's entry
+                continue
             value, expires_at, tag = disk.get(key, read=True, expire_time=True, tag=True)
-            if hasattr(value, "close"):
+            if isinstance(value, io.IOBase):  # a large body, stored as a file
                 value.close()
-            meta = _decode_meta(tag) if value is not None else None
-            if not isinstance(key, str) or meta is None or expires_at is None:
+            if value is None:  # its file is lost, or it expired just now: of use to nobody
+                disk.delete(key)
+                continue
+            if not _looks_ours(tag):  # another program's entry: not ours to use or delete
+                continue
+            meta = _decode_meta(tag) if isinstance(value, (bytes, io.IOBase)) else None
+            if meta is None or expires_at is None:  # ours, but damaged or of an older format
                 disk.delete(key)
                 continue
             found.append((meta["used"], key, expires_at))
@@ -119,7 +158,7 @@ class ResponseCache:
             self._index[key] = expires_at
         self._soonest_expiry = min(self._index.values(), default=math.inf)
         while len(self._index) > self._max_size:
-            self._drop(next(iter(self._index)))
+            disk.delete(self._index.popitem(last=False)[0])
 
     def get(self, key: str) -> CachedResponse | None:
         """The stored response for ``key``, or None (a miss; expired entries are misses)."""
@@ -147,9 +186,11 @@ class ResponseCache:
             except _DISK_ERRORS as exc:
                 log.warning("response cache: read failed, treating as a miss: %s", exc)
                 value = tag = None
-            meta = _decode_meta(tag) if value is not None else None
-            if meta is None:  # unreadable, or removed behind our back
-                self._index.pop(key, None)
+            meta = _decode_meta(tag) if isinstance(value, bytes) else None
+            if meta is None or zlib.crc32(value) != meta["crc32"]:
+                if meta is not None:
+                    log.warning("response cache: a stored body is damaged; dropping it")
+                self._forget(key)  # unreadable, damaged, or removed behind our back
                 self._misses += 1
                 return None
             self._index.move_to_end(key)
@@ -283,11 +324,6 @@ class ResponseCache:
         self._unsaved_bytes -= len(item[0].body)
         return True
 
-    def _drop(self, key: str) -> None:
-        self._index.pop(key, None)
-        if self._disk is not None:
-            self._disk.delete(key)
-
     def stats(self) -> dict:
         """``{"size", "maxSize", "hits", "misses", "evictions", "hitRate"}`` for ``GET /cache``."""
         with self._lock:
@@ -339,26 +375,45 @@ class ResponseCache:
 
 
 def _encode_meta(response: CachedResponse, used: float) -> str:
-    """The entry's tag: everything but the body, and when it was stored (for LRU order)."""
+    """The entry's tag: everything but the body, when it was stored (for LRU order) and the
+    body's CRC-32."""
     return orjson.dumps({
         "status": response.status,
         "headers": dict(response.headers),
         "model": response.model,
         "stored_at": response.stored_at,
         "used": used,
+        "crc32": zlib.crc32(response.body),
     }).decode()
 
 
 def _decode_meta(tag: Any) -> dict | None:
-    """The metadata stored in an entry's tag, or None if it is not ours."""
+    """The metadata stored in an entry's tag, or None if it is not ours (of this version)."""
     if not isinstance(tag, str):
         return None
     try:
         meta = orjson.loads(tag)
     except ValueError:
         return None
-    if not isinstance(meta, dict) or not {"status", "headers", "model", "stored_at", "used"} <= set(
-        meta
-    ):
+    if not isinstance(meta, dict):
         return None
-    return meta
+    headers, model = meta.get("headers"), meta.get("model")
+    valid = (
+        type(meta.get("status")) is int
+        and type(meta.get("crc32")) is int
+        and isinstance(headers, dict)
+        and all(isinstance(value, str) for value in headers.values())
+        and (model is None or isinstance(model, str))
+        and _finite(meta.get("stored_at"))
+        and _finite(meta.get("used"))
+    )
+    return meta if valid else None
+
+
+def _finite(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _looks_ours(tag: Any) -> bool:
+    """Whether an entry's tag is clawrouter's metadata, of this version or an older one."""
+    return isinstance(tag, str) and tag.startswith('{"status":')
