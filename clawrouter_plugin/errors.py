@@ -81,6 +81,19 @@ class InsufficientFunds(PaymentFailed):
     code = "insufficient_funds"
 
 
+class PaymentUnconfirmed(ClawRouterError):
+    """The connection failed after a payment was sent: it may have been settled. Not an
+    UpstreamError on purpose, so nothing retries it with a second payment."""
+
+    status = 502
+    type = "upstream_error"
+    code = "payment_unconfirmed"
+
+    def __init__(self, message: str, *, amount_usd: float, status: int | None = None):
+        super().__init__(message, status=status)
+        self.amount_usd = amount_usd
+
+
 class BudgetExceeded(ClawRouterError):
     """The session's maxCostPerRun budget does not allow this request."""
 

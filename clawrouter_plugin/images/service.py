@@ -23,7 +23,7 @@ import aiohttp
 
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
-from ..errors import BadRequest, ClawRouterError, UpstreamError
+from ..errors import BadRequest, ClawRouterError, PaymentUnconfirmed, UpstreamError
 from ..payment.response import transport_error
 from ..proxy.fallback import error_message
 from ..state.spend import SpendTracker
@@ -150,6 +150,10 @@ class ImageService:
                 finally:
                     self._record(payment, image_model.id, requested, session_id, started)
                 status = resp.status
+        except PaymentUnconfirmed as exc:
+            if reservation is not None:
+                reservation.commit(exc.amount_usd)  # it may have been settled
+            raise
         finally:
             if reservation is not None:
                 reservation.commit(payment.amount_usd if payment else 0.0)

@@ -5,7 +5,8 @@ resend with ``PAYMENT-SIGNATURE`` → read ``PAYMENT-RESPONSE``. With pre-author
 first send already carries a payment pre-signed from the last requirements seen for the same
 (path, price key); a 402 to it means it was not settled, and the normal flow runs once with a
 new signature. A signed payment is sent exactly once, to exactly one request; redirects are
-never followed.
+never followed. A caller spending from a budget passes ``claim``: each amount is claimed
+from the budget just before it is signed, so concurrent requests cannot overspend it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from .. import __version__
-from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused
+from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused, PaymentUnconfirmed
 from .policy import PaymentPolicy
 from .preauth import PreAuthCache
 from .response import PaymentRecord, UpstreamResponse, transport_error
@@ -28,6 +29,7 @@ from .wire import (
     SIGNATURE_HEADER,
     V1_SIGNATURE_HEADER,
     PaymentRequired,
+    Requirement,
     WireError,
     failure_reason,
     is_insufficient_funds,
@@ -40,6 +42,7 @@ MAX_402_BODY = 256 * 1024
 # set by this client (or by aiohttp), never taken from the caller
 _NOT_FORWARDED = frozenset({SIGNATURE_HEADER.lower(), V1_SIGNATURE_HEADER.lower(), "host",
                             "content-length"})
+Claim = Callable[[float], None]  # holds a USD amount against a budget, or raises
 
 
 class X402Client:
@@ -61,16 +64,19 @@ class X402Client:
     def open(self, method: str, path: str, *, body: bytes | None = None,
              headers: Mapping[str, str] | None = None,
              max_amount_usd: float | None = None, price_key: str | None = None,
-             timeout: aiohttp.ClientTimeout | None = None) -> _Opening:
+             timeout: aiohttp.ClientTimeout | None = None, claim: Claim | None = None
+             ) -> _Opening:
         """``async with client.open(...) as response``: the upstream's answer, paid if it
         asked for payment; the connection is released on exit.
 
         Raises PaymentRefused (nothing signed), PaymentFailed/InsufficientFunds (the upstream
-        rejected our payment), UpstreamError/UpstreamTimeout (transport).
+        rejected our payment), UpstreamError/UpstreamTimeout (transport), PaymentUnconfirmed
+        (the connection failed after a payment was sent), or what ``claim`` raises: it gets
+        each amount (USD) just before it is signed, and nothing is signed if it raises.
         """
         send = _Send(self, method, self._api_base + path, body,
                      self._headers(headers, body is not None), timeout)
-        return _Opening(self, send, (path, price_key), max_amount_usd)
+        return _Opening(self, send, (path, price_key), max_amount_usd, claim)
 
     def _answered(self, raw: aiohttp.ClientResponse, signed: SignedPayment | None,
                   send: _Send) -> UpstreamResponse:
@@ -102,12 +108,12 @@ class X402Client:
         return headers
 
     async def _exchange(self, send: _Send, key: tuple[str, str | None],
-                        max_amount_usd: float | None
+                        max_amount_usd: float | None, claim: Claim | None
                         ) -> tuple[aiohttp.ClientResponse, SignedPayment | None]:
         signed = None
         cached = self._preauth.get(key) if self._preauth is not None else None
         if cached is not None and self._policy.problem(cached[1], max_amount_usd) is None:
-            signed = sign_payment(self._wallet, *cached)
+            signed = self._sign(*cached, claim)
         raw = await send(signed)
         if raw.status != 402:
             return raw, signed
@@ -131,7 +137,7 @@ class X402Client:
         else:
             required = self._parse(raw, data)
         chosen = self._policy.choose(required, max_amount_usd)
-        signed = sign_payment(self._wallet, required, chosen)
+        signed = self._sign(required, chosen, claim)
         raw = await send(signed)
         if raw.status == 402:
             reason = failure_reason(raw.headers, await self._drain(raw))
@@ -140,6 +146,13 @@ class X402Client:
         if self._preauth is not None:
             self._preauth.put(key, required, chosen)
         return raw, signed
+
+    def _sign(self, required: PaymentRequired, req: Requirement,
+              claim: Claim | None) -> SignedPayment:
+        """Sign ``req`` once ``claim`` (if any) holds its amount."""
+        if claim is not None:
+            claim(req.usd)
+        return sign_payment(self._wallet, required, req)
 
     def _parse(self, raw: aiohttp.ClientResponse, data: bytes) -> PaymentRequired:
         try:
@@ -200,17 +213,18 @@ class _Opening:
     """The async context manager :meth:`X402Client.open` returns (a plain class: cheaper than
     an ``asynccontextmanager`` generator on every upstream call)."""
 
-    __slots__ = ("_client", "_send", "_key", "_max_amount_usd", "_raw")
+    __slots__ = ("_client", "_send", "_key", "_max_amount_usd", "_claim", "_raw")
 
     def __init__(self, client: X402Client, send: _Send, key: tuple[str, str | None],
-                 max_amount_usd: float | None) -> None:
+                 max_amount_usd: float | None, claim: Claim | None) -> None:
         self._client, self._send, self._key = client, send, key
-        self._max_amount_usd = max_amount_usd
+        self._max_amount_usd, self._claim = max_amount_usd, claim
         self._raw: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> UpstreamResponse:
         client = self._client
-        raw, signed = await client._exchange(self._send, self._key, self._max_amount_usd)
+        raw, signed = await client._exchange(self._send, self._key, self._max_amount_usd,
+                                              self._claim)
         self._raw = raw
         return client._answered(raw, signed, self._send)
 
@@ -237,4 +251,10 @@ class _Send:
                 self.method, self.url, data=self.body, headers=headers, allow_redirects=False,
                 **kwargs)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error(exc, self.client._host) from None
+            error = transport_error(exc, self.client._host)
+            if payment is None or isinstance(exc, aiohttp.ClientConnectorError):
+                raise error from None  # nothing was paid, or nothing left: safe to retry
+            raise PaymentUnconfirmed(
+                f"{error.message} after a payment of {payment.requirement.describe()} was "
+                "sent; it may have been settled",
+                amount_usd=payment.requirement.usd, status=error.status) from None

@@ -106,12 +106,13 @@ def read_private(path: Path) -> str | None:
         except OSError:
             pass
     try:
-        return path.read_bytes().decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise WalletError(
-            f"the wallet file {path} is corrupt (not text); it was left untouched") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise WalletError(f"cannot read the wallet file {path}: {exc.strerror}") from None
+    text = data.decode("utf-8", "replace")  # no UnicodeDecodeError: it would hold the file
+    if "\ufffd" in text:
+        raise WalletError(f"the wallet file {path} is corrupt (not text); it was left untouched")
+    return text.strip()
 
 
 def backup(path: Path, stamp: str) -> Path | None:

@@ -98,10 +98,12 @@ def _key_from_phrase(phrase: str, what: str) -> bytes:
     words = _normalize_phrase(phrase)
     try:
         account = _hd_account().from_mnemonic(words)
-    except Exception:
+    except Exception:  # its message quotes the words: raise below, not with it as __context__
+        account = None
+    if account is None:
         raise WalletError(
             f"{what} is not a valid BIP-39 recovery phrase ({len(words.split())} words); "
-            "check the words and their order") from None
+            "check the words and their order")
     return bytes(account.key)
 
 

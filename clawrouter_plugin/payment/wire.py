@@ -151,20 +151,26 @@ def _requirements(data: Mapping[str, Any], version: int, where: str) -> PaymentR
         error=error if isinstance(error, str) else None)
 
 
+def _is_version(data: Mapping[str, Any], number: int) -> bool:
+    """Whether ``x402Version`` is exactly the JSON integer ``number`` (not true, not 2.0)."""
+    version = data.get("x402Version")
+    return type(version) is int and version == number
+
+
 def parse_payment_required(headers: Mapping[str, str], body: bytes) -> PaymentRequired:
     """The requirements of a 402: the v2 ``PAYMENT-REQUIRED`` header, else a v1 JSON body."""
     header = headers.get(REQUIRED_HEADER)
     if header is not None:
         data = decode_header(header, REQUIRED_HEADER)
-        version = data.get("x402Version")
-        if version != 2:
-            raise WireError(f"{REQUIRED_HEADER} has unsupported x402Version {version!r}")
+        if not _is_version(data, 2):
+            raise WireError(f"{REQUIRED_HEADER} has unsupported x402Version "
+                            f"{data.get('x402Version')!r}")
         return _requirements(data, 2, REQUIRED_HEADER)
     try:
         data = json.loads(body) if body else None
     except (UnicodeDecodeError, ValueError):
         data = None
-    if isinstance(data, dict) and data.get("x402Version") == 1:
+    if isinstance(data, dict) and _is_version(data, 1):
         return _requirements(data, 1, "the 402 body")
     raise WireError("402 without payment requirements (no PAYMENT-REQUIRED header and no "
                     "x402 v1 body)")

@@ -11,7 +11,8 @@ import orjson
 from aiohttp import web
 
 from .. import __version__
-from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError, PaymentUnconfirmed
+from ..state.sessions import session_id
 from .chat_format import DONE
 
 if TYPE_CHECKING:
@@ -186,15 +187,34 @@ async def stats(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "no-cache"}, dumps=_dumps)
 
 
+def _json_object(raw: bytes) -> dict:
+    """``raw`` as a JSON object (for its session fields), else an empty one."""
+    try:
+        value = orjson.loads(raw) if raw else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 async def forward(request: web.Request) -> web.StreamResponse:
-    """Any other ``/v1/*`` call goes to the upstream through the paying client."""
+    """Any other ``/v1/*`` call goes to the upstream through the paying client; its payment
+    is claimed from the session's budget like a chat request's."""
     services = request.app[SERVICES]
     body = await request.read()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-    response, data = await services.client.request(
-        request.method, request.path_qs, body=body or None, headers=headers,
-        price_key=request.path,
-    )
+    reservation = services.spend.reserve(session_id(request.headers, _json_object(body)), 0.0)
+    paid = 0.0
+    try:
+        response, data = await services.client.request(
+            request.method, request.path_qs, body=body or None, headers=headers,
+            price_key=request.path, claim=reservation.claim,
+        )
+        paid = response.payment.amount_usd if response.payment else 0.0
+    except PaymentUnconfirmed as exc:
+        paid = exc.amount_usd  # counted: it may have been settled
+        raise
+    finally:
+        reservation.commit(paid)
     out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
     return web.Response(status=response.status, body=data, headers=out_headers)
 

@@ -13,12 +13,14 @@ import orjson
 from ..errors import (
     ClawRouterError,
     InsufficientFunds,
+    PaymentUnconfirmed,
     UpstreamError,
 )
 from .chat_format import CompletionAssembler, completion_to_chunks, token_counts
 from .fallback import error_message, should_try_next
 
 if TYPE_CHECKING:
+    from ..payment.client import Claim
     from ..router import RoutingDecision
     from ..services import Services
     from .reply import ChunkChannel
@@ -75,9 +77,15 @@ class UpstreamChat:
         decision: "RoutingDecision",
         sink: ChunkChannel | None,
     ) -> Attempt:
-        """Answer ``body`` with the first model of ``chain`` that succeeds."""
+        """Answer ``body`` with the first model of ``chain`` that succeeds.
+
+        Each payment is claimed from the session's budget as it is signed. Once an attempt
+        has paid (or may have: the connection failed after paying), only the free model may
+        follow, so one request is never paid twice.
+        """
         services = self.services
         models = self._models(chain)
+        free = services.catalog.free_model
         last_error: ClawRouterError | None = None
         index = 0
         tried = 0
@@ -90,50 +98,54 @@ class UpstreamChat:
             reservation = services.spend.reserve(sid, estimate)
             paid = [0.0]
             try:
-                completion, raw = await self._attempt(model, body, sink, budget_left, paid)
+                completion, raw = await self._attempt(
+                    model, body, sink, budget_left, paid, reservation.claim)
             except InsufficientFunds as exc:
-                reservation.commit(paid[0])
                 self.on_insufficient_funds()
                 last_error = exc
-                free = services.catalog.free_model
                 if free in models[index:]:
                     index = models.index(free)
                 continue
+            except PaymentUnconfirmed as exc:
+                paid[0] = exc.amount_usd  # counted: it may have been settled
+                last_error = exc
             except _Failed as failure:
-                reservation.commit(paid[0])
                 last_error = failure.error
-                if failure.retry:
-                    continue
-                raise failure.error from None
-            except BaseException:
+                if not failure.retry:
+                    raise failure.error from None
+            else:
+                input_tokens, output_tokens = token_counts(
+                    completion, decision.input_tokens, decision.output_tokens)
+                return Attempt(
+                    model=model,
+                    completion=completion,
+                    encoded=raw if raw is not None else orjson.dumps(completion),
+                    paid_usd=paid[0],
+                    fallbacks=tried - 1,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                )
+            finally:
                 reservation.commit(paid[0])
-                raise
-            reservation.commit(paid[0])
-            input_tokens, output_tokens = token_counts(
-                completion, decision.input_tokens, decision.output_tokens)
-            return Attempt(
-                model=model,
-                completion=completion,
-                encoded=raw if raw is not None else orjson.dumps(completion),
-                paid_usd=paid[0],
-                fallbacks=tried - 1,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-            )
+            if paid[0] > 0:
+                if free not in models[index:]:
+                    break
+                index = models.index(free)
         raise last_error or UpstreamError("no model was available for this request")
 
     async def _attempt(
         self, model: str, body: dict, sink: ChunkChannel | None, budget_left: float | None,
-        paid: list[float],
+        paid: list[float], claim: Claim,
     ) -> tuple[dict, bytes | None]:
-        """The completion, and the JSON body it came in (None when it was streamed)."""
+        """The completion, and the JSON body it came in (None when it was streamed). The
+        payment, if any, is claimed from the budget with ``claim`` before it is signed."""
         payload_body = {k: v for k, v in body.items() if k not in _NOT_SENT}
         payload_body["model"], payload_body["stream"] = model, sink is not None
         payload = orjson.dumps(payload_body)
         try:
             async with self.services.client.open(
                 "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,
-                max_amount_usd=budget_left, price_key=model, timeout=self.timeout,
+                max_amount_usd=budget_left, price_key=model, timeout=self.timeout, claim=claim,
             ) as resp:
                 if resp.payment is not None:
                     paid[0] = resp.payment.amount_usd

@@ -2,8 +2,10 @@
 
 A request first :meth:`~SpendTracker.reserve`\\ s its estimated cost; the hold counts against
 the budget until the request :meth:`~Reservation.commit`\\ s what it actually paid or
-:meth:`~Reservation.release`\\ s the hold. Concurrent requests in one session therefore cannot
-together overspend. A session idle for ``ttl_seconds`` (with nothing held) starts afresh.
+:meth:`~Reservation.release`\\ s the hold. A payment about to be signed is first
+:meth:`~Reservation.claim`\\ ed, which raises the hold to its amount if the budget allows.
+Concurrent requests in one session therefore cannot together overspend. A session idle for
+``ttl_seconds`` (with nothing held) starts afresh.
 """
 
 from __future__ import annotations
@@ -51,6 +53,14 @@ class Reservation:
         if not self.settled:
             self.settled = True
             self._tracker._settle(self.sid, self.amount, actual)
+
+    def claim(self, usd: float) -> None:
+        """Hold at least ``usd`` (a payment about to be signed), before settling;
+        :class:`BudgetExceeded` if the budget cannot cover it with everything else."""
+        amount = _amount(usd)
+        if amount > self.amount:
+            self._tracker._hold(self.sid, amount - self.amount, "payment")
+            self.amount = amount
 
     def release(self) -> None:
         """Drop the hold without spending anything (the request failed or cost nothing)."""
@@ -113,6 +123,11 @@ class SpendTracker:
         A zero estimate (the free model) always fits.
         """
         amount = _amount(usd)
+        self._hold(sid, amount, "est").holds += 1
+        return Reservation(self, sid, amount)
+
+    def _hold(self, sid: str, amount: float, what: str) -> _Account:
+        """Add ``amount`` to the session's holds; :class:`BudgetExceeded` if it does not fit."""
         account = self._account(sid)
         if self.limit is not None and amount > 0:
             projected = account.spent + account.held + amount
@@ -120,12 +135,11 @@ class SpendTracker:
                 held = f" + in flight ${account.held:.4f}" if account.held else ""
                 raise BudgetExceeded(
                     f"ClawRouter cost cap exceeded: projected spend ${projected:.4f}"
-                    f" (spent ${account.spent:.4f}{held} + est ${amount:.4f})"
+                    f" (spent ${account.spent:.4f}{held} + {what} ${amount:.4f})"
                     f" would exceed limit ${self.limit:.2f}"
                 )
         account.held += amount
-        account.holds += 1
-        return Reservation(self, sid, amount)
+        return account
 
     def _settle(self, sid: str, held: float, actual: float) -> None:
         account = self._account(sid)

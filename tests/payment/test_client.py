@@ -12,6 +12,7 @@ from eth_account import Account
 from clawrouter_plugin.errors import (
     InsufficientFunds,
     PaymentFailed,
+    PaymentUnconfirmed,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -189,9 +190,15 @@ async def test_connection_refused_is_an_upstream_error(unused_tcp_port, funded_w
 
 
 async def test_slow_upstream_is_a_timeout(x402_upstream, funded_wallet_key):
+    """A timeout after a payment was sent says the payment may still be settled."""
     x402_upstream.set_handler(CHAT, handlers.delayed(3))
     async with client_for(x402_upstream, funded_wallet_key) as client:
-        with pytest.raises(UpstreamTimeout):
+        with pytest.raises(PaymentUnconfirmed) as caught:
+            await client.request("POST", CHAT, body=chat_body(),
+                                 timeout=aiohttp.ClientTimeout(total=0.5))
+        assert caught.value.status == 504 and "did not answer in time" in caught.value.message
+        x402_upstream.set_price(CHAT, None)
+        with pytest.raises(UpstreamTimeout):  # nothing was paid
             await client.request("POST", CHAT, body=chat_body(),
                                  timeout=aiohttp.ClientTimeout(total=0.5))
     assert x402_upstream.ledger.settlements == []

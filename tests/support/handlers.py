@@ -155,6 +155,16 @@ def drop_mid_stream(chunks_before: int = 2, model: str | None = None) -> Handler
     return handler
 
 
+def settle_then_drop() -> Handler:
+    """Settle the payment, then cut the connection before answering (the payer cannot know)."""
+    async def handler(call: Call) -> web.StreamResponse:
+        await call.settle()
+        if call.request.transport is not None:
+            call.request.transport.close()
+        raise ConnectionResetError("dropped after settling")
+    return handler
+
+
 def raw(status_code: int, *, headers: Mapping[str, str] | None = None,
         body: bytes | str | Any = b"") -> Handler:
     """Answer exactly this status, headers and body (e.g. a hand-made or malformed 402)."""
