@@ -82,7 +82,11 @@ async def errors_middleware(
         message = exc.text if exc.status != 413 else "request body is larger than the limit"
         body = {"error": {"message": message or exc.reason, "type": kind, "code": kind}}
         return web.json_response(body, status=exc.status, dumps=_dumps)
-    except Exception:  # noqa: BLE001 - never a traceback to the client
+    except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+        transport = request.transport
+        if isinstance(exc, ConnectionResetError) and (transport is None or transport.is_closing()):
+            log.info("client went away during %s %s", request.method, request.path)
+            return web.Response(status=499)  # "client closed request": aiohttp drops it
         log.exception("unexpected error on %s %s", request.method, request.path)
         body = {"error": {"message": "internal error in clawrouter (see its log)",
                           "type": "internal_error", "code": "internal_error"}}

@@ -21,7 +21,7 @@ from ..state.cache_key import cache_bypassed, cache_key
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import find_command
-from .reply import ChunkChannel, Reply
+from .reply import ChunkChannel, Reply, ShuttingDown
 from .spend_guard import SpendGuard
 from .upstream_chat import Attempt, UpstreamChat
 
@@ -63,9 +63,15 @@ class Pipeline:
         self.intercepts: dict[str, Intercept] = {}
         self.spend_guard = SpendGuard(services)
         self.upstream = UpstreamChat(services, self.spend_guard.mark_empty)
+        self.closing = False  # set by drain(): new requests are refused
+        self._work: set[asyncio.Task] = set()  # tasks doing a request's work right now
+        self._idle: asyncio.Future | None = None  # drain() waits for it: no work left
+        self._aborted: set[asyncio.Task] = set()  # work drain() cancelled
 
     async def chat(self, body: dict, headers: Mapping[str, str]) -> Reply:
         """Answer one chat-completions request body. Raises ClawRouterError before streaming."""
+        if self.closing:
+            raise ShuttingDown()
         started = time.perf_counter()
         messages = _validate(body)
         stream = body.get("stream") is True
@@ -99,12 +105,51 @@ class Pipeline:
 
         dedup_key = key or f"nocache:{id(plan)}"
         if not stream:
-            outcome, shared = await services.inflight.run(dedup_key, lambda: self._fetch(plan, None))
+            work = asyncio.current_task()
+            assert work is not None
+            self._work.add(work)
+            try:
+                outcome, shared = await services.inflight.run(
+                    dedup_key, lambda: self._fetch(plan, None))
+            except asyncio.CancelledError:
+                if work not in self._aborted:
+                    raise
+                work.uncancel()  # drain() cancelled it: the caller gets an error, not a cancel
+                raise ShuttingDown() from None
+            finally:
+                self._untrack(work)
             return Reply(headers=_final_headers(plan, outcome, shared), decision=outcome.decision,
                          completion=outcome.completion, encoded=outcome.attempt.encoded)
         channel = ChunkChannel()
-        task = asyncio.create_task(services.inflight.run(dedup_key, lambda: self._fetch(plan, channel)))
+        task = self._track(asyncio.create_task(
+            services.inflight.run(dedup_key, lambda: self._fetch(plan, channel))))
         return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
+
+    async def drain(self, grace: float) -> None:
+        """Shutting down: refuse new requests, give the work in flight ``grace`` seconds to
+        finish (a paid answer is then cached and recorded even if its client left), then
+        cancel what is left; its requests end with a :class:`ShuttingDown` error."""
+        self.closing = True
+        if not self._work:
+            return
+        self._idle = asyncio.get_running_loop().create_future()
+        await asyncio.wait([self._idle], timeout=grace)
+        if self._work:
+            self._aborted = set(self._work)
+            for task in self._aborted:
+                task.cancel()
+            await asyncio.wait([self._idle], timeout=grace)
+
+    def _track(self, task: asyncio.Task) -> asyncio.Task:
+        """Count ``task`` as work in flight until it is done (see :meth:`drain`)."""
+        self._work.add(task)
+        task.add_done_callback(self._untrack)
+        return task
+
+    def _untrack(self, task: asyncio.Task) -> None:
+        self._work.discard(task)
+        if not self._work and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
 
     async def _fetch(self, plan: Plan, sink: ChunkChannel | None) -> Outcome:
         """Call the upstream along the chain, then pin, cache and record usage."""
@@ -178,7 +223,7 @@ class Pipeline:
                 channel.put_nowait(chunk)
             return None, False
 
-        return Reply(headers=headers, channel=channel, task=asyncio.create_task(run()))
+        return Reply(headers=headers, channel=channel, task=self._track(asyncio.create_task(run())))
 
 
 def _validate(body: object) -> list:

@@ -7,6 +7,7 @@ while waiting), the in-process provider hook as JSON or plain text deltas.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any, AsyncIterator
 
@@ -22,6 +23,19 @@ from .chat_format import (
 )
 
 HEARTBEAT_SECONDS = 2.0
+log = logging.getLogger("clawrouter.reply")
+
+
+class ShuttingDown(ClawRouterError):
+    """The proxy is stopping: the request came too late, or did not finish in the grace
+    period."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "shutting_down"
+
+    def __init__(self) -> None:
+        super().__init__("clawrouter is shutting down; send the request again once it is back")
 
 
 class ChunkChannel:
@@ -98,6 +112,7 @@ class Reply:
         self._task = task
         if task is not None and channel is not None:
             task.add_done_callback(channel.wake)
+            task.add_done_callback(_seen)
         self._heartbeat = heartbeat
         self._peeked: dict | None = None
         self._still_waiting = False
@@ -140,8 +155,16 @@ class Reply:
                 yield chunk
 
     @staticmethod
+    def _outcome(task: asyncio.Task) -> tuple[Any, bool]:
+        """The finished producer's result; raises its error (:class:`ShuttingDown` when it was
+        cancelled: only a shutdown cancels it)."""
+        if task.cancelled():
+            raise ShuttingDown()
+        return task.result()
+
+    @staticmethod
     def _replay(task: asyncio.Task) -> list[dict]:
-        outcome, shared = task.result()
+        outcome, shared = Reply._outcome(task)
         if shared and outcome is not None:
             return completion_to_chunks(outcome.completion)
         return []
@@ -161,8 +184,8 @@ class Reply:
         if not channel.empty():
             self._peeked = channel.get_nowait()
             return
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        if task.done():
+            self._outcome(task)  # raises the producer's error, if it failed
         self._still_waiting = not task.done()
 
     async def json(self) -> dict:
@@ -204,3 +227,14 @@ class Reply:
             text = assembler.add(chunk)
             if text:
                 yield text
+
+
+def _seen(task: asyncio.Task) -> None:
+    """A producer is done: mark its error as retrieved, since its reader may be gone (the
+    client disconnected) and must not leave "Task exception was never retrieved" behind.
+    Unexpected errors are logged here (readers only get a generic error event)."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, ClawRouterError):
+        log.error("a chat reply failed", exc_info=error)

@@ -33,10 +33,15 @@ class ProxyHandle:
     _runner: web.AppRunner | None = None
 
     async def close(self) -> None:
-        """Stop serving: in-flight requests get a short grace period. No-op when reused."""
+        """Stop serving: stop listening, give the chat work in flight SHUTDOWN_GRACE_SECONDS
+        to finish (what is left ends with a 503 error), then close. No-op when reused."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        for site in runner.sites:
+            await site.stop()
+        if self.services is not None:
+            await self.services.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
         await runner.cleanup()
         if self.services is not None:
             await self.services.aclose()
