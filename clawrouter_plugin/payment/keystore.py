@@ -92,6 +92,9 @@ def read_private(path: Path) -> str | None:
     try:
         info = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():  # a link to nothing: not "no wallet", or one would be generated
+            raise WalletError(f"the wallet file {path} is a symlink to a missing file; restore "
+                              "its target or remove the link") from None
         return None
     except OSError as exc:
         raise WalletError(f"cannot read the wallet file {path}: {exc.strerror}") from None

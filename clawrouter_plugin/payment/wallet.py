@@ -157,6 +157,8 @@ def _generate(data_dir: Path) -> Wallet:
         existing = _load_saved(data_dir)
         if existing is not None:
             return existing
+        # never hand out a wallet that is not saved: funds sent to it would be lost
+        raise WalletError(f"could not save a new wallet in {data_dir}: {key_path} is in the way")
     log.warning("generated a new wallet %s; fund it with USDC on Base and back up %s",
                 account.address, data_dir / MNEMONIC_FILE)
     return Wallet.from_private_key(bytes(account.key), source="generated", key_path=key_path)

@@ -172,19 +172,17 @@ async def test_a_directory_for_a_file_or_a_file_for_a_directory(x402_upstream, f
     assert path.is_dir() if kind == "dir" else path.read_text() == "surprise"
 
 
-@pytest.mark.xfail(reason="payment/wallet.py: with dangling symlinks for wallet.key and "
-                          "mnemonic every start generates a new wallet that is never saved",
-                   strict=False)
-def test_dangling_wallet_symlinks_never_give_an_unsaved_wallet(tmp_path):
+@pytest.mark.parametrize("links", [("wallet.key", "mnemonic"), ("wallet.key",), ("mnemonic",)])
+def test_dangling_wallet_symlinks_are_refused_not_replaced(tmp_path, links):
+    """A link to a missing wallet file is not "no wallet": generating one there could not be
+    saved (funds sent to it would be lost), and the missing target may be the real wallet."""
     from clawrouter_plugin.payment.wallet import load_or_create_wallet
 
-    (tmp_path / "wallet.key").symlink_to(tmp_path / "gone-key")
-    (tmp_path / "mnemonic").symlink_to(tmp_path / "gone-phrase")
-    try:
-        first = load_or_create_wallet(tmp_path, env={}).address
-    except ClawRouterError:
-        return  # a clear refusal is fine too
-    assert load_or_create_wallet(tmp_path, env={}).address == first
+    for name in links:
+        (tmp_path / name).symlink_to(tmp_path / f"gone-{name}")
+    with pytest.raises(ClawRouterError, match="symlink to a missing file"):
+        load_or_create_wallet(tmp_path, env={})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(links)  # nothing written
 
 
 # --- the config file ---------------------------------------------------------------------------
