@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError
 
+from .config_section import ConfigSection
 from .errors import ConfigError
 from .paths import expand_user, resolve_data_dir
 from .router.config import RoutingConfig
@@ -30,29 +30,14 @@ BASE_MAINNET = "eip155:8453"
 BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """``port: true`` is a mistake, not port 1 (pydantic would take a bool as a number)."""
-        if isinstance(value, bool) and info.field_name is not None:
-            annotation = cls.model_fields[info.field_name].annotation
-            if annotation in (int, float) or {int, float} & set(get_args(annotation)):
-                raise ValueError("expected a number, not true/false")
-        return value
-
-
-class AllowedAsset(_Section):
+class AllowedAsset(ConfigSection):
     """A (network, token) pair payments may use. ``network`` is CAIP-2, e.g. eip155:8453."""
 
     network: str
     asset: str
 
 
-class PaymentConfig(_Section):
+class PaymentConfig(ConfigSection):
     """What the wallet may sign. Anything outside these limits is refused before signing."""
 
     max_per_request_usd: float = Field(1.0, gt=0, le=1000)
@@ -66,7 +51,7 @@ class PaymentConfig(_Section):
     low_balance_usd: float = Field(1.0, ge=0)
 
 
-class CacheConfig(_Section):
+class CacheConfig(ConfigSection):
     """The response cache (stored on disk under the data directory)."""
 
     enabled: bool = True
@@ -75,14 +60,14 @@ class CacheConfig(_Section):
     max_item_bytes: int = Field(1_048_576, ge=1)
 
 
-class SessionConfig(_Section):
+class SessionConfig(ConfigSection):
     """Per-conversation model pinning."""
 
     enabled: bool = True
     ttl_seconds: float = Field(3600, gt=0)
 
 
-class UpstreamConfig(_Section):
+class UpstreamConfig(ConfigSection):
     """Calls to the BlockRun API: timeouts and fallback attempts."""
 
     max_attempts: int = Field(5, ge=1, le=10)
@@ -90,7 +75,7 @@ class UpstreamConfig(_Section):
     request_timeout_seconds: float = Field(180, gt=0)
 
 
-class ImageConfig(_Section):
+class ImageConfig(ConfigSection):
     """Image generation and editing inputs."""
 
     max_input_bytes: int = Field(20 * 1024 * 1024, ge=1)
@@ -100,7 +85,7 @@ class ImageConfig(_Section):
     max_output_bytes: int = Field(64 * 1024 * 1024, ge=1)  # one image returned by the upstream
 
 
-class PluginConfig(_Section):
+class PluginConfig(ConfigSection):
     """Everything under the clawrouter plugin's ``config`` key."""
 
     routing: RoutingConfig = Field(default_factory=RoutingConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -182,13 +183,15 @@ async def cache_stats(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    # both read or delete whole files: in a thread, so a large log never stalls other requests
     if request.method == "DELETE":
-        return web.json_response({"cleared": True, "deletedFiles": services.usage.clear()})
+        deleted = await asyncio.to_thread(services.usage.clear)
+        return web.json_response({"cleared": True, "deletedFiles": deleted})
     raw_days = request.query.get("days", "7")
     if not raw_days.isdigit():
         raise BadRequest(f"days must be a whole number of days, got {raw_days!r}")
-    return web.json_response(services.usage.aggregate(int(raw_days)),
-                             headers={"Cache-Control": "no-cache"}, dumps=_dumps)
+    totals = await asyncio.to_thread(services.usage.aggregate, int(raw_days))
+    return web.json_response(totals, headers={"Cache-Control": "no-cache"}, dumps=_dumps)
 
 
 def _json_object(raw: bytes) -> dict:

@@ -15,7 +15,6 @@ from typing import Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     create_model,
@@ -25,14 +24,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ..catalog import load_catalog
+from ..config_section import ConfigSection
 from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, TIERS, Settings, build_settings
 from .tables import suggest
 
 TierName = Literal["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 def _check_model(name: str) -> str:
@@ -48,7 +44,7 @@ def _check_model(name: str) -> str:
     raise ValueError(f"unknown model {name!r} (not in the catalog){hint}")
 
 
-class TierEntry(_Section):
+class TierEntry(ConfigSection):
     """One tier of a tier table: the first model to try and the fallbacks, in order."""
 
     primary: str
@@ -74,9 +70,9 @@ def _upper_tiers(value: object) -> object:
     return value
 
 
-def _dim_model(name: str, dims: tuple[str, ...], annotation: object, doc: str) -> type[_Section]:
+def _dim_model(name: str, dims: tuple[str, ...], annotation: object, doc: str) -> type[ConfigSection]:
     fields = {dim: (annotation, None) for dim in dims}
-    model = create_model(name, __base__=_Section, **fields)  # type: ignore[call-overload]
+    model = create_model(name, __base__=ConfigSection, **fields)  # type: ignore[call-overload]
     model.__doc__ = doc
     return model
 
@@ -91,7 +87,7 @@ ExtraKeywords = _dim_model("ExtraKeywords", KEYWORD_DIMS, list[str] | None,
                            "Keywords added to the default lists.")
 
 
-class Boundaries(_Section):
+class Boundaries(ConfigSection):
     """Score thresholds between tiers."""
 
     simple_medium: float | None = None
@@ -99,7 +95,7 @@ class Boundaries(_Section):
     complex_reasoning: float | None = None
 
 
-class ScoringConfig(_Section):
+class ScoringConfig(ConfigSection):
     """Weighted-dimension scoring: weights, keyword lists, tier boundaries, confidence."""
 
     weights: Weights = Field(default_factory=Weights)  # type: ignore[valid-type]
@@ -119,7 +115,7 @@ class ScoringConfig(_Section):
         return value
 
 
-class ClassifierConfig(_Section):
+class ClassifierConfig(ConfigSection):
     """Thresholds of the classifier."""
 
     ambiguous_default_tier: TierName | Literal["keep", "up"] | None = None
@@ -132,7 +128,7 @@ class ClassifierConfig(_Section):
     creative_damping: float | None = Field(None, ge=0, le=1)
 
 
-class OverridesConfig(_Section):
+class OverridesConfig(ConfigSection):
     """Rules applied after classification."""
 
     agentic_mode: bool | None = None
@@ -154,7 +150,7 @@ class OverridesConfig(_Section):
         return None if value is None else [_check_model(name) for name in value]
 
 
-class RoutingConfig(_Section):
+class RoutingConfig(ConfigSection):
     """Overrides for the router: tier tables per profile, scoring, classifier and overrides."""
 
     tiers: TierTable | None = None

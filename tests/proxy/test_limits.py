@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import aiohttp
 import openai
@@ -134,6 +136,30 @@ async def test_health_stats_and_usage_log(proxy, x402_upstream, funded_wallet_ke
     assert code == 200 and json.loads(body)["deletedFiles"] == 1
     code, _, body = await post(proxy, "/stats?days=abc", method="GET")
     assert code == 400
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_reading_or_clearing_stats_never_stalls_other_requests(proxy, monkeypatch, method):
+    """Aggregating or deleting a large usage log takes seconds: it must not block the loop."""
+    usage = proxy.services.usage
+    release = threading.Event()
+
+    def slow(real):
+        def run(*args):
+            release.wait(10)  # stands in for reading a log of millions of lines
+            return real(*args)
+        return run
+
+    monkeypatch.setattr(usage, "aggregate", slow(usage.aggregate))
+    monkeypatch.setattr(usage, "clear", slow(usage.clear))
+    stats = asyncio.ensure_future(post(proxy, "/stats", method=method))
+    try:
+        code, _, _ = await asyncio.wait_for(post(proxy, "/health", method="GET"), timeout=3)
+        assert code == 200 and not stats.done()
+    finally:
+        release.set()
+    code, _, body = await asyncio.wait_for(stats, timeout=10)
+    assert code == 200 and json.loads(body)
 
 
 async def test_other_v1_routes_are_forwarded_and_paid(proxy, x402_upstream, payer):

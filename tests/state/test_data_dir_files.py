@@ -198,6 +198,8 @@ def _plugin_config(body: str) -> str:
     (_plugin_config("cache: {ttlSeconds: .inf}"), "cache.ttlSeconds"),
     (_plugin_config("port: true"), "port"),
     (_plugin_config("cache: {maxSize: true}"), "cache.maxSize"),
+    (_plugin_config("routing: {scoring: {steepness: .inf}}"), "routing.scoring.steepness"),
+    (_plugin_config("routing: {scoring: {steepness: true}}"), "routing.scoring.steepness"),
 ])
 def test_config_values_that_used_to_crash_or_slip_through(tmp_path, text, needle):
     path = tmp_path / "openclaw.yaml"
