@@ -85,6 +85,18 @@ def test_both_plugin_shapes(tmp_path):
      "cache.ttlSecs"),
     ("plugins: [\n", "not valid YAML"),
     ("plugins: 7\n", "plugins"),
+    # infinity, and true/false where a number belongs, used to crash or slip through
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n        maxCostPerRun: .inf\n",
+     "maxCostPerRun"),
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n        cache: {ttlSeconds: .inf}\n",
+     "cache.ttlSeconds"),
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n        port: true\n", "port"),
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n        cache: {maxSize: true}\n",
+     "cache.maxSize"),
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n"
+     "        routing: {scoring: {steepness: .inf}}\n", "routing.scoring.steepness"),
+    ("plugins:\n  entries:\n    clawrouter:\n      config:\n"
+     "        routing: {scoring: {steepness: true}}\n", "routing.scoring.steepness"),
 ])
 def test_bad_config_names_key_and_problem(tmp_path, body, needle):
     path = tmp_path / "openclaw.yaml"
