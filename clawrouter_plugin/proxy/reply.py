@@ -38,32 +38,31 @@ class ShuttingDown(ClawRouterError):
         super().__init__("clawrouter is shutting down; send the request again once it is back")
 
 
-class ChunkChannel:
-    """Chunks handed from the task producing a reply to the one reading it.
+class ChunkChannel(deque):
+    """Chunks handed from the task producing a reply to the one reading it: a deque that the
+    reader checks and pops directly, plus one waiter.
 
     Lighter than :class:`asyncio.Queue` plus :func:`asyncio.wait` for every chunk: the
     reader waits on one future that a new chunk, the producer's end or a timer resolves.
     """
 
+    __slots__ = ("_waiter",)
+
     def __init__(self) -> None:
-        self._items: deque = deque()
+        super().__init__()
         self._waiter: asyncio.Future | None = None
 
     def put_nowait(self, item: Any) -> None:
         """Hand over one chunk (never blocks)."""
-        self._items.append(item)
-        self.wake()
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def get_nowait(self) -> Any:
-        return self._items.popleft()
+        self.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def drain(self) -> list:
         """Every chunk waiting, in order (the channel is empty afterwards)."""
-        items = list(self._items)
-        self._items.clear()
+        items = list(self)
+        self.clear()
         return items
 
     def wake(self, *_: object) -> None:
@@ -136,7 +135,7 @@ class Reply:
         if first:
             yield first + channel.drain()
         while True:
-            if not channel.empty():
+            if channel:
                 yield channel.drain()
                 continue
             if task.done():
@@ -145,7 +144,7 @@ class Reply:
                     yield replay
                 return
             await channel.wait(self._heartbeat if heartbeats else None)
-            if channel.empty() and not task.done():
+            if not channel and not task.done():
                 yield None
 
     async def _chunks(self) -> AsyncIterator[dict]:
@@ -179,10 +178,10 @@ class Reply:
         if task is None or self._peeked is not None:
             return
         assert channel is not None
-        if channel.empty() and not task.done():
+        if not channel and not task.done():
             await channel.wait(timeout)
-        if not channel.empty():
-            self._peeked = channel.get_nowait()
+        if channel:
+            self._peeked = channel.popleft()
             return
         if task.done():
             self._outcome(task)  # raises the producer's error, if it failed
