@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
@@ -161,7 +162,8 @@ class ImageService:
             raise UpstreamError(error_message(status, data),
                                 status=status if 400 <= status < 500 and status != 402 else 502)
         created, items = _parse_images(data)
-        images = await asyncio.gather(*(self._keep(item) for item in items))
+        # never more than was asked (and paid) for: each entry may be a download to store
+        images = await asyncio.gather(*(self._keep(item) for item in items[:count]))
         return ImageResult(created=created, model=image_model.id, size=size, images=list(images),
                            cost_usd=payment.amount_usd if payment else 0.0, payment=payment)
 
@@ -170,42 +172,54 @@ class ImageService:
         return count * (self.config.max_output_bytes * 4 // 3 + 64 * 1024) + 64 * 1024
 
     async def _keep(self, item: dict) -> StoredImage:
-        """Save one returned image locally; on failure keep its upstream URL with a note."""
+        """Save one returned image locally; on failure keep its upstream URL with a note.
+
+        An image that arrived inline and cannot be stored is returned as a data URI of its
+        checked bytes; anything else the upstream put in ``url`` (``javascript:``, a
+        ``data:text/html`` URI, ...) is never passed on.
+        """
         revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
         url = item.get("url") if isinstance(item.get("url"), str) else None
+        image: ImageInput | None = None
         try:
-            data = await self._image_bytes(item, url)
-            stored = await asyncio.to_thread(self.store.save, data)
+            image = await self._image_bytes(item, url)
+            stored = await asyncio.to_thread(self.store.save, image.data)
         except (ClawRouterError, OSError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
             log.warning("image could not be saved locally: %s", reason)
             remote = url if url and url.lower().startswith(("http://", "https://")) else None
-            return StoredImage(url=remote or url or "", path=None, upstream_url=remote,
-                               revised_prompt=revised,
-                               note=f"not saved locally ({reason}); this is the upstream's URL"
-                               if remote else f"not saved locally ({reason})")
+            if remote:
+                note = f"not saved locally ({reason}); this is the upstream's URL"
+            elif image is not None:
+                note = f"not saved locally ({reason}); the image is inline as a data URI"
+            else:
+                note = f"not saved locally ({reason})"
+            inline = image.data_uri() if image is not None and not remote else None
+            return StoredImage(url=remote or inline or "", path=None, upstream_url=remote,
+                               revised_prompt=revised, note=note)
         stored.upstream_url = url if url and not url.startswith("data:") else None
         stored.revised_prompt = revised
         return stored
 
-    async def _image_bytes(self, item: dict, url: str | None) -> bytes:
+    async def _image_bytes(self, item: dict, url: str | None) -> ImageInput:
+        """The checked image of one answer entry (data URI, URL or ``b64_json``)."""
         cap = self.config.max_output_bytes
         if url and url[:5].lower() == "data:":
-            decoded = await asyncio.to_thread(decode_data_uri, url, cap, "result", STORE_FORMATS)
-            return decoded.data
+            return await asyncio.to_thread(decode_data_uri, url, cap, "result", STORE_FORMATS)
         if url:
-            data, _fmt = await download_image(
+            data, fmt = await download_image(
                 self.http, url, max_bytes=cap, timeout=self.config.download_timeout_seconds,
                 max_redirects=self.config.max_redirects, formats=STORE_FORMATS, label="result")
-            return data
+            return ImageInput(data, fmt)
         b64 = item.get("b64_json")
         if isinstance(b64, str) and len(b64) <= cap * 4 // 3 + 4:
             try:
                 data = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):
                 raise UpstreamError("the upstream returned invalid base64 image data") from None
-            if sniff(data[:SNIFF_BYTES]) is not None:
-                return data
+            fmt = sniff(data[:SNIFF_BYTES])
+            if fmt is not None:
+                return ImageInput(data, fmt)
         raise UpstreamError("the upstream returned an entry without a usable image")
 
     def _record(self, payment: PaymentRecord | None, model_id: str, requested: object,
@@ -248,7 +262,7 @@ async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
 def _parse_images(data: bytes) -> tuple[int, list[dict]]:
     """(created, data items) of an OpenAI images answer; anything else is an UpstreamError."""
     try:
-        parsed = json.loads(data)
+        parsed = orjson.loads(data)  # unlike json, bounds nesting: no stack overflow
     except ValueError:
         raise UpstreamError("the upstream answered with invalid JSON") from None
     items = parsed.get("data") if isinstance(parsed, dict) else None

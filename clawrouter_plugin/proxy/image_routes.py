@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..errors import BadRequest
 from ..state.sessions import session_id
 from .app import read_json
 
@@ -27,6 +28,7 @@ def add_image_routes(app: web.Application, services: Services) -> None:
 
     async def generations(request: web.Request) -> web.Response:
         body = await read_json(request)
+        _check_response_format(body)
         result = await services.images.generate(
             prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
             n=body.get("n"), session_id=session_id(request.headers, body))
@@ -34,6 +36,7 @@ def add_image_routes(app: web.Application, services: Services) -> None:
 
     async def image2image(request: web.Request) -> web.Response:
         body = await read_json(request)
+        _check_response_format(body)
         result = await services.images.edit(
             prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
             model=body.get("model"), size=body.get("size"), n=body.get("n"),
@@ -52,6 +55,13 @@ def add_image_routes(app: web.Application, services: Services) -> None:
     app.router.add_post("/v1/images/generations", generations)
     app.router.add_post("/v1/images/image2image", image2image)
     app.router.add_get("/images/{name}", serve_image)
+
+
+def _check_response_format(body: dict) -> None:
+    """Images come back as URLs only: refuse any other ``response_format`` before paying."""
+    if body.get("response_format") not in (None, "url"):
+        raise BadRequest('response_format must be "url" (b64_json is not supported): every '
+                         "image is returned as a URL", code="invalid_response_format")
 
 
 def _reply(result: ImageResult) -> web.Response:
