@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from clawrouter_plugin.config import ImageConfig
 from clawrouter_plugin.errors import PayloadTooLarge
 from clawrouter_plugin.images.download import download_image
 from clawrouter_plugin.images.formats import STORE_FORMATS
