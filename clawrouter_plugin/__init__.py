@@ -15,6 +15,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+USER_AGENT_PREFIX = "clawrouter/"
+USER_AGENT = USER_AGENT_PREFIX + __version__  # on every request clawrouter sends
 
 if TYPE_CHECKING:
     from .proxy.server import ProxyHandle, start_proxy

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from . import __version__
+from . import USER_AGENT
 from .balance import BalanceMonitor
 from .catalog import Catalog, load_catalog
 from .config import PluginConfig
@@ -23,8 +23,6 @@ from .state.exclusions import ExclusionStore
 from .state.sessions import SessionStore
 from .state.spend import SpendTracker
 from .usage import UsageLog
-
-USER_AGENT = f"clawrouter/{__version__}"
 
 
 @dataclass

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict
 
-from .. import __version__
+from .. import USER_AGENT
 from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused, PaymentUnconfirmed
 from .policy import PaymentPolicy
 from .preauth import PreAuthCache
@@ -51,7 +51,7 @@ class X402Client:
     def __init__(self, session: aiohttp.ClientSession, wallet: Wallet, policy: PaymentPolicy,
                  *, api_base: str, preauth: bool = True,
                  on_payment: Callable[[PaymentRecord], None] | None = None,
-                 user_agent: str = f"clawrouter/{__version__}"):
+                 user_agent: str = USER_AGENT):
         self._session = session
         self._wallet = wallet
         self._policy = policy

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from .. import __version__
+from .. import USER_AGENT_PREFIX, __version__
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError, PaymentUnconfirmed
 from ..state.sessions import session_id
 from .chat_format import DONE
@@ -54,7 +54,8 @@ def refuse_web_pages(request: web.Request) -> None:
     """Only local programs may use the proxy: it spends money and reads local files.
 
     A web page elsewhere (or a DNS-rebinding one) would reach us with a foreign Host or
-    Origin header; command-line tools and SDKs send a local Host and no Origin.
+    Origin header; command-line tools and SDKs send a local Host and no Origin. clawrouter's
+    own outgoing requests (its user agent) are refused on ``/v1/`` routes.
     """
     if _host_of(request.headers.get("Host", "localhost")) not in _LOCAL_HOSTS:
         raise ClawRouterError("requests for other host names are not served", status=403,
@@ -64,6 +65,13 @@ def refuse_web_pages(request: web.Request) -> None:
         if _host_of(origin.split("://", 1)[-1]) not in _LOCAL_HOSTS:
             raise ClawRouterError("requests from web pages on other sites are not allowed",
                                   status=403, code="forbidden_origin")
+    # clawrouter calling itself (an image URL or --api-base pointing here) would loop or pay
+    # for something nobody asked for
+    if request.path.startswith("/v1/") and \
+            request.headers.get("User-Agent", "").startswith(USER_AGENT_PREFIX):
+        raise ClawRouterError("clawrouter does not serve its own requests (an image URL or "
+                              "--api-base points at this proxy)", status=508,
+                              code="loop_detected")
 
 
 @web.middleware

@@ -11,6 +11,7 @@ import openai
 import pytest
 from eth_account import Account
 
+from clawrouter_plugin import __version__
 from clawrouter_plugin.proxy.server import start_proxy
 from tests.support.x402_upstream import CHAT_PATH
 
@@ -193,6 +194,26 @@ async def test_web_pages_and_foreign_hosts_are_refused(proxy, x402_upstream):
                             headers={"Origin": "http://localhost:3000"})
     assert code == 200
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 1
+
+
+async def test_clawrouter_calling_itself_is_refused_before_paying(proxy, x402_upstream, payer):
+    """An image URL (or --api-base) pointing at the proxy would make it pay for calls nobody
+    asked for, or loop: its own requests are refused on the paying routes."""
+    x402_upstream.set_price("/v1/embeddings", "0.0005")
+    ours = {"User-Agent": f"clawrouter/{__version__}"}
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    for method, path, payload in [("POST", "/v1/chat/completions", body),
+                                  ("GET", "/v1/embeddings", None),
+                                  ("POST", "/v1/embeddings", {"input": "hi"})]:
+        code, _, raw = await post(proxy, path, json_body=payload, headers=ours, method=method)
+        assert code == 508 and json.loads(raw)["error"]["code"] == "loop_detected", path
+    # the image downloader (clawrouter's own client) pointed at a paying route of the proxy
+    code, _, raw = await post(proxy, "/v1/images/image2image", json_body={
+        "prompt": "x", "image": proxy.base_url + "/v1/embeddings"})
+    assert code >= 400 and "508" in json.loads(raw)["error"]["message"]
+    assert x402_upstream.ledger.total_paid(payer) == 0
+    code, _, _ = await post(proxy, "/health", method="GET", headers=ours)
+    assert code == 200  # free routes still answer it (e.g. the proxy-reuse check)
 
 
 async def test_images_count_against_the_session_budget(start, x402_upstream, payer):
