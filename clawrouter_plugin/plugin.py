@@ -64,10 +64,12 @@ def disabled() -> bool:
 
 
 def _intercept(spec: CommandSpec) -> Callable[[str, str], Awaitable[str]]:
-    """A pipeline intercept that answers ``/name args`` with the command's own handler."""
-    from .host.dispatch import run_command
+    """A pipeline intercept that answers ``/name args`` with the command's own handler (the
+    arguments cleaned and capped as in a chat)."""
+    from .host.dispatch import clean_args, run_command
 
-    async def intercept(args: str, session_id: str) -> str:
+    async def intercept(raw_args: str, session_id: str) -> str:
+        args = clean_args(raw_args) or ""
         ctx = CommandContext(args=args or None, command_body=f"/{spec.name} {args}".strip(),
                              channel="http", sender_id="proxy", session_id=session_id)
         result = await run_command(spec, ctx, log)
@@ -88,6 +90,8 @@ def install_intercepts(services: Services) -> None:
 
 
 def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
+    from .state.sessions import header_session_id
+
     async def complete(request: ProviderRequest) -> Any:
         handle = holder.handle
         if handle is None:
@@ -100,7 +104,7 @@ def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
 
             return await http_completion(f"{handle.base_url}/v1/chat/completions", body, headers,
                                          read_timeout=config.upstream.request_timeout_seconds)
-        preferred = services.sessions.preference(request.session_id)
+        preferred = services.sessions.preference(header_session_id(request.session_id))
         if preferred:
             body["model"] = preferred
         reply = await services.pipeline.chat(body, headers=headers)

@@ -54,7 +54,9 @@ def command(services: Any) -> CommandSpec:
                 return CommandResult("All model exclusions cleared." + note)
         except ClawRouterError as exc:
             return CommandResult(f"⚠️ {exc.message}", is_error=True)
-        return CommandResult(f"Unknown subcommand: {words[0]}\n\nUsage:\n{USAGE}", is_error=True)
+        problem = f"/exclude {action} takes no arguments." if action in ("list", "clear") \
+            else f"Unknown subcommand: {words[0]}"
+        return CommandResult(f"{problem}\n\nUsage:\n{USAGE}", is_error=True)
 
     return CommandSpec(name="exclude", description="Keep models out of routing (list/add/remove/clear)",
                        handler=handler, accepts_args=True, usage=USAGE)

@@ -1,7 +1,8 @@
 """``/model [name]``: show or set the model (or routing profile) of this conversation.
 
 The choice is a session preference the provider hook applies to every later request of the
-conversation; switching also drops the session's pin so the new choice routes afresh.
+conversation; switching also drops the session's pin so the new choice routes afresh. Both are
+kept under the session id the proxy pipeline uses (long ids become a hash).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from clawrouter_plugin.catalog import BLOCKRUN_PREFIX, Catalog
 from clawrouter_plugin.host.api import CommandContext, CommandResult, CommandSpec
+from clawrouter_plugin.host.dispatch import trim
+from clawrouter_plugin.state.sessions import header_session_id
 
 DEFAULT = "auto"
 USAGE = "/model                      show the current model, profiles and aliases\n" \
@@ -55,17 +58,18 @@ def command(services: Any) -> CommandSpec:
 
     async def handler(ctx: CommandContext) -> CommandResult:
         catalog, sessions = services.catalog, services.sessions
-        if not ctx.args:
-            return CommandResult(overview(catalog, sessions.preference(ctx.session_id)))
-        if len(ctx.args.split()) > 1:
+        sid, wanted = header_session_id(ctx.session_id), trim(ctx.args or "")
+        if not wanted:
+            return CommandResult(overview(catalog, sessions.preference(sid)))
+        if len(wanted.split()) > 1:
             return CommandResult(f"Usage:\n{USAGE}", is_error=True)
-        name = catalog.resolve(ctx.args)
+        name = catalog.resolve(wanted)
         if not (catalog.is_profile(name) or name in catalog.chat):
-            hints = suggest(catalog, ctx.args)
+            hints = suggest(catalog, wanted)
             hint = f" Did you mean: {', '.join(hints)}?" if hints else " Try /model for the list."
-            return CommandResult(f"Unknown model \"{ctx.args}\".{hint}", is_error=True)
-        sessions.clear(ctx.session_id)
-        sessions.set_preference(ctx.session_id, name)
+            return CommandResult(f"Unknown model \"{wanted}\".{hint}", is_error=True)
+        sessions.clear(sid)
+        sessions.set_preference(sid, name)
         return CommandResult(f"This conversation now uses {describe(catalog, name)}")
 
     return CommandSpec(name="model", description="Show or set this conversation's model or profile",

@@ -123,7 +123,7 @@ def command(services: Any) -> CommandSpec:
                                      "nothing else is touched.\nRun `/stats clear --yes` to confirm.")
             deleted = await asyncio.to_thread(services.usage.clear)
             return CommandResult(f"Stats cleared — {deleted} log file(s) deleted.")
-        if len(words) > 1 or (words and not words[0].isdigit()):
+        if len(words) > 1 or (words and not words[0].isdecimal()):
             return CommandResult(f"Usage:\n{USAGE}", is_error=True)
         days = int(words[0]) if words else DEFAULT_DAYS
         if not 1 <= days <= MAX_DAYS:

@@ -8,6 +8,7 @@ replaces a different saved wallet without ``--force``. Both take effect after a 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from clawrouter_plugin.errors import ClawRouterError
@@ -97,6 +98,15 @@ async def _recover(services: Any, words: list[str]) -> CommandResult:
     return CommandResult(text)
 
 
+def _misuse(action: str, words: list[str]) -> str:
+    """What was wrong, never echoing what could be a pasted key or recovery phrase."""
+    if action in ("status", "export"):
+        return f"/wallet {action} takes no arguments."
+    if len(words) == 1 and re.fullmatch(r"[a-z-]{1,20}", action):
+        return f"Unknown subcommand: {words[0]}"
+    return "Unknown subcommand."
+
+
 def command(services: Any) -> CommandSpec:
     """The /wallet command; ``services`` is read when the command runs."""
 
@@ -114,7 +124,7 @@ def command(services: Any) -> CommandSpec:
                 return await _recover(services, words[1:])
         except ClawRouterError as exc:
             return CommandResult(f"⚠️ {exc.message}", is_error=True)
-        return CommandResult(f"Unknown subcommand: {words[0]}\n\nUsage:\n{USAGE}", is_error=True)
+        return CommandResult(f"{_misuse(action, words)}\n\nUsage:\n{USAGE}", is_error=True)
 
     return CommandSpec(name="wallet", description="Payment wallet: address, balance, export, recover",
                        handler=handler, accepts_args=True, usage=USAGE)

@@ -2,8 +2,10 @@
 
 A message is a command only when it is wholly ``/name args``. Names match case-insensitively
 with ``-`` and ``_`` alike; a command that takes no arguments does not match a message with
-arguments (the message then goes to the model, like any other text). Arguments lose control
-characters (tab and newline stay) and are capped at 4096 characters. A failing handler gives
+arguments (the message then goes to the model, like any other text). Blanks and invisible
+characters (zero-width spaces, byte-order and direction marks) around the message or its
+arguments are ignored. Arguments lose control characters (tab and newline stay) and are capped
+at 4096 characters. A failing handler gives
 "Command failed" and a short reason; the traceback goes to the log only.
 """
 
@@ -27,6 +29,9 @@ AUTH_REQUIRED = "⚠️ This command requires authorization."
 log = logging.getLogger("clawrouter.host")
 _MESSAGE = re.compile(r"/([A-Za-z][A-Za-z0-9_-]*)(?:\s+(.*))?", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# what trim() drops at the ends: every blank, and zero-width spaces/joiners, direction marks, BOM
+_BLANKS = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace()) + \
+    "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,20 @@ class ParsedCommand:
     body: str
 
 
+def trim(text: str) -> str:
+    """``text`` without blanks or invisible characters at either end."""
+    return text.strip(_BLANKS)
+
+
 def clean_args(raw: str) -> str | None:
     """Drop control characters except tab and newline, trim, cap at 4096 characters."""
-    cleaned = _CONTROL.sub("", raw).strip()[:MAX_ARGS_CHARS].strip()
+    cleaned = trim(trim(_CONTROL.sub("", raw))[:MAX_ARGS_CHARS])
     return cleaned or None
 
 
 def parse_command(text: str) -> ParsedCommand | None:
     """The command in ``text`` if the whole message is one, else None."""
-    stripped = text.strip()
-    match = _MESSAGE.fullmatch(stripped)
+    match = _MESSAGE.fullmatch(trim(text))
     if not match:
         return None
     args = clean_args(match.group(2)) if match.group(2) else None

@@ -47,6 +47,12 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
     return _derived_id(body.get("messages"))
 
 
+def header_session_id(sid: str) -> str:
+    """The id :func:`session_id` gives a request whose ``x-session-id`` header is ``sid``:
+    what chat hosts key a conversation's model preference by, so it meets the pipeline's pin."""
+    return session_id({"x-session-id": sid}, {})
+
+
 def _usable(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return False
