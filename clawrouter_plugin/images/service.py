@@ -57,11 +57,21 @@ class ImageResult:
     cost_usd: float
     payment: PaymentRecord | None
 
-    def to_openai(self) -> dict:
-        """The OpenAI images response: ``{created, data: [{url, revised_prompt?, note?}]}``."""
+    def to_openai(self, response_format: str = "url") -> dict:
+        """The OpenAI images response: ``{created, data: [{url, revised_prompt?, note?}]}``.
+
+        With ``b64_json`` each item carries the image itself as ``b64_json`` instead (read
+        back from the store: blocking, so async callers run it in a thread); an image known
+        only by a remote URL keeps its ``url`` and gets ``b64_json: null``.
+        """
         data = []
         for image in self.images:
-            item: dict[str, Any] = {"url": image.url}
+            item: dict[str, Any]
+            if response_format == "b64_json":
+                encoded = image.base64()
+                item = {"b64_json": encoded} if encoded else {"b64_json": None, "url": image.url}
+            else:
+                item = {"url": image.url}
             if image.revised_prompt:
                 item["revised_prompt"] = image.revised_prompt
             if image.note:

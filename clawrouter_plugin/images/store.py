@@ -8,6 +8,7 @@ that shape that are regular files in the directory: no traversal, no listing, no
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
@@ -33,6 +34,18 @@ class StoredImage:
     upstream_url: str | None = None
     revised_prompt: str | None = None
     note: str | None = None
+
+    def base64(self) -> str | None:
+        """The image as base64: the stored file read back (blocking), or the payload of an
+        inline data URI; None when only a remote URL is known."""
+        if self.path is not None:
+            try:
+                return base64.b64encode(self.path.read_bytes()).decode("ascii")
+            except OSError:
+                return None
+        if self.url.startswith("data:") and ";base64," in self.url:
+            return self.url.split(";base64,", 1)[1]
+        return None
 
 
 class ImageStore:

@@ -8,6 +8,7 @@ the store itself named; anything else (traversal, listing, other names) is a 404
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,20 +29,20 @@ def add_image_routes(app: web.Application, services: Services) -> None:
 
     async def generations(request: web.Request) -> web.Response:
         body = await read_json(request)
-        _check_response_format(body)
+        response_format = _response_format(body)
         result = await services.images.generate(
             prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
             n=body.get("n"), session_id=session_id(request.headers, body))
-        return _reply(result)
+        return await _reply(result, response_format)
 
     async def image2image(request: web.Request) -> web.Response:
         body = await read_json(request)
-        _check_response_format(body)
+        response_format = _response_format(body)
         result = await services.images.edit(
             prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
             model=body.get("model"), size=body.get("size"), n=body.get("n"),
             allow_relative=False, session_id=session_id(request.headers, body))
-        return _reply(result)
+        return await _reply(result, response_format)
 
     async def serve_image(request: web.Request) -> web.StreamResponse:
         path = services.images.store.resolve(request.match_info["name"])
@@ -57,15 +58,19 @@ def add_image_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/images/{name}", serve_image)
 
 
-def _check_response_format(body: dict) -> None:
-    """Images come back as URLs only: refuse any other ``response_format`` before paying."""
-    if body.get("response_format") not in (None, "url"):
-        raise BadRequest('response_format must be "url" (b64_json is not supported): every '
-                         "image is returned as a URL", code="invalid_response_format")
+def _response_format(body: dict) -> str:
+    """``url`` (the default) or ``b64_json``; anything else is refused before paying."""
+    value = body.get("response_format")
+    if value is None:
+        return "url"
+    if value not in ("url", "b64_json"):
+        raise BadRequest(f'response_format must be "url" or "b64_json", got {value!r}',
+                         code="invalid_response_format")
+    return value
 
 
-def _reply(result: ImageResult) -> web.Response:
+async def _reply(result: ImageResult, response_format: str) -> web.Response:
     headers = {"x-clawrouter-model": result.model, "x-clawrouter-size": result.size,
                "x-clawrouter-cost-usd": f"{result.cost_usd:.6f}"}
-    return web.json_response(result.to_openai(), headers=headers)
-
+    payload = await asyncio.to_thread(result.to_openai, response_format)
+    return web.json_response(payload, headers=headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 
@@ -64,7 +65,7 @@ async def test_upstream_urls_that_are_not_images_are_not_passed_on(image_env, ba
     assert item["url"] == "" and "not saved locally" in item["note"]
 
 
-@pytest.mark.parametrize("fmt", ["b64_json", "png", 1])
+@pytest.mark.parametrize("fmt", ["b64", "png", 1])
 async def test_unsupported_response_format_is_refused_before_paying(image_env, fmt):
     code, body = await post(image_env, {"prompt": "a fox", "response_format": fmt})
     assert code == 400 and body["error"]["code"] == "invalid_response_format", body
@@ -74,6 +75,34 @@ async def test_unsupported_response_format_is_refused_before_paying(image_env, f
 async def test_response_format_url_is_accepted(image_env):
     code, body = await post(image_env, {"prompt": "a fox", "response_format": "url"})
     assert code == 200, body
+
+
+@pytest.mark.parametrize("path", ["/v1/images/generations", "/v1/images/image2image"])
+async def test_response_format_b64_json_returns_the_image_itself(image_env, path):
+    """As the OpenAI SDK asks with response_format="b64_json": the image bytes, base64, paid
+    once, and the same image as the one stored."""
+    body = {"prompt": "a fox", "response_format": "b64_json"}
+    if path.endswith("image2image"):
+        body["image"] = data_uri(png())
+    code, reply = await post(image_env, body, path)
+    assert code == 200, reply
+    [item] = reply["data"]
+    assert "url" not in item and base64.b64decode(item["b64_json"]) == RESULT
+    [stored] = list(image_env.store.directory.iterdir())
+    assert stored.read_bytes() == RESULT
+    assert len(image_env.upstream.ledger.settlements) == 1
+
+
+async def test_b64_json_of_an_image_that_could_not_be_stored_is_still_returned(image_env):
+    env = image_env
+    env.store.directory.parent.mkdir(parents=True, exist_ok=True)
+    env.store.directory.write_bytes(b"not a directory")  # every save fails
+    b64 = data_uri(RESULT).split(",", 1)[1]
+    env.upstream.set_handler(IMAGE_PATH, answer({"created": 1, "data": [{"b64_json": b64}]}))
+    code, reply = await post(env, {"prompt": "a fox", "response_format": "b64_json"})
+    assert code == 200, reply
+    [item] = reply["data"]
+    assert base64.b64decode(item["b64_json"]) == RESULT  # inline: nothing lost
 
 
 async def test_gzip_bomb_download_stops_at_the_cap(aiohttp_server):
