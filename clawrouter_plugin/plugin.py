@@ -9,6 +9,7 @@ starts the proxy and installs the ``/imagegen`` and ``/img2img`` intercepts on i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -107,7 +108,9 @@ def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
         preferred = services.sessions.preference(header_session_id(request.session_id))
         if preferred:
             body["model"] = preferred
-        reply = await services.pipeline.chat(body, headers=headers)
+        # The host may cancel a call (its user stopped it). Shielded, the pipeline still
+        # finishes, so an answer already being paid for is cached and recorded, not lost.
+        reply = await asyncio.shield(services.pipeline.chat(body, headers=headers))
         return reply.text_deltas() if request.stream else await reply.json()
 
     from .catalog import load_catalog

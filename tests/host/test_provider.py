@@ -4,6 +4,7 @@ spoken to over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -190,3 +191,33 @@ async def test_chat_starting_model_unknown(host):
 
     with pytest.raises(ClawRouterError, match="--model: Unknown model \"nope-model\""):
         await choose_model(host, Conversation(), "blockrun/nope-model")
+
+
+async def test_a_cancelled_completion_still_keeps_its_paid_answer(host, x402_upstream,
+                                                                  funded_wallet_key, tmp_path):
+    """The host cancels a non-streaming call while the upstream works (its user stopped it):
+    the paid answer is still cached and recorded once, so asking again costs nothing."""
+    from clawrouter_plugin.host.api import ProviderRequest
+
+    from tests.support import handlers
+
+    x402_upstream.set_handler("/v1/chat/completions", handlers.delayed(0.5))
+    provider = host.providers["blockrun"]
+    body = {"model": "auto", "messages": [{"role": "user", "content": "stop me"}]}
+    call = asyncio.ensure_future(provider.complete(ProviderRequest(body, "conv-c")))
+    await asyncio.sleep(0.2)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    payer = Account.from_key(funded_wallet_key).address
+    for _ in range(50):  # the upstream answers 0.5 s after the request
+        await asyncio.sleep(0.1)
+        if x402_upstream.ledger.total_paid(payer) > 0:
+            break
+    paid = x402_upstream.ledger.total_paid(payer)
+    assert paid > 0
+    again = await asyncio.wait_for(provider.complete(ProviderRequest(body, "conv-c")), 10)
+    assert again["choices"][0]["message"]["content"].endswith(": stop me")
+    assert x402_upstream.ledger.total_paid(payer) == paid  # a cache hit: not paid twice
+    stats = (await host.dispatch("/stats 1", Conversation(session_id="conv-c"))).text
+    assert re.search(r"Total Requests:\s+2\b", stats) and re.search(r"Cache Hits?:\s+1\b", stats)
