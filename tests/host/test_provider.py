@@ -198,7 +198,6 @@ async def test_a_cancelled_completion_still_keeps_its_paid_answer(host, x402_ups
     """The host cancels a non-streaming call while the upstream works (its user stopped it):
     the paid answer is still cached and recorded once, so asking again costs nothing."""
     from clawrouter_plugin.host.api import ProviderRequest
-
     from tests.support import handlers
 
     x402_upstream.set_handler("/v1/chat/completions", handlers.delayed(0.5))
