@@ -4,7 +4,9 @@ so that ``clawrouter route`` does not pay for aiohttp and ``serve`` starts fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from . import log_output
@@ -18,6 +20,13 @@ HANDLERS = {
     "chat": "clawrouter_plugin.host.chat:chat_command",
     "openclaw-config": "clawrouter_plugin.host.openclaw_setup:openclaw_config_command",
 }
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 0 (any free port) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the local OpenAI-compatible proxy")
     _add_common(serve)
-    serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8402 or "
+    serve.add_argument("--port", type=port_number, help="port on 127.0.0.1 (default 8402 or "
                        "$BLOCKRUN_PROXY_PORT)")
     serve.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
 
@@ -60,12 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(chat)
     chat.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
     chat.add_argument("--model", default="blockrun/auto", help="starting model or profile")
-    chat.add_argument("--port", type=int, help="run the in-process proxy on this port (default: "
+    chat.add_argument("--port", type=port_number, help="run the in-process proxy on this port (default: "
                       "a free port; a clawrouter already on the port is reused)")
 
     oc = sub.add_parser("openclaw-config", help="print or write the OpenClaw provider block")
     _add_common(oc)
-    oc.add_argument("--port", type=int, help="proxy port to point OpenClaw at")
+    oc.add_argument("--port", type=port_number, help="proxy port to point OpenClaw at")
     oc.add_argument("--write", action="store_true", help="merge into ~/.openclaw/openclaw.json")
     oc.add_argument("--file", help="OpenClaw JSON config to merge into (with --write)")
     return parser
@@ -73,19 +82,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clawrouter`` console script."""
+    if sys.stdout is None:  # started with stdout closed: keep fd 1 taken, output goes nowhere
+        sys.stdout = open(os.devnull, "w")
     args = build_parser().parse_args(argv)
     log_handler = log_output.configure(args.verbose)
     module_name, func_name = HANDLERS[args.command].split(":")
-    handler = getattr(importlib.import_module(module_name), func_name)
     try:
-        return int(handler(args) or 0)
+        handler = getattr(importlib.import_module(module_name), func_name)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()
+        return code
     except ClawRouterError as exc:
         print(f"clawrouter: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `clawrouter route --jsonl big.jsonl | head`
+        _drop_stdout()
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO) or exc.filename is not None:
+            raise
+        _drop_stdout()  # a full disk or a dead terminal behind stdout
+        print(f"clawrouter: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
         log_handler.flush()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the unwritable rest is not flushed again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

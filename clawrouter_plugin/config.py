@@ -8,13 +8,15 @@ snake_case is accepted too. Unknown keys are errors, so typos do not pass silent
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from .config_section import ConfigSection
 from .errors import ConfigError
@@ -28,6 +30,36 @@ DEFAULT_PORT = 8402
 DEFAULT_API_BASE = "https://blockrun.ai/api"
 BASE_MAINNET = "eip155:8453"
 BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+
+
+def api_base_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the upstream API base, or None. Never quotes the URL (it may hold
+    credentials). Plain http is only for a server on this machine: payments are signed for it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number in range
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "not a valid URL (bad port)"
+    if any(char.isspace() for char in url):
+        return "must not contain spaces"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "expected an http(s) URL such as https://blockrun.ai/api"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    if parts.scheme.lower() == "http" and not _is_local(parts.hostname):
+        return "plain http is only allowed for localhost; use https://"
+    return None
+
+
+def _is_local(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class AllowedAsset(ConfigSection):
@@ -101,6 +133,14 @@ class PluginConfig(ConfigSection):
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
+
+    @field_validator("api_base")
+    @classmethod
+    def _valid_api_base(cls, value: str) -> str:
+        problem = api_base_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @property
     def data_path(self) -> Path:
@@ -211,6 +251,9 @@ def with_overrides(
             raise ConfigError(f"BLOCKRUN_PROXY_PORT: not a port number: {env_port!r}")
         updates["port"] = int(env_port)
     if api_base:
+        problem = api_base_problem(api_base)
+        if problem:
+            raise ConfigError(f"--api-base: {problem}")
         updates["api_base"] = api_base
     if data_dir:
         updates["data_dir"] = data_dir

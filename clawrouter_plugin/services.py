@@ -16,6 +16,7 @@ from .config import PluginConfig
 from .images import ImageService, ImageStore
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
+from .payment.wallet import env_wallet
 from .router import Router
 from .state.cache import ResponseCache
 from .state.dedup import InFlight
@@ -71,11 +72,13 @@ async def build_services(
     from .proxy.pipeline import Pipeline
     from .proxy.recorder import UsageRecorder
 
-    data_dir = open_data_dir(config.data_path)
-    catalog = load_catalog()
     env = dict(os.environ)
     if wallet_key:
         env["BLOCKRUN_WALLET_KEY"] = wallet_key
+    if not os.path.lexists(config.data_path):  # no saved wallet: refuse a bad key before mkdir
+        env_wallet(env)
+    data_dir = open_data_dir(config.data_path)
+    catalog = load_catalog()
     wallet = load_or_create_wallet(data_dir, env=env)
     # Everything that reads the data directory (and may refuse it) comes before the HTTP
     # session, so a refusal leaves no unclosed session behind.

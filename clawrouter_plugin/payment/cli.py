@@ -19,6 +19,9 @@ NETWORK_NAMES = {BASE_MAINNET: "Base", "eip155:84532": "Base Sepolia"}
 
 def wallet_command(args: argparse.Namespace) -> int:
     """Entry point of ``clawrouter wallet``."""
+    if args.mnemonic and args.action != "recover":  # never echo it: it may be a real phrase
+        raise WalletError(f"'wallet {args.action}' takes no further argument (a recovery "
+                          "phrase is only used with 'wallet recover')")
     config = with_overrides(load_config(args.config).plugin, data_dir=args.data_dir)
     if args.action == "export":
         return _export(config)

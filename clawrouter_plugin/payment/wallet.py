@@ -131,14 +131,21 @@ def _load_saved(data_dir: Path) -> Wallet | None:
     return None
 
 
+def env_wallet(env: Mapping[str, str]) -> Wallet | None:
+    """The wallet of ``$BLOCKRUN_WALLET_KEY`` in ``env``, None if unset; WalletError if invalid."""
+    text = env.get(ENV_KEY, "").strip()
+    if not text:
+        return None
+    return Wallet.from_private_key(_parse_hex_key(text, f"${ENV_KEY}"), source="env")
+
+
 def load_or_create_wallet(data_dir: Path, *, env: Mapping[str, str] | None = None) -> Wallet:
     """The saved wallet, else ``$BLOCKRUN_WALLET_KEY``, else a newly generated saved wallet."""
     data_dir = Path(data_dir).expanduser()
     env = os.environ if env is None else env
     wallet = _load_saved(data_dir)
-    if wallet is None and env.get(ENV_KEY, "").strip():
-        wallet = Wallet.from_private_key(
-            _parse_hex_key(env[ENV_KEY].strip(), f"${ENV_KEY}"), source="env")
+    if wallet is None:
+        wallet = env_wallet(env)
     if wallet is None:
         wallet = _generate(data_dir)
     log.info("wallet %s (from %s)", wallet.address,
