@@ -72,5 +72,8 @@ def _response_format(body: dict) -> str:
 async def _reply(result: ImageResult, response_format: str) -> web.Response:
     headers = {"x-clawrouter-model": result.model, "x-clawrouter-size": result.size,
                "x-clawrouter-cost-usd": f"{result.cost_usd:.6f}"}
-    payload = await asyncio.to_thread(result.to_openai, response_format)
+    if response_format == "b64_json":  # reads the stored files back: not on the event loop
+        payload = await asyncio.to_thread(result.to_openai, response_format)
+    else:
+        payload = result.to_openai()
     return web.json_response(payload, headers=headers)
