@@ -94,6 +94,18 @@ class PaymentUnconfirmed(ClawRouterError):
         self.amount_usd = amount_usd
 
 
+class ShuttingDown(ClawRouterError):
+    """The proxy is stopping: the request came too late, or did not finish in the grace
+    period."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "shutting_down"
+
+    def __init__(self) -> None:
+        super().__init__("clawrouter is shutting down; send the request again once it is back")
+
+
 class BudgetExceeded(ClawRouterError):
     """The session's maxCostPerRun budget does not allow this request."""
 

@@ -50,7 +50,7 @@ def _host_of(value: str) -> str:
     return host.split(":", 1)[0].lower()
 
 
-def refuse_web_pages(request: web.Request) -> None:
+def refuse_foreign_callers(request: web.Request) -> None:
     """Only local programs may use the proxy: it spends money and reads local files.
 
     A web page elsewhere (or a DNS-rebinding one) would reach us with a foreign Host or
@@ -80,7 +80,7 @@ async def errors_middleware(
 ) -> web.StreamResponse:
     """Every failure becomes an OpenAI-style JSON error; tracebacks go to the log only."""
     try:
-        refuse_web_pages(request)
+        refuse_foreign_callers(request)
         return await handler(request)
     except ClawRouterError as exc:
         return error_response(exc)

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
 import orjson
 
-from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ShuttingDown
 from ..router import tier_rank
 from ..state.cache import CachedResponse
 from ..state.cache_key import cache_bypassed, cache_key
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import find_command
-from .reply import ChunkChannel, Reply, ShuttingDown
+from .reply import ChunkChannel, Reply
 from .spend_guard import SpendGuard
 from .upstream_chat import Attempt, UpstreamChat
 

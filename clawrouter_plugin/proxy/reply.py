@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from ..errors import ClawRouterError, UpstreamError
+from ..errors import ClawRouterError, ShuttingDown, UpstreamError
 from .chat_format import (
     DONE,
     HEARTBEAT,
@@ -24,18 +24,6 @@ from .chat_format import (
 
 HEARTBEAT_SECONDS = 2.0
 log = logging.getLogger("clawrouter.reply")
-
-
-class ShuttingDown(ClawRouterError):
-    """The proxy is stopping: the request came too late, or did not finish in the grace
-    period."""
-
-    status = 503
-    type = "service_unavailable"
-    code = "shutting_down"
-
-    def __init__(self) -> None:
-        super().__init__("clawrouter is shutting down; send the request again once it is back")
 
 
 class ChunkChannel(deque):
