@@ -70,8 +70,8 @@ def _intercept(spec: CommandSpec) -> Callable[[str, str], Awaitable[str]]:
     from .host.dispatch import clean_args, run_command
 
     async def intercept(raw_args: str, session_id: str) -> str:
-        args = clean_args(raw_args) or ""
-        ctx = CommandContext(args=args or None, command_body=f"/{spec.name} {args}".strip(),
+        args = clean_args(raw_args)
+        ctx = CommandContext(args=args, command_body=f"/{spec.name} {args or ''}".strip(),
                              channel="http", sender_id="proxy", session_id=session_id)
         result = await run_command(spec, ctx, log)
         text = result.text or ""

@@ -150,24 +150,25 @@ class ImageService:
         payload = json.dumps(body, ensure_ascii=False).encode()
         reservation = self.spend.reserve(session_id, limit) if self.spend else None  # 429 if over
         payment = None
+        paid = 0.0
         try:
             async with self.client.open(
                 "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
                 price_key=f"{path} {image_model.id} {size} n={count}",
             ) as resp:
                 payment = resp.payment
+                paid = payment.amount_usd if payment else 0.0
                 try:
                     data = await _read_capped(resp.content, self._response_cap(count))
                 finally:
                     self._record(payment, image_model.id, requested, session_id, started)
                 status = resp.status
         except PaymentUnconfirmed as exc:
-            if reservation is not None:
-                reservation.commit(exc.amount_usd)  # it may have been settled
+            paid = exc.amount_usd  # it may have been settled: counted
             raise
         finally:
             if reservation is not None:
-                reservation.commit(payment.amount_usd if payment else 0.0)
+                reservation.commit(paid)
         if status != 200:
             raise UpstreamError(error_message(status, data),
                                 status=status if 400 <= status < 500 and status != 402 else 502)
