@@ -22,11 +22,14 @@ HANDLERS = {
 }
 
 
-def port_number(text: str) -> int:
+def port_argument(text: str) -> int:
     """argparse type of ``--port``: 0 (any free port) to 65535."""
-    if not text.isdigit() or int(text) > 65535:
+    from .config import port_number  # imported when used: `--help` stays fast
+
+    number = port_number(text)
+    if number is None:
         raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
-    return int(text)
+    return number
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the local OpenAI-compatible proxy")
     _add_common(serve)
-    serve.add_argument("--port", type=port_number, help="port on 127.0.0.1 (default 8402 or "
+    serve.add_argument("--port", type=port_argument, help="port on 127.0.0.1 (default 8402 or "
                        "$BLOCKRUN_PROXY_PORT)")
     serve.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
 
@@ -69,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(chat)
     chat.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
     chat.add_argument("--model", default="blockrun/auto", help="starting model or profile")
-    chat.add_argument("--port", type=port_number, help="run the in-process proxy on this port (default: "
+    chat.add_argument("--port", type=port_argument, help="run the in-process proxy on this port (default: "
                       "a free port; a clawrouter already on the port is reused)")
 
     oc = sub.add_parser("openclaw-config", help="print or write the OpenClaw provider block")
     _add_common(oc)
-    oc.add_argument("--port", type=port_number, help="proxy port to point OpenClaw at")
+    oc.add_argument("--port", type=port_argument, help="proxy port to point OpenClaw at")
     oc.add_argument("--write", action="store_true", help="merge into ~/.openclaw/openclaw.json")
     oc.add_argument("--file", help="OpenClaw JSON config to merge into (with --write)")
     return parser

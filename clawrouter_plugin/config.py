@@ -32,6 +32,13 @@ BASE_MAINNET = "eip155:8453"
 BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 
 
+def port_number(text: str) -> int | None:
+    """``text`` as a TCP port, 0 (any free port) to 65535; None when it is not one."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > 65535:
+        return None
+    return int(text)
+
+
 def api_base_problem(url: str) -> str | None:
     """Why ``url`` cannot be the upstream API base, or None. Never quotes the URL (it may hold
     credentials). Plain http is only for a server on this machine: payments are signed for it."""
@@ -247,9 +254,10 @@ def with_overrides(
     if port is not None:
         updates["port"] = port
     elif env_port:
-        if not env_port.isdigit() or not 1 <= int(env_port) <= 65535:
-            raise ConfigError(f"BLOCKRUN_PROXY_PORT: not a port number: {env_port!r}")
-        updates["port"] = int(env_port)
+        number = port_number(env_port)
+        if number is None:
+            raise ConfigError(f"BLOCKRUN_PROXY_PORT: not a port number (0-65535): {env_port!r}")
+        updates["port"] = number
     if api_base:
         problem = api_base_problem(api_base)
         if problem:

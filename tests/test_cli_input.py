@@ -38,13 +38,22 @@ def _run(env: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize("command", [["serve"], ["chat"], ["openclaw-config"]])
-@pytest.mark.parametrize("port", ["70000", "-1", "abc", "65536"])
+@pytest.mark.parametrize("port", ["70000", "-1", "abc", "65536", "²"])
 def test_a_port_out_of_range_is_a_usage_error(env, tmp_path, capsys, command, port):
     with pytest.raises(SystemExit) as exited:
         main([*command, "--port", port])
     assert exited.value.code == 2
     assert "not a port number (0-65535)" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("port", ["abc", "70000", "²", "८०"])
+def test_a_bad_port_in_the_environment_is_one_line(env, port):
+    env["BLOCKRUN_PROXY_PORT"] = port
+    done = _run(env, "openclaw-config")
+    assert done.returncode == 2, done.stderr
+    assert "BLOCKRUN_PROXY_PORT: not a port number" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("url", [
