@@ -47,7 +47,7 @@ class SignedPayment:
 def chain_id(network: str) -> int:
     """8453 from ``eip155:8453``."""
     prefix, _, number = network.partition(":")
-    if prefix != "eip155" or not number.isdigit():
+    if prefix != "eip155" or not (number.isascii() and number.isdigit()) or len(number) > 20:
         raise PaymentRefused(f"payment refused: network {network!r} is not an EVM chain")
     return int(number)
 

@@ -196,7 +196,7 @@ async def stats(request: web.Request) -> web.Response:
         deleted = await asyncio.to_thread(services.usage.clear)
         return web.json_response({"cleared": True, "deletedFiles": deleted})
     raw_days = request.query.get("days", "7")
-    if not raw_days.isdigit():
+    if not (raw_days.isascii() and raw_days.isdigit()) or len(raw_days) > 6:
         raise BadRequest(f"days must be a whole number of days, got {raw_days!r}")
     totals = await asyncio.to_thread(services.usage.aggregate, int(raw_days))
     return web.json_response(totals, headers={"Cache-Control": "no-cache"}, dumps=_dumps)

@@ -6,11 +6,13 @@ import base64
 import json
 import time
 
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from clawrouter_plugin.errors import PaymentRefused
 from clawrouter_plugin.payment import Wallet
-from clawrouter_plugin.payment.signer import sign_payment
+from clawrouter_plugin.payment.signer import chain_id, sign_payment
 from clawrouter_plugin.payment.wire import parse_payment_required
 
 from .test_refusals import USDC, _b64, _entry, _required
@@ -89,3 +91,9 @@ def test_v1_payload_shape():
     assert (payload["x402Version"], payload["scheme"], payload["network"]) == (1, "exact", "base")
     assert payload["payload"]["authorization"]["value"] == "2500"
     assert required.accepts[0].network == "eip155:8453"
+
+
+@pytest.mark.parametrize("network", ["eip155:²", "eip155:" + "9" * 5000, "solana:1", "eip155:"])
+def test_a_network_that_is_no_evm_chain_id_is_refused(network):
+    with pytest.raises(PaymentRefused, match="not an EVM chain"):
+        chain_id(network)

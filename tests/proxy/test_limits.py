@@ -135,8 +135,9 @@ async def test_health_stats_and_usage_log(proxy, x402_upstream, funded_wallet_ke
     assert lines[0]["cost"] == pytest.approx(0.001) and lines[1]["cacheHit"] is True
     code, _, body = await post(proxy, "/stats", method="DELETE")
     assert code == 200 and json.loads(body)["deletedFiles"] == 1
-    code, _, body = await post(proxy, "/stats?days=abc", method="GET")
-    assert code == 400
+    for days in ("abc", "%C2%B2", "9" * 5000, "0", "366"):  # "²": a digit to isdigit(), not to int()
+        code, _, body = await post(proxy, f"/stats?days={days}", method="GET")
+        assert code == 400 and "days must be a whole number" in json.loads(body)["error"]["message"]
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
