@@ -122,6 +122,8 @@ class ImageConfig(ConfigSection):
     max_redirects: int = Field(3, ge=0, le=10)
     max_images: int = Field(4, ge=1, le=10)
     max_output_bytes: int = Field(64 * 1024 * 1024, ge=1)  # one image returned by the upstream
+    # image URLs on loopback, private, link-local or CGNAT addresses (never the proxy's own)
+    allow_private_urls: bool = False
 
 
 class PluginConfig(ConfigSection):

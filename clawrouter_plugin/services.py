@@ -14,6 +14,7 @@ from .balance import BalanceMonitor
 from .catalog import Catalog, load_catalog
 from .config import PluginConfig
 from .images import ImageService, ImageStore
+from .outbound import OutboundPolicy
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
 from .payment.wallet import env_wallet
@@ -116,7 +117,9 @@ async def build_services(
         on_routed=on_routed, on_low_balance=on_low_balance,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
-    services.images = ImageService(client, catalog, store, config.images, http, usage,
+    outbound = OutboundPolicy(allow_private=config.images.allow_private_urls,
+                              own_url=lambda: services.public_url, trusted=(config.api_base,))
+    services.images = ImageService(client, catalog, store, config.images, outbound, usage,
                                    services.spend)
     services.recorder = UsageRecorder(usage, catalog)
     services.pipeline = Pipeline(services)

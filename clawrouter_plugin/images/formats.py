@@ -20,7 +20,6 @@ GIF = ImageFormat("GIF", "image/gif", "gif")
 INPUT_FORMATS = (PNG, JPEG, WEBP)  # what image/mask inputs may be
 STORE_FORMATS = (PNG, JPEG, WEBP, GIF)  # what the local store keeps from upstream
 SNIFF_BYTES = 12  # enough bytes for every signature below
-BY_EXT = {fmt.ext: fmt for fmt in STORE_FORMATS}
 
 
 def sniff(head: bytes) -> ImageFormat | None:

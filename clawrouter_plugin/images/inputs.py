@@ -5,7 +5,9 @@ http(s) URL, or a ``data:image/...;base64,`` URI. Whatever the source, the bytes
 be PNG, JPEG or WebP (checked by their signature) and no larger than ``images.maxInputBytes``.
 Local files must be regular files (after resolving symlinks); they are opened non-blocking and
 checked with ``fstat`` before anything is read, so a FIFO, a device or a directory never blocks
-and never gets read. Error messages name the input, never its contents.
+and never gets read. URLs are fetched under the outbound URL policy (:mod:`..outbound`). Every
+input is then decoded and re-encoded, so only the picture goes upstream. Error messages name
+the input, never its contents.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
 from ..config import ImageConfig
 from ..errors import BadRequest, PayloadTooLarge
-from .download import download_image
+from ..outbound import OutboundPolicy
+from .download import download_image, fetch_failed
 from .formats import (
     INPUT_FORMATS,
     SNIFF_BYTES,
@@ -33,6 +34,7 @@ from .formats import (
     sniff,
     sniff_input,
 )
+from .reencode import reencode
 
 _FORMAT_NAMES = format_names(INPUT_FORMATS)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -55,13 +57,15 @@ class ImageInput:
 async def load_image_input(
     value: object,
     *,
-    http: aiohttp.ClientSession,
+    outbound: OutboundPolicy,
     config: ImageConfig,
     allow_relative: bool = False,
     label: str = "image",
 ) -> ImageInput:
     """Load one image input (path, URL or data URI) or raise a :class:`BadRequest`.
 
+    The result is re-encoded (:mod:`.reencode`): only the decoded picture, without metadata
+    or trailing bytes. URLs are fetched under ``outbound``, the outbound URL policy.
     ``allow_relative`` lets a relative path resolve against the process's working directory
     (the chat command); the HTTP route requires absolute or ``~/`` paths.
     """
@@ -71,17 +75,26 @@ async def load_image_input(
     value = value.strip()
     limit = config.max_input_bytes
     if value[:5].lower() == "data:":
-        return await asyncio.to_thread(decode_data_uri, value, limit, label)
+        return await asyncio.to_thread(
+            lambda: cleaned(decode_data_uri(value, limit, label), label))
     if _URL_SCHEME.match(value):
         if value.split(":", 1)[0].lower() not in ("http", "https"):
             raise BadRequest(f"{label}: only http:// and https:// URLs are allowed",
                              code="invalid_image_url")
         data, fmt = await download_image(
-            http, value, max_bytes=limit, timeout=config.download_timeout_seconds,
+            outbound, value, max_bytes=limit, timeout=config.download_timeout_seconds,
             max_redirects=config.max_redirects, formats=INPUT_FORMATS, label=label)
-        return ImageInput(data, fmt)
+        try:
+            return await asyncio.to_thread(cleaned, ImageInput(data, fmt), label)
+        except BadRequest:  # said the same way as every other failure of a URL
+            raise fetch_failed(label) from None
     path = local_path(value, allow_relative=allow_relative, label=label)
-    return await asyncio.to_thread(read_image_file, path, limit, label)
+    return await asyncio.to_thread(lambda: cleaned(read_image_file(path, limit, label), label))
+
+
+def cleaned(image: ImageInput, label: str = "image") -> ImageInput:
+    """``image`` re-encoded without metadata (blocking, CPU-bound: call it in a thread)."""
+    return ImageInput(reencode(image.data, image.format, label), image.format)
 
 
 def local_path(value: str, *, allow_relative: bool, label: str = "image") -> Path:

@@ -25,6 +25,7 @@ import orjson
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
 from ..errors import BadRequest, ClawRouterError, PaymentUnconfirmed, UpstreamError
+from ..outbound import OutboundPolicy
 from ..payment.response import transport_error
 from ..proxy.fallback import error_message
 from ..state.spend import SpendTracker
@@ -84,14 +85,14 @@ class ImageService:
     """Generates and edits images through the paying x402 client."""
 
     def __init__(self, client: X402Client, catalog: Catalog, store: ImageStore,
-                 config: ImageConfig, http: aiohttp.ClientSession, usage: UsageLog | None = None,
+                 config: ImageConfig, outbound: OutboundPolicy, usage: UsageLog | None = None,
                  spend: SpendTracker | None = None):
         self.client = client
         self.spend = spend  # images count against the session's maxCostPerRun too
         self.catalog = catalog
         self.store = store
         self.config = config
-        self.http = http
+        self.outbound = outbound  # every URL fetched (inputs and results) goes through it
         self.usage = usage
 
     async def generate(self, *, prompt: object, model: object = None, size: object = None,
@@ -130,7 +131,7 @@ class ImageService:
                            allow_relative: bool) -> dict[str, ImageInput]:
         """Load all inputs concurrently; the first failure cancels the others."""
         tasks = {label: asyncio.ensure_future(load_image_input(
-            value, http=self.http, config=self.config, allow_relative=allow_relative,
+            value, outbound=self.outbound, config=self.config, allow_relative=allow_relative,
             label=label)) for label, value in sources.items()}
         try:
             await asyncio.gather(*tasks.values())
@@ -219,7 +220,7 @@ class ImageService:
             return await asyncio.to_thread(decode_data_uri, url, cap, "result", STORE_FORMATS)
         if url:
             data, fmt = await download_image(
-                self.http, url, max_bytes=cap, timeout=self.config.download_timeout_seconds,
+                self.outbound, url, max_bytes=cap, timeout=self.config.download_timeout_seconds,
                 max_redirects=self.config.max_redirects, formats=STORE_FORMATS, label="result")
             return ImageInput(data, fmt)
         b64 = item.get("b64_json")

@@ -3,7 +3,8 @@
 Names are ``<UTC yyyymmddThhmmssZ>-<12 hex>.<ext>`` with the extension taken from the image's
 own signature. Files are written to a temporary name and linked into place (never over an
 existing file), so a reader never sees half an image. Lookups accept only names of exactly
-that shape that are regular files in the directory: no traversal, no listing, no symlinks.
+that shape that are regular files in the directory holding the image their extension names:
+no traversal, no listing, no symlinks, no other files.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Callable
 
 from ..errors import UpstreamError
 from ..paths import ensure_private_dir
-from .formats import BY_EXT, SNIFF_BYTES, sniff
+from .formats import SNIFF_BYTES, ImageFormat, sniff
 
 _NAME = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}\.(?:png|jpg|webp|gif)")
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 @dataclass
@@ -90,19 +92,22 @@ class ImageStore:
             tmp.unlink(missing_ok=True)
         return StoredImage(url=self.url_for(name), path=self.directory / name)
 
-    def resolve(self, name: str) -> Path | None:
-        """The stored file called ``name``, or None for anything else (bad name, missing)."""
+    def resolve(self, name: str) -> tuple[Path, ImageFormat] | None:
+        """The stored image called ``name`` and its format, or None for anything else.
+
+        Only a name of the store's own shape, a regular file (not a symlink), whose first
+        bytes are the image signature its extension says: a non-image file with a valid
+        name, or an image under the wrong extension, is not served. Blocking (a short read).
+        """
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             return None
         path = self.directory / name
         try:
-            info = os.lstat(path)
+            fd = os.open(path, _READ_FLAGS)
         except OSError:
             return None
-        return path if stat.S_ISREG(info.st_mode) else None
-
-    @staticmethod
-    def content_type(path: Path) -> str:
-        """The MIME type of a stored file (from its extension, which came from its bytes)."""
-        fmt = BY_EXT.get(path.suffix.lstrip("."))
-        return fmt.mime if fmt else "application/octet-stream"
+        with open(fd, "rb", closefd=True) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            fmt = sniff(handle.read(SNIFF_BYTES))
+        return (path, fmt) if fmt is not None and fmt.ext == path.suffix[1:] else None

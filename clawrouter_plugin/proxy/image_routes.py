@@ -2,8 +2,9 @@
 
 ``POST /v1/images/generations`` and ``POST /v1/images/image2image`` call the one
 :class:`~clawrouter_plugin.images.ImageService`; errors propagate as ClawRouterError and the
-app's middleware turns them into OpenAI-style JSON. ``GET /images/<name>`` serves only files
-the store itself named; anything else (traversal, listing, other names) is a 404.
+app's middleware turns them into OpenAI-style JSON. ``GET /images/<name>`` serves only images
+the store itself named, with the content type of their real format and ``nosniff``; anything
+else (traversal, listing, other names, a non-image file under a store name) is a 404.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ def add_image_routes(app: web.Application, services: Services) -> None:
         return await _reply(result, response_format)
 
     async def serve_image(request: web.Request) -> web.StreamResponse:
-        path = services.images.store.resolve(request.match_info["name"])
-        if path is None:
+        found = await asyncio.to_thread(services.images.store.resolve,
+                                        request.match_info["name"])
+        if found is None:
             return web.json_response(_NOT_FOUND, status=404)
+        path, fmt = found
         return web.FileResponse(path, headers={
-            "Content-Type": services.images.store.content_type(path),
+            "Content-Type": fmt.mime,
             "Cache-Control": "public, max-age=31536000, immutable",
             "X-Content-Type-Options": "nosniff"})
 

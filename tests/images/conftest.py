@@ -14,6 +14,7 @@ from aiohttp import web
 from clawrouter_plugin.catalog import load_catalog
 from clawrouter_plugin.config import ImageConfig, PaymentConfig
 from clawrouter_plugin.images import ImageService, ImageStore
+from clawrouter_plugin.outbound import OutboundPolicy
 from clawrouter_plugin.payment import PaymentPolicy, Wallet, X402Client
 from clawrouter_plugin.proxy.app import errors_middleware
 from clawrouter_plugin.proxy.image_routes import add_image_routes
@@ -79,6 +80,10 @@ class ImageEnv:
     client: Any = None  # aiohttp test client for the routes
     public: dict = field(default_factory=dict)
 
+    def allow_private_urls(self) -> None:
+        """Turn on the images.allowPrivateUrls opt-in (for tests serving inputs on 127.0.0.1)."""
+        self.service.outbound.allow_private = True
+
     def paid_usd(self) -> float:
         return self.upstream.ledger.total_paid_usd(self.payer)
 
@@ -119,7 +124,8 @@ async def image_env(x402_upstream, funded_wallet_key, tmp_path, aiohttp_client):
         usage = UsageLog(data_dir / "logs")
         config = ImageConfig(max_input_bytes=256 * 1024, download_timeout_seconds=3,
                              max_redirects=2, max_images=4)
-        service = ImageService(client, CATALOG, store, config, http, usage)
+        outbound = OutboundPolicy(own_url=lambda: public["url"], trusted=(x402_upstream.url,))
+        service = ImageService(client, CATALOG, store, config, outbound, usage)
         services = SimpleNamespace(images=service, catalog=CATALOG)
         app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
         add_image_routes(app, services)

@@ -1,33 +1,34 @@
-"""Real tiny image bytes for tests: a valid PNG built by hand, JPEG/WebP with true signatures."""
+"""Real tiny images for tests, encoded by Pillow the way clawrouter re-encodes inputs, so an
+input that goes through unchanged in content also arrives upstream byte for byte."""
 
 from __future__ import annotations
 
 import base64
-import struct
-import zlib
+import io
+
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    """``image`` saved as ``fmt`` (PNG, JPEG, WEBP) with Pillow."""
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
 
 
 def png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
     """A valid RGB PNG of one colour."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    row = b"\x00" + bytes(rgb) * width
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+    return encode(Image.new("RGB", (width, height), rgb), "PNG")
 
 
-def jpeg() -> bytes:
-    """JPEG signature (SOI + JFIF APP0) followed by filler and EOI."""
-    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    return b"\xff\xd8" + app0 + b"\x00" * 32 + b"\xff\xd9"
+def jpeg(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (40, 90, 200)) -> bytes:
+    """A valid baseline JPEG of one colour (JFIF, no EXIF)."""
+    return encode(Image.new("RGB", (width, height), rgb), "JPEG")
 
 
-def webp() -> bytes:
-    """A RIFF/WEBP container header with a small VP8L chunk."""
-    payload = b"WEBP" + b"VP8L" + struct.pack("<I", 8) + b"\x2f" + b"\x00" * 7
-    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+def webp(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (0, 160, 60)) -> bytes:
+    """A valid lossless WebP (a simple VP8L file) of one colour."""
+    return encode(Image.new("RGB", (width, height), rgb), "WEBP", lossless=True)
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:

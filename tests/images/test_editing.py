@@ -77,6 +77,7 @@ async def test_home_path_with_mask_and_size(image_env, tmp_path, monkeypatch):
 
 async def test_url_inputs(image_env, served):
     env = image_env
+    env.allow_private_urls()  # served on 127.0.0.1
     code, reply = await edit(env, image=str(served.make_url("/photo.jpg")),
                              mask=str(served.make_url("/mask.png")))
     assert code == 200, reply

@@ -134,7 +134,8 @@ async def test_undownloadable_upstream_url_is_returned_with_a_note(image_env):
     assert code == 200  # paid for: never fail it because the copy failed
     item = body["data"][0]
     assert item["url"] == f"{env.upstream.origin}/gone/out-0.png"
-    assert "HTTP 404" in item["note"] and "upstream's URL" in item["note"]
+    assert "could not fetch the image at that URL" in item["note"]
+    assert "upstream's URL" in item["note"]
     assert len(env.upstream.ledger.settlements) == 1
 
 

@@ -25,9 +25,9 @@ def test_save_names_files_by_their_bytes(store):
         assert NAME.fullmatch(saved.path.name) and saved.path.suffix == "." + ext
         assert saved.url == f"http://localhost:8402/images/{saved.path.name}"
         assert saved.path.read_bytes() == data
-        assert store.resolve(saved.path.name) == saved.path
-        assert store.content_type(saved.path) == {"png": "image/png", "jpg": "image/jpeg",
-                                                  "webp": "image/webp"}[ext]
+        path, fmt = store.resolve(saved.path.name)
+        assert path == saved.path
+        assert fmt.mime == {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}[ext]
     assert oct(store.directory.stat().st_mode & 0o777) == "0o700"
     assert sorted(p.name for p in store.directory.iterdir() if p.name.startswith(".")) == []
 
@@ -52,7 +52,7 @@ def test_resolve_refuses_everything_but_own_names(store, tmp_path):
                  ".", "..", saved.path.name + "/", saved.path.name.upper(), "x.png",
                  "20250101T000000Z-bbbbbbbbbbbb.png", link.name, None):
         assert store.resolve(name) is None, name
-    assert store.resolve(saved.path.name) == saved.path
+    assert store.resolve(saved.path.name)[0] == saved.path
 
 
 def test_public_url_is_read_at_save_time(tmp_path):
