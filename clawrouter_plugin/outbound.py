@@ -65,7 +65,11 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 def address_kind(address: IPAddress) -> str:
     """``"public"``, ``"private"`` (allowed only with the opt-in) or ``"forbidden"``."""
     address = embedded_ipv4(address) or address
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_multicast or address.is_unspecified:
+        return "forbidden"
+    if address.is_loopback:  # before is_reserved: ::1 lies in the reserved ::/8
+        return "private"
+    if address.is_reserved:
         return "forbidden"
     if address.is_global and not (address.version == 6 and address.is_site_local):
         return "public"
