@@ -7,7 +7,6 @@ import base64
 import gzip
 import json
 
-import aiohttp
 import pytest
 from aiohttp import web
 

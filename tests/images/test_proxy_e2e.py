@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from aiohttp import web
 from openai import AsyncOpenAI, PermissionDeniedError
 
 from clawrouter_plugin.config import PluginConfig
@@ -96,3 +97,45 @@ async def test_chat_intercepts_with_channel_envelope(proxy, x402_upstream, tmp_p
     assert edit["prompt"] == "把背景换成星空" and edit["image"] == data_uri(jpeg(), "image/jpeg")
     assert len(x402_upstream.ledger.settlements) == 2
     assert x402_upstream.count(path="/v1/chat/completions") == 0
+
+
+async def test_image_urls_on_this_machine_are_refused_by_the_running_proxy(
+        x402_upstream, funded_wallet_key, tmp_path, aiohttp_server):
+    """The outbound policy as start_proxy wires it: loopback refused by default; with
+    images.allowPrivateUrls loopback is fetched, but the proxy's own address still is not."""
+    hits: list[str] = []
+
+    async def photo(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=jpeg(), content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/img.jpg", photo)
+    target = await aiohttp_server(app)
+    x402_upstream.set_price(IMAGE_EDIT_PATH, catalog_price)
+    x402_upstream.set_handler(IMAGE_EDIT_PATH, image_handler("data"))
+    generic = "image: could not fetch the image at that URL"
+
+    async def edit(handle, url: str) -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as http, http.post(
+                handle.base_url + "/v1/images/image2image",
+                json={"prompt": "make it blue", "image": url}) as resp:
+            return resp.status, await resp.json()
+
+    for opt_in in (False, True):
+        config = PluginConfig.model_validate({"payment": {"rpcUrl": "http://127.0.0.1:9/"},
+                                              "images": {"allowPrivateUrls": opt_in}})
+        handle = await start_proxy(wallet_key=funded_wallet_key, port=0,
+                                   api_base=x402_upstream.url, config=config,
+                                   data_dir=tmp_path / f"data-{opt_in}")
+        try:
+            code, body = await edit(handle, str(target.make_url("/img.jpg")))
+            if opt_in:
+                assert code == 200, body
+                own = body["data"][0]["url"]  # this proxy's /images/<name>
+                code, body = await edit(handle, own)
+            assert (code, body["error"]["message"]) == (400, generic), body
+        finally:
+            await handle.close()
+    assert hits == ["/img.jpg"]  # fetched only with the opt-in
+    assert len(x402_upstream.ledger.settlements) == 1

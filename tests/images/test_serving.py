@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.images.imagedata import jpeg, webp
+from tests.images.imagedata import jpeg, png, webp
 
 
 async def raw_get(port: int, target: str) -> tuple[int, bytes]:
@@ -51,3 +51,24 @@ async def test_nothing_but_stored_names_is_served(image_env, target):
     assert code == 404, (target, code)
     assert secret not in body
     assert b".jpg" not in body  # no listing of the stored image
+
+
+async def test_a_non_image_file_with_a_store_name_is_not_served(image_env):
+    env = image_env
+    env.store.directory.mkdir(parents=True, exist_ok=True)
+    for name, data in (("20250101T000000Z-cccccccccccc.png", b"<script>alert(1)</script>"),
+                       ("20250101T000000Z-dddddddddddd.gif", b"#!/bin/sh\nid\n"),
+                       ("20250101T000000Z-eeeeeeeeeeee.jpg", png())):  # a PNG named .jpg
+        (env.store.directory / name).write_bytes(data)
+        code, body = await raw_get(env.client.port, f"/images/{name}")
+        assert code == 404, name
+        assert data not in body
+
+
+async def test_the_content_type_is_the_stored_images_real_one(image_env):
+    env = image_env
+    saved = env.store.save(png())
+    resp = await env.client.get(f"/images/{saved.path.name}")
+    assert resp.status == 200 and await resp.read() == png()
+    assert resp.headers["Content-Type"] == "image/png"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
