@@ -92,7 +92,7 @@ class OutboundPolicy:
         self._own_url = own_url
         self._trusted = {origin for origin in (_origin(URL(base)) for base in trusted) if origin}
         self._resolve = resolver
-        self._user_agent = user_agent
+        self.user_agent = user_agent
 
     async def vet(self, url: URL) -> list[str]:
         """The checked addresses to connect to for ``url``; raises :class:`OutboundRefused`."""
@@ -104,12 +104,12 @@ class OutboundPolicy:
             found = [str(literal)] if literal is not None else await self._resolve(host, port)
         except (OSError, UnicodeError, ValueError) as exc:
             raise OutboundRefused(f"cannot resolve {host!r}: {exc}") from None
-        addresses = [_ip(text.split("%", 1)[0]) for text in found]
-        if not addresses or None in addresses:
+        parsed = [_ip(text.split("%", 1)[0]) for text in found]  # "%": an IPv6 scope
+        addresses = [address for address in parsed if address is not None]
+        if not addresses or len(addresses) != len(found):
             raise OutboundRefused(f"{host!r} resolved to no usable address: {found!r}")
         trusted = (host.lower(), port) in self._trusted
         for address in addresses:
-            assert address is not None
             problem = self._problem(address, port, trusted)
             if problem:
                 raise OutboundRefused(f"{host!r} resolves to {address}: {problem}")
@@ -152,7 +152,7 @@ class PinnedSession:
         self._http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=self._resolver, use_dns_cache=False,
                                            limit=2),
-            headers={"user-agent": self._policy._user_agent},
+            headers={"user-agent": self._policy.user_agent},
             cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)  # no proxy: pinning holds
         return self
 

@@ -86,7 +86,9 @@ async def load_image_input(
             max_redirects=config.max_redirects, formats=INPUT_FORMATS, label=label)
         try:
             return await asyncio.to_thread(cleaned, ImageInput(data, fmt), label)
-        except BadRequest:  # said the same way as every other failure of a URL
+        except PayloadTooLarge:
+            raise
+        except BadRequest:  # not decodable: said like every other failure of a URL
             raise fetch_failed(label) from None
     path = local_path(value, allow_relative=allow_relative, label=label)
     return await asyncio.to_thread(lambda: cleaned(read_image_file(path, limit, label), label))

@@ -66,6 +66,8 @@ def _save_options(source: Image.Image, fmt: ImageFormat, data: bytes) -> dict:
         sampling = JpegImagePlugin.get_sampling(source)
         if sampling != -1:
             options["subsampling"] = sampling
+    elif fmt is PNG:
+        options["compress_level"] = 1  # 5x faster than the default 6, rarely larger on photos
     elif fmt is WEBP:
         lossless = data[12:16] == b"VP8L" or (data[12:16] == b"VP8X" and b"VP8L" in data)
         if lossless:

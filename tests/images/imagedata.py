@@ -18,7 +18,7 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
 
 def png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
     """A valid RGB PNG of one colour."""
-    return encode(Image.new("RGB", (width, height), rgb), "PNG")
+    return encode(Image.new("RGB", (width, height), rgb), "PNG", compress_level=1)
 
 
 def jpeg(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (40, 90, 200)) -> bytes:
