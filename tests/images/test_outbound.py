@@ -24,9 +24,11 @@ async def target(aiohttp_server):
     """A loopback server that counts hits: /img.png is a PNG, /page a web page, else 404;
     /to/<url-path> redirects to the path given."""
     hits: list[str] = []
+    hosts: list[str] = []
 
     async def handle(request: web.Request) -> web.StreamResponse:
         hits.append(request.path)
+        hosts.append(request.headers.get("Host", ""))
         if request.path == "/img.png":
             return web.Response(body=png(), content_type="image/png")
         if request.path == "/page":
@@ -38,7 +40,7 @@ async def target(aiohttp_server):
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
     server = await aiohttp_server(app, host="127.0.0.1")
-    server.hits = hits
+    server.hits, server.hosts = hits, hosts
     return server
 
 
@@ -102,6 +104,7 @@ async def test_the_connection_goes_to_the_checked_address_only(image_env, target
     code, body = await edit(image_env, f"http://rebind.example:{target.port}/img.png")
     assert code == 200, body
     assert calls == ["rebind.example"] and target.hits == ["/img.png"]
+    assert target.hosts == [f"rebind.example:{target.port}"]  # the name, not the address
     assert len(image_env.upstream.ledger.settlements) == 1
 
 
