@@ -40,16 +40,16 @@ def reencode(data: bytes, fmt: ImageFormat, label: str = "image") -> bytes:
             source.load()
             options = _save_options(source, fmt, data)
             pixels = ImageOps.exif_transpose(source)  # always a new image
-    except (BadRequest, PayloadTooLarge):
+        pixels.info = {key: pixels.info[key] for key in _KEPT_INFO if key in pixels.info}
+        out = io.BytesIO()
+        pixels.save(out, format=name, **options)
+    except BadRequest:  # too many pixels (PayloadTooLarge)
         raise
     except Image.DecompressionBombError:
         raise _too_many_pixels(label) from None
     except Exception:  # Pillow raises many different types for corrupt input
         raise BadRequest(f"{label}: the image could not be decoded (corrupt or not really a "
                          f"{fmt.name} image)", code="invalid_image") from None
-    pixels.info = {key: pixels.info[key] for key in _KEPT_INFO if key in pixels.info}
-    out = io.BytesIO()
-    pixels.save(out, format=name, **options)
     return out.getvalue()
 
 
