@@ -108,9 +108,9 @@ async def test_a_payment_settled_just_before_sigkill_is_in_stats_exactly_once(
             else:
                 err = await serve.stop()
                 assert b"Traceback" not in err
-        assert totals["payments"]["unconfirmed"] == {"count": 1, "amount": 0.001}, totals
         assert totals["totalCost"] == settlement.usd == 0.001
         assert totals["totalRequests"] == 1
+        assert totals["payments"]["unconfirmed"] == {"count": 1, "amount": 0.001}, totals
     lines = [json.loads(line) for path in (tmp_path / "data" / "logs").glob("usage-*.jsonl")
              for line in path.read_text().splitlines()]
     assert [(r["nonce"], r["payment"], r["model"], r["session"] != "") for r in lines] == \
