@@ -16,7 +16,7 @@ from .config import PluginConfig
 from .images import ImageService, ImageStore
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
-from .payment.journal import JOURNAL_NAME, PaymentJournal
+from .payment.journal import PaymentJournal
 from .payment.wallet import env_wallet
 from .router import Router
 from .state.cache import ResponseCache
@@ -92,7 +92,7 @@ async def build_services(
         max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
     )
     usage = UsageLog(data_dir / "logs")
-    journal = PaymentJournal(data_dir / JOURNAL_NAME)
+    journal = PaymentJournal.open(data_dir)
     journal.replay(usage)  # payments signed before the last stop that have no record yet
     usage.on_written = journal.done
     http = aiohttp.ClientSession(

@@ -1,6 +1,9 @@
 """The payment journal: every signed payment is on disk before its signature leaves.
 
-One append-only file, ``payments.journal`` in the data directory, one JSON line per event:
+One append-only file per running proxy, ``payments.journal`` in the data directory (a
+second proxy on the same directory takes ``payments-1.journal``, and so on: each is held
+with an exclusive ``flock`` on its ``.lock`` file while its proxy runs), one JSON line per
+event:
 
 - ``{"nonce", "at", "usd", "session", "kind", "model", "path"}`` when a payment is signed,
   written with one ``os.write`` on an ``O_APPEND`` descriptor *before* the request carrying
@@ -10,9 +13,10 @@ One append-only file, ``payments.journal`` in the data directory, one JSON line 
 - ``{"done": nonce}`` once the usage record carrying that nonce is in the usage log (the
   usage log's writer thread reports each line it wrote).
 
-At start-up :meth:`PaymentJournal.replay` looks at every payment with no ``done``: if no usage
-file holds its nonce, it appends an ``unconfirmed`` usage record for it; then it starts a
-fresh, empty journal. The usage log, not the journal, says whether a payment was recorded, so
+At start-up :meth:`PaymentJournal.replay` reads its own journal and those no running proxy
+holds, and looks at every payment with no ``done``: if no usage file holds its nonce, it
+appends an ``unconfirmed`` usage record for it; then it starts a fresh, empty journal (and
+deletes the others it read). The usage log, not the journal, says whether a payment was recorded, so
 a crash anywhere in between (even during a replay) never records a payment twice. While
 running, the file is rewritten with only the open payments whenever it grows past
 :data:`COMPACT_BYTES`.
@@ -20,6 +24,7 @@ running, the file is rewritten with only the open payments whenever it grows pas
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -40,14 +45,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COMPACT_BYTES = 256 * 1024  # past this size the running journal keeps only open payments
-JOURNAL_NAME = "payments.journal"
+MAX_JOURNALS = 64  # proxies running at once on one data directory
+_PATTERN = "payments*.journal"
 
 
 class PaymentJournal:
-    """The journal file of one data directory (see the module docstring)."""
+    """The journal file of one running proxy (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_fd: int = -1) -> None:
         self.path = Path(path)
+        self._lock_fd = lock_fd  # holds the flock on ``<path>.lock`` (-1: not locked)
         self._lock = threading.Lock()  # the event loop appends, the usage writer completes
         self._open: dict[str, bytes] = {}  # nonce -> its line, for payments not yet done
         self._fd = -1
@@ -88,17 +95,34 @@ class PaymentJournal:
         return len(self._open)
 
     def close(self) -> None:
+        """Close the file and let another proxy take this journal."""
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
             self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
+
+    @classmethod
+    def open(cls, directory: Path) -> PaymentJournal:
+        """The first journal of ``directory`` that no running proxy holds."""
+        for index in range(MAX_JOURNALS):
+            name = "payments.journal" if index == 0 else f"payments-{index}.journal"
+            lock_fd = _try_lock(directory / (name + ".lock"))
+            if lock_fd >= 0:
+                return cls(directory / name, lock_fd)
+        raise OSError(f"more than {MAX_JOURNALS} clawrouter proxies use {directory}")
 
     def replay(self, usage: UsageLog) -> int:
         """Record every journaled payment the usage log lacks as ``unconfirmed``, exactly
         once, then empty the journal. Returns how many records were added."""
         from ..usage import UsageRecord, iso_timestamp
 
+        orphans = self._orphans()  # (path, lock fd) of journals whose proxy has stopped
         pending = _open_entries(self.path)
+        for path, _ in orphans:
+            pending.update(_open_entries(path))
         added = 0
         for nonce, entry in pending.items():
             at = entry.get("at")
@@ -120,10 +144,24 @@ class PaymentJournal:
         with self._lock:
             self._open.clear()
             self._rewrite(b"")
+        for path, lock_fd in orphans:
+            for stale in (path, path.with_name(path.name + ".lock")):
+                stale.unlink(missing_ok=True)
+            os.close(lock_fd)
         if added:
             log.warning("payment journal: %d payment(s) signed before the last stop had no "
                         "usage record; recorded as unconfirmed", added)
         return added
+
+    def _orphans(self) -> list[tuple[Path, int]]:
+        """Other journals of this directory that no running proxy holds, locked for us."""
+        found = []
+        for path in sorted(self.path.parent.glob(_PATTERN)):
+            if path != self.path:
+                lock_fd = _try_lock(path.with_name(path.name + ".lock"))
+                if lock_fd >= 0:
+                    found.append((path, lock_fd))
+        return found
 
     def _append(self, data: bytes) -> None:
         if self._fd < 0:
@@ -147,6 +185,17 @@ class PaymentJournal:
             os.close(self._fd)
         self._fd = _open_append(self.path)
         self._size = len(data)
+
+
+def _try_lock(path: Path) -> int:
+    """A descriptor holding an exclusive flock on ``path``, or -1 if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    return fd
 
 
 def _open_append(path: Path) -> int:

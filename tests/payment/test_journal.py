@@ -126,3 +126,26 @@ def test_the_journal_costs_microseconds_per_payment(tmp_path, capsys):
         print(f"\njournal + tab per payment: {per_payment:.1f} µs")
     assert per_payment < 500  # generous: a shared, slow machine
     journal.close()
+
+
+def test_two_proxies_on_one_directory_keep_their_own_journals(tmp_path):
+    """A second proxy leaves the first one's payments in flight alone; once the first has
+    stopped without recording one, the next start records it, once."""
+    usage = UsageLog(tmp_path / "logs")
+    first = PaymentJournal.open(tmp_path)
+    first.replay(usage)
+    in_flight = payment()
+    first.begin(in_flight, None)
+    second = PaymentJournal.open(tmp_path)
+    assert second.path != first.path
+    assert second.replay(usage) == 0  # the first proxy is still running: not an orphan
+    assert first.path.read_bytes().count(in_flight.nonce.encode()) == 1
+    first.close()  # it dies before its usage line was written
+    second.close()
+    third = PaymentJournal.open(tmp_path)
+    assert third.replay(usage) == 1
+    assert [entry["nonce"] for entry in lines(usage)] == [in_flight.nonce]
+    assert sorted(p.name for p in tmp_path.glob("payments*.journal")) == ["payments.journal"]
+    third.close()
+    assert PaymentJournal.open(tmp_path).replay(usage) == 0
+    usage.close()
