@@ -6,11 +6,17 @@ request was paid twice, and no session spent more than its cap.
 Budget rule: every payment is claimed from its session's budget before it is signed, and a
 payment that may have settled stays counted, so a session's ledger total is at most its cap
 (no in-flight allowance).
+
+Reconciliation rule: each settlement in the ledger has exactly one usage record that counts
+it. A record may count a payment the ledger does not have only when it is ``unconfirmed``
+and the upstream really never settled it (the proxy gave up waiting first, which a heavily
+loaded machine can cause); the test prints how many, normally none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import time
@@ -30,10 +36,19 @@ pytestmark = pytest.mark.slow
 FREE = "nvidia/gpt-oss-120b"
 CAP = 0.005  # USD per session
 FORWARD = "/v1/embeddings"
-REQUESTS = 6000  # bounded: at most this many requests ...
-SECONDS = 45  # ... and no new request after this long
+REQUESTS = 5000  # bounded: at most this many requests ...
+SECONDS = 50  # ... and no new request after this long
+TIMEOUT = 1.5  # seconds an attempt may wait for the upstream; the stalls take longer
 CLIENTS = 12
 SPENT = ("settled", "unconfirmed")
+
+
+def signed_nonce(headers: dict) -> str | None:
+    """The authorization nonce of the payment a request carried."""
+    value = headers.get("PAYMENT-SIGNATURE") or headers.get("Payment-Signature")
+    if value is None:
+        return None
+    return json.loads(base64.b64decode(value))["payload"]["authorization"]["nonce"]
 
 
 def rotating(faults: list, ok: h.Handler, seed: int) -> h.Handler:
@@ -50,11 +65,11 @@ def rotating(faults: list, ok: h.Handler, seed: int) -> h.Handler:
 
 async def test_soak_reconciles_with_the_ledger(start, x402_upstream, payer):
     proxy = await start(maxCostPerRun=CAP, maxCostPerRunMode="strict",
-                        upstream={"attemptTimeoutSeconds": 0.5})
+                        upstream={"attemptTimeoutSeconds": TIMEOUT})
     refused = h.raw(402, body={"error": "Payment verification failed", "details": "refused"})
     x402_upstream.set_handler(CHAT_PATH, rotating([
         h.chat_handler, h.chat_handler, h.chat_handler,
-        h.settle_then_stall(1.5),  # the attempt times out after its payment settled
+        h.settle_then_stall(TIMEOUT + 1),  # the attempt times out after its payment settled
         h.drop_mid_stream(2),  # settled, then the connection is cut
         h.settle_then_report_failed(),  # settled, reported failed (pending)
         h.settle_then_report_failed(status_code=200),
@@ -99,7 +114,7 @@ async def test_soak_reconciles_with_the_ledger(start, x402_upstream, payer):
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         await asyncio.wait_for(asyncio.gather(*(client(session) for _ in range(CLIENTS))), 110)
     elapsed = time.monotonic() - started
-    await asyncio.sleep(1.6)  # stalled upstream handlers finish (their payments are settled)
+    await asyncio.sleep(TIMEOUT + 1.1)  # stalled upstream handlers finish
 
     records = usage_records(proxy)
     settlements = x402_upstream.ledger.settlements
@@ -111,6 +126,10 @@ async def test_soak_reconciles_with_the_ledger(start, x402_upstream, payer):
     for settlement in settlements:
         record = by_nonce.get(settlement.nonce)
         per_session[record["session"] if record else "(no record)"] += settlement.amount
+    ledger_nonces = {s.nonce for s in settlements}
+    extra = [r for r in spent if r["nonce"] not in ledger_nonces]
+    unsettled = {signed_nonce(r.headers) for r in x402_upstream.requests
+                 if r.paid and r.settlement is None}
     per_request = Counter(
         json.dumps(r.json()) for r in x402_upstream.requests if r.settlement is not None)
     code, _, raw = await post(proxy, "/stats", method="GET")
@@ -124,13 +143,17 @@ async def test_soak_reconciles_with_the_ledger(start, x402_upstream, payer):
           f" ${records_total / 1e6:.6f}; refused {payment_counts['refused']}; "
           f"/stats totalCost ${stats['totalCost']:.6f} (unconfirmed "
           f"${stats.get('unconfirmedCost', 0):.6f}); sessions {len(per_session)}, "
-          f"max session spend ${max(per_session.values()) / 1e6:.6f} (cap ${CAP})")
+          f"max session spend ${max(per_session.values()) / 1e6:.6f} (cap ${CAP}); "
+          f"unconfirmed records the upstream never settled: {len(extra)}")
 
     assert sum(statuses.values()) >= REQUESTS // 3  # enough happened to mean something
     assert payment_counts["unconfirmed"] and payment_counts["refused"]
-    assert len(spent) == len(by_nonce) == len(settlements)  # no record twice, none missing
-    assert sorted(by_nonce) == sorted(s.nonce for s in settlements)
-    assert records_total == ledger_total
-    assert round(stats["totalCost"] * 1e6) == ledger_total
+    assert len(spent) == len(by_nonce)  # no payment in two records
+    assert ledger_nonces <= set(by_nonce)  # every settlement is recorded
+    assert all(r["payment"] == "unconfirmed" and r["nonce"] in unsettled for r in extra)
+    assert len(spent) - len(extra) == len(settlements)
+    extra_total = sum(round(r["paid"] * 1e6) for r in extra)
+    assert records_total - extra_total == ledger_total
+    assert round(stats["totalCost"] * 1e6) == records_total
     assert max(per_request.values()) == 1  # no request was paid twice
     assert max(per_session.values()) <= round(CAP * 1e6)
