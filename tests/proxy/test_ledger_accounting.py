@@ -99,13 +99,13 @@ async def test_stats_equal_the_ledger_after_timeouts_cut_streams_fallbacks_and_f
     """Each way a payment can leave without buying the answer, plus a forwarded call and
     an image: /stats counts exactly what the ledger moved, and every record names its
     payment."""
-    proxy = await start(upstream={"attemptTimeoutSeconds": 1})
+    proxy = await start(upstream={"attemptTimeoutSeconds": 2})
     messages = [{"role": "user", "content": "hello"}]
     chain = proxy.services.router.route({"messages": messages}, "auto").chain
     first = chain[0]
     assert first != FREE and FREE in chain
     # 1. a paid attempt times out after its payment settled: the free model answers
-    x402_upstream.set_handler(CHAT_PATH, h.by_model({first: h.settle_then_stall(3)}))
+    x402_upstream.set_handler(CHAT_PATH, h.by_model({first: h.settle_then_stall(4)}))
     code, headers, _ = await post(proxy, CHAT_PATH, json_body=chat_body("timeout"))
     assert code == 200 and headers["x-clawrouter-model"] == FREE
     # 2. a paid answer that is garbage: the free model answers, the payment stays counted
