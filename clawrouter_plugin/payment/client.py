@@ -97,7 +97,7 @@ class X402Client:
     def _answered(self, raw: aiohttp.ClientResponse, signed: SignedPayment | None,
                   tab: PaymentTab | None, send: _Send) -> UpstreamResponse:
         """Wrap the final response and report what it cost (nothing when refused)."""
-        record = self._resolve(raw, signed, tab)
+        record = self._resolve(raw, signed, tab) if signed is not None else None
         response = UpstreamResponse(raw, record if record and record.status != REFUSED else None,
                                     self._host)
         if response.payment is not None:
@@ -138,7 +138,7 @@ class X402Client:
             return raw, signed
         if signed is not None:
             self._preauth.drop(key)  # type: ignore[union-attr]
-            if self._resolve(raw, signed, tab).status != REFUSED:  # type: ignore[union-attr]
+            if self._resolve(raw, signed, tab).status != REFUSED:
                 raw.release()
                 raise self._unconfirmed(signed, failure_reason(raw.headers, b""))
             # The pre-signed payment was refused, and nothing was settled: negotiate afresh.
@@ -163,7 +163,7 @@ class X402Client:
         signed = self._sign(required, chosen, claim, tab)
         raw = await send(signed)
         if raw.status == 402:
-            if self._resolve(raw, signed, tab).status != REFUSED:  # type: ignore[union-attr]
+            if self._resolve(raw, signed, tab).status != REFUSED:
                 raw.release()
                 raise self._unconfirmed(signed, failure_reason(raw.headers, b""))
             reason = failure_reason(raw.headers, await self._drain(raw))
@@ -216,14 +216,12 @@ class X402Client:
             raw.release()
         return b"".join(chunks)[:MAX_402_BODY]
 
-    def _resolve(self, raw: aiohttp.ClientResponse, signed: SignedPayment | None,
-                 tab: PaymentTab | None) -> PaymentRecord | None:
-        """What became of ``signed`` according to this answer (None when nothing was
-        signed); the tab is updated. A successful receipt: settled. Any other receipt (failed,
-        pending), or a success status without one: unconfirmed. No receipt on an error
-        status: refused (x402 servers settle only what they serve)."""
-        if signed is None:
-            return None
+    def _resolve(self, raw: aiohttp.ClientResponse, signed: SignedPayment,
+                 tab: PaymentTab | None) -> PaymentRecord:
+        """What became of ``signed`` according to this answer; the tab is updated. A
+        successful receipt: settled. Any other receipt (failed, pending), or a success status
+        without one: unconfirmed. No receipt on an error status: refused (x402 servers
+        settle only what they serve)."""
         req = signed.requirement
         settlement = parse_settlement(raw.headers)
         amount, transaction = req.amount, None
