@@ -17,6 +17,7 @@ from .images import ImageService, ImageStore
 from .outbound import OutboundPolicy
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
+from .payment.journal import PaymentJournal
 from .payment.wallet import env_wallet
 from .router import Router
 from .state.cache import ResponseCache
@@ -45,6 +46,7 @@ class Services:
     spend: SpendTracker
     exclusions: ExclusionStore
     usage: UsageLog
+    journal: PaymentJournal
     images: ImageService
     recorder: Any = None
     pipeline: Any = None
@@ -58,7 +60,8 @@ class Services:
         if not self.http.closed:
             await self.http.close()
         self.cache.close()
-        self.usage.close()
+        self.usage.close()  # its last lines complete their journal entries
+        self.journal.close()
 
 
 async def build_services(
@@ -90,6 +93,9 @@ async def build_services(
         max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
     )
     usage = UsageLog(data_dir / "logs")
+    journal = PaymentJournal.open(data_dir)
+    journal.replay(usage)  # payments signed before the last stop that have no record yet
+    usage.on_written = journal.done
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
         headers={"user-agent": USER_AGENT},
@@ -99,6 +105,7 @@ async def build_services(
     client = X402Client(
         http, wallet, PaymentPolicy.from_config(payment), api_base=config.api_base,
         preauth=payment.preauth, on_payment=on_payment, user_agent=USER_AGENT,
+        journal=journal,
     )
     balance = BalanceMonitor(
         http, rpc_url=payment.rpc_url, address=wallet.address,
@@ -113,6 +120,7 @@ async def build_services(
         spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
         exclusions=exclusions,
         usage=usage,
+        journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
         on_routed=on_routed, on_low_balance=on_low_balance,
     )

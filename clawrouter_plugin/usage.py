@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -59,6 +60,8 @@ _FIELDS = {  # dataclass field -> JSON key
 }
 _KEYS = tuple(_FIELDS.values())
 _values = attrgetter(*_FIELDS)  # record -> its field values, in _KEYS order
+SPENT_STATUSES = ("settled", "unconfirmed")  # payments that count as money spent
+_PAYMENT_STATUSES = frozenset((*SPENT_STATUSES, "refused"))
 
 
 class _UtcClock:
@@ -83,9 +86,21 @@ class _UtcClock:
 utc_now_iso = _UtcClock().now  # called for every usage record
 
 
+def iso_timestamp(moment: float) -> str:
+    """``moment`` (seconds since the epoch) in the usage log's UTC format."""
+    second = int(moment)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            + f".{int((moment - second) * 1000):03d}Z")
+
+
 @dataclass(slots=True)
 class UsageRecord:
-    """One served request. ``cost`` is USD actually paid, ``savings`` USD saved vs the baseline."""
+    """One served request, or one signed payment that did not buy the answer. ``cost`` is
+    USD spent (``paid`` unless the payment was refused), ``savings`` USD saved vs the
+    baseline. ``paid`` is the amount signed, ``payment`` what became of it (``settled``,
+    ``unconfirmed`` or ``refused``; None when nothing was signed), ``transaction`` the
+    settlement's hash when the receipt gave one and ``nonce`` the payment's EIP-3009 nonce
+    (its identity, shared with the payment journal and the chain)."""
 
     timestamp: str
     session: str
@@ -102,12 +117,25 @@ class UsageRecord:
     fallbacks: int
     profile: str | None = None
     kind: str = "chat"
+    path: str | None = None
+    paid: float = 0.0
+    payment: str | None = None
+    transaction: str | None = None
+    nonce: str | None = None
 
     def to_bytes(self) -> bytes:
         """The record as one line of the log (camelCase keys, UTF-8 JSON); ValueError for
-        NaN or infinity."""
+        NaN or infinity. Payment fields that are not set are left out."""
         fields = dict(zip(_KEYS, _values(self)))
-        for value in (self.cost, self.baseline_cost, self.savings, self.latency_ms):
+        if self.path is not None:
+            fields["path"] = self.path
+        if self.payment is not None:
+            fields["paid"], fields["payment"] = self.paid, self.payment
+            if self.transaction is not None:
+                fields["transaction"] = self.transaction
+            if self.nonce is not None:
+                fields["nonce"] = self.nonce
+        for value in (self.cost, self.baseline_cost, self.savings, self.latency_ms, self.paid):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"usage record with a non-finite number: {value!r}")
         try:
@@ -145,7 +173,9 @@ class UsageLog:
         # in order, off the request's path (aggregate() and flush() write them at once)
         self._writer = BackgroundWriter("clawrouter-usage")
         self._lock = threading.Lock()
-        self._lines: list[tuple[Path, bytes]] = []
+        self._lines: list[tuple[Path, bytes, str | None]] = []  # (file, line, payment nonce)
+        # told the payment nonces of lines once they are in their file (the payment journal)
+        self.on_written: Callable[[list[str]], None] | None = None
         self._paths: dict[str, Path] = {}  # "YYYY-MM-DD" -> file
         self._open_path: Path | None = None  # the file the writer thread holds open
         self._fd = -1
@@ -165,7 +195,7 @@ class UsageLog:
             if path.name[len(_PREFIX):-len(_SUFFIX)] == day:  # only UTC stamps map 1:1 to days
                 self._paths = {day: path}
         with self._lock:
-            self._lines.append((path, line))
+            self._lines.append((path, line, record.nonce))
         self._writer.schedule(self._write_lines, WRITE_DELAY_SECONDS)
 
     def flush(self) -> None:
@@ -182,12 +212,29 @@ class UsageLog:
         """Writer thread: the gathered lines, one ``os.write`` per run of lines for a file."""
         with self._lock:
             lines, self._lines = self._lines, []
+        written: list[str] = []
         for path, group in groupby(lines, key=itemgetter(0)):
-            self._write(path, b"".join(line for _, line in group))
+            entries = list(group)
+            if self._write(path, b"".join(line for _, line, _ in entries)):
+                written.extend(nonce for _, _, nonce in entries if nonce is not None)
+        if written and self.on_written is not None:
+            self.on_written(written)
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def contains(self, needle: bytes, days: Iterable[date]) -> bool:
+        """Whether the file of any of ``days`` holds ``needle`` (queued lines included)."""
+        self.flush()
+        for day in days:
+            try:
+                with open(self._file(day), "rb") as handle:
+                    if needle in handle.read():
+                        return True
+            except OSError:
+                continue
+        return False
+
+    def _write(self, path: Path, data: bytes) -> bool:
         """One ``os.write`` of whole lines, under an advisory lock shared by our writers so
-        the last-byte check sees no write half done."""
+        the last-byte check sees no write half done. False when they were not written."""
         try:
             if path != self._open_path or not self._still_linked(path):
                 self._close_file()
@@ -204,9 +251,12 @@ class UsageLog:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             if written != len(data):
                 log.warning("usage log: short write to %s (%d/%d)", path, written, len(data))
+                return False
         except OSError as exc:
             self._close_file()
             log.warning("usage log: cannot write %s: %s", path, exc)
+            return False
+        return True
 
     def _still_linked(self, path: Path) -> bool:
         """False when the open file was deleted or replaced (e.g. stats cleared elsewhere)."""
@@ -266,6 +316,9 @@ class _Totals:
         self.cost = self.baseline = self.saved = self.latency = 0.0
         self.tiers: dict[str, list] = {tier: [0, 0.0] for tier in TIERS}
         self.models: dict[str, list] = {}
+        self.kinds: dict[str, list] = {}
+        self.payments: dict[str, list] = {"settled": [0, 0.0], "unconfirmed": [0, 0.0],
+                                          "refused": [0, 0.0]}
         self.daily: list[dict] = []
 
     def add_file(self, day: date, path: Path) -> None:
@@ -277,7 +330,7 @@ class _Totals:
                     entry = _parse(line)
                     if entry is None:
                         continue
-                    model, tier, entry_cost, baseline, latency, hit = entry
+                    model, tier, entry_cost, baseline, latency, hit, kind, payment, paid = entry
                     entry_saved = max(0.0, baseline - entry_cost)
                     requests += 1
                     cost += entry_cost
@@ -291,6 +344,13 @@ class _Totals:
                     model_sums = self.models.setdefault(model, [0, 0.0])
                     model_sums[0] += 1
                     model_sums[1] += entry_cost
+                    kind_sums = self.kinds.setdefault(kind, [0, 0.0])
+                    kind_sums[0] += 1
+                    kind_sums[1] += entry_cost
+                    if payment is not None:
+                        payment_sums = self.payments[payment]
+                        payment_sums[0] += 1
+                        payment_sums[1] += paid
         except (FileNotFoundError, NotADirectoryError):
             pass
         except OSError as exc:  # the lines read so far still count
@@ -328,12 +388,22 @@ class _Totals:
             "cacheHits": self.cache_hits,
             "byTier": by_tier,
             "byModel": {m: {"count": c, "cost": _usd(cost)} for m, (c, cost) in models},
+            "byKind": {k: {"count": c, "cost": _usd(cost)}
+                       for k, (c, cost) in sorted(self.kinds.items())},
+            "unconfirmedCost": _usd(self.payments["unconfirmed"][1]),
+            "payments": {status: {"count": c, "amount": _usd(paid)}
+                         for status, (c, paid) in self.payments.items()},
             "dailyBreakdown": self.daily,
         }
 
 
-def _parse(line: bytes) -> tuple[str, str, float, float, float, bool] | None:
-    """(model, tier, cost, baseline, latency, cache hit) of a log line, or None if unusable."""
+_Entry = tuple[str, str, float, float, float, bool, str, "str | None", float]
+
+
+def _parse(line: bytes) -> _Entry | None:
+    """(model, tier, cost, baseline, latency, cache hit, kind, payment status, paid) of a
+    log line, or None if unusable. A payment's spend is ``paid`` when its status is settled
+    or unconfirmed and 0 when refused, whatever ``cost`` says."""
     try:
         entry = orjson.loads(line)
         model, tier = entry["model"], entry["tier"]
@@ -342,7 +412,16 @@ def _parse(line: bytes) -> tuple[str, str, float, float, float, bool] | None:
         cost = _number(entry["cost"])
         baseline = _number(entry.get("baselineCost", cost))
         latency = _number(entry.get("latencyMs", 0))
-        return model, tier, cost, baseline, latency, entry.get("cacheHit") is True
+        kind = entry.get("kind")
+        payment = entry.get("payment")
+        paid = 0.0
+        if payment is not None:
+            if payment not in _PAYMENT_STATUSES:
+                return None
+            paid = _number(entry["paid"])
+            cost = paid if payment in SPENT_STATUSES else 0.0
+        return (model, tier, cost, baseline, latency, entry.get("cacheHit") is True,
+                kind if isinstance(kind, str) else "chat", payment, paid)
     except (ValueError, KeyError, TypeError):
         return None
 

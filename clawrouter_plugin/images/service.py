@@ -24,12 +24,14 @@ import orjson
 
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
-from ..errors import BadRequest, ClawRouterError, PaymentUnconfirmed, UpstreamError
+from ..errors import BadRequest, ClawRouterError, UpstreamError
 from ..outbound import OutboundPolicy
 from ..payment.response import transport_error
+from ..payment.tab import PaymentTab
 from ..proxy.fallback import error_message
+from ..proxy.recorder import record_payments
 from ..state.spend import SpendTracker
-from ..usage import UsageLog, UsageRecord, utc_now_iso
+from ..usage import UsageLog
 from .download import download_image
 from .formats import SNIFF_BYTES, STORE_FORMATS, sniff
 from .inputs import ImageInput, decode_data_uri, load_image_input
@@ -150,26 +152,22 @@ class ImageService:
         started = time.monotonic()
         payload = json.dumps(body, ensure_ascii=False).encode()
         reservation = self.spend.reserve(session_id, limit) if self.spend else None  # 429 if over
-        payment = None
-        paid = 0.0
+        tab = PaymentTab(session_id, "image", path, model=image_model.id)
         try:
             async with self.client.open(
                 "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
-                price_key=f"{path} {image_model.id} {size} n={count}",
+                price_key=f"{path} {image_model.id} {size} n={count}", tab=tab,
             ) as resp:
                 payment = resp.payment
-                paid = payment.amount_usd if payment else 0.0
-                try:
-                    data = await _read_capped(resp.content, self._response_cap(count))
-                finally:
-                    self._record(payment, image_model.id, requested, session_id, started)
+                data = await _read_capped(resp.content, self._response_cap(count))
                 status = resp.status
-        except PaymentUnconfirmed as exc:
-            paid = exc.amount_usd  # it may have been settled: counted
-            raise
-        finally:
+        finally:  # what may have been settled counts, and every payment signed is recorded
             if reservation is not None:
-                reservation.commit(paid)
+                reservation.commit(tab.spent_usd())
+            if self.usage is not None:
+                record_payments(self.usage, tab, tier="IMAGE",
+                                requested=requested if isinstance(requested, str) else "",
+                                latency_ms=(time.monotonic() - started) * 1000)
         if status != 200:
             raise UpstreamError(error_message(status, data),
                                 status=status if 400 <= status < 500 and status != 402 else 502)
@@ -233,20 +231,6 @@ class ImageService:
             if fmt is not None:
                 return ImageInput(data, fmt)
         raise UpstreamError("the upstream returned an entry without a usable image")
-
-    def _record(self, payment: PaymentRecord | None, model_id: str, requested: object,
-                session_id: str, started: float) -> None:
-        """One usage record per paid image request (kind "image", tier "IMAGE")."""
-        if self.usage is None or payment is None:
-            return
-        paid = payment.amount_usd
-        self.usage.append(UsageRecord(
-            timestamp=utc_now_iso(), session=session_id,
-            requested_model=requested if isinstance(requested, str) and requested else model_id,
-            model=model_id, tier="IMAGE", input_tokens=0, output_tokens=0, cost=paid,
-            baseline_cost=paid, savings=0.0,
-            latency_ms=round((time.monotonic() - started) * 1000, 2), cache_hit=False,
-            fallbacks=0, kind="image"))
 
 
 def _check_prompt(prompt: object) -> str:

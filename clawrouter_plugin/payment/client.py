@@ -3,10 +3,15 @@
 Sequence: send → 402 → parse the requirements → policy check → sign once (fresh nonce) →
 resend with ``PAYMENT-SIGNATURE`` → read ``PAYMENT-RESPONSE``. With pre-authorisation the
 first send already carries a payment pre-signed from the last requirements seen for the same
-(path, price key); a 402 to it means it was not settled, and the normal flow runs once with a
-new signature. A signed payment is sent exactly once, to exactly one request; redirects are
-never followed. A caller spending from a budget passes ``claim``: each amount is claimed
-from the budget just before it is signed, so concurrent requests cannot overspend it.
+(path, price key); a 402 refusing it without a settlement report means nothing moved, and the
+normal flow runs once with a new signature. A payment whose settlement was attempted (any
+``PAYMENT-RESPONSE`` but a successful one: failed, pending) may have moved funds: it is
+``unconfirmed`` and the request ends with :class:`PaymentUnconfirmed`, never paid again.
+A signed payment is sent exactly once, to exactly one request; redirects are never
+followed. Each signature is written to the payment journal before it is sent, and added to
+the caller's :class:`PaymentTab` so it ends up in exactly one usage record. A caller
+spending from a budget passes ``claim``: each amount is claimed from the budget just before
+it is signed, so concurrent requests cannot overspend it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,19 @@ from multidict import CIMultiDict
 
 from .. import USER_AGENT
 from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused, PaymentUnconfirmed
+from .journal import PaymentJournal
 from .policy import PaymentPolicy
 from .preauth import PreAuthCache
-from .response import PaymentRecord, UpstreamResponse, transport_error
+from .response import (
+    REFUSED,
+    SETTLED,
+    UNCONFIRMED,
+    PaymentRecord,
+    UpstreamResponse,
+    transport_error,
+)
 from .signer import SignedPayment, sign_payment
+from .tab import PaymentTab
 from .wallet import Wallet
 from .wire import (
     SIGNATURE_HEADER,
@@ -51,7 +65,7 @@ class X402Client:
     def __init__(self, session: aiohttp.ClientSession, wallet: Wallet, policy: PaymentPolicy,
                  *, api_base: str, preauth: bool = True,
                  on_payment: Callable[[PaymentRecord], None] | None = None,
-                 user_agent: str = USER_AGENT):
+                 user_agent: str = USER_AGENT, journal: PaymentJournal | None = None):
         self._session = session
         self._wallet = wallet
         self._policy = policy
@@ -60,28 +74,32 @@ class X402Client:
         self._preauth = PreAuthCache() if preauth else None
         self._on_payment = on_payment
         self._user_agent = user_agent
+        self._journal = journal
 
     def open(self, method: str, path: str, *, body: bytes | None = None,
              headers: Mapping[str, str] | None = None,
              max_amount_usd: float | None = None, price_key: str | None = None,
-             timeout: aiohttp.ClientTimeout | None = None, claim: Claim | None = None
-             ) -> _Opening:
+             timeout: aiohttp.ClientTimeout | None = None, claim: Claim | None = None,
+             tab: PaymentTab | None = None) -> _Opening:
         """``async with client.open(...) as response``: the upstream's answer, paid if it
         asked for payment; the connection is released on exit.
 
         Raises PaymentRefused (nothing signed), PaymentFailed/InsufficientFunds (the upstream
-        rejected our payment), UpstreamError/UpstreamTimeout (transport), PaymentUnconfirmed
-        (the connection failed after a payment was sent), or what ``claim`` raises: it gets
-        each amount (USD) just before it is signed, and nothing is signed if it raises.
+        refused our payment), UpstreamError/UpstreamTimeout (transport), PaymentUnconfirmed
+        (a payment was sent and may have been settled, but no answer says so), or what
+        ``claim`` raises: it gets each amount (USD) just before it is signed, and nothing is
+        signed if it raises. Every payment signed is added to ``tab`` and kept up to date.
         """
         send = _Send(self, method, self._api_base + path, body,
-                     self._headers(headers, body is not None), timeout)
-        return _Opening(self, send, (path, price_key), max_amount_usd, claim)
+                     self._headers(headers, body is not None), timeout, tab)
+        return _Opening(self, send, (path, price_key), max_amount_usd, claim, tab)
 
     def _answered(self, raw: aiohttp.ClientResponse, signed: SignedPayment | None,
-                  send: _Send) -> UpstreamResponse:
-        """Wrap the final response and report what it cost."""
-        response = UpstreamResponse(raw, self._record(raw, signed), self._host)
+                  tab: PaymentTab | None, send: _Send) -> UpstreamResponse:
+        """Wrap the final response and report what it cost (nothing when refused)."""
+        record = self._resolve(raw, signed, tab) if signed is not None else None
+        response = UpstreamResponse(raw, record if record and record.status != REFUSED else None,
+                                    self._host)
         if response.payment is not None:
             log.debug("paid $%.6f for %s %s (tx %s)", response.payment.amount_usd, send.method,
                       send.url, response.payment.transaction)
@@ -108,19 +126,23 @@ class X402Client:
         return headers
 
     async def _exchange(self, send: _Send, key: tuple[str, str | None],
-                        max_amount_usd: float | None, claim: Claim | None
+                        max_amount_usd: float | None, claim: Claim | None,
+                        tab: PaymentTab | None
                         ) -> tuple[aiohttp.ClientResponse, SignedPayment | None]:
         signed = None
         cached = self._preauth.get(key) if self._preauth is not None else None
         if cached is not None and self._policy.problem(cached[1], max_amount_usd) is None:
-            signed = self._sign(*cached, claim)
+            signed = self._sign(*cached, claim, tab)
         raw = await send(signed)
         if raw.status != 402:
             return raw, signed
-        data = await self._drain(raw)
         if signed is not None:
-            # The pre-signed payment was refused, hence not settled: negotiate afresh.
             self._preauth.drop(key)  # type: ignore[union-attr]
+            if self._resolve(raw, signed, tab).status != REFUSED:
+                raw.release()
+                raise self._unconfirmed(signed, failure_reason(raw.headers, b""))
+            # The pre-signed payment was refused, and nothing was settled: negotiate afresh.
+            data = await self._drain(raw)
             reason = failure_reason(raw.headers, data)
             if is_insufficient_funds(reason):
                 raise InsufficientFunds(f"the upstream refused the payment of "
@@ -135,11 +157,15 @@ class X402Client:
                 data = await self._drain(raw)
                 required = self._parse(raw, data)
         else:
+            data = await self._drain(raw)
             required = self._parse(raw, data)
         chosen = self._policy.choose(required, max_amount_usd)
-        signed = self._sign(required, chosen, claim)
+        signed = self._sign(required, chosen, claim, tab)
         raw = await send(signed)
         if raw.status == 402:
+            if self._resolve(raw, signed, tab).status != REFUSED:
+                raw.release()
+                raise self._unconfirmed(signed, failure_reason(raw.headers, b""))
             reason = failure_reason(raw.headers, await self._drain(raw))
             error = InsufficientFunds if is_insufficient_funds(reason) else PaymentFailed
             raise error(f"the upstream rejected the payment of {chosen.describe()}: {reason}")
@@ -147,12 +173,26 @@ class X402Client:
             self._preauth.put(key, required, chosen)
         return raw, signed
 
-    def _sign(self, required: PaymentRequired, req: Requirement,
-              claim: Claim | None) -> SignedPayment:
-        """Sign ``req`` once ``claim`` (if any) holds its amount."""
+    def _sign(self, required: PaymentRequired, req: Requirement, claim: Claim | None,
+              tab: PaymentTab | None) -> SignedPayment:
+        """Sign ``req`` once ``claim`` (if any) holds its amount; journal it and put it on
+        the tab as ``unconfirmed`` before it can be sent."""
         if claim is not None:
             claim(req.usd)
-        return sign_payment(self._wallet, required, req)
+        signed = sign_payment(self._wallet, required, req)
+        record = self._payment(signed, UNCONFIRMED, None, req.amount)
+        if self._journal is not None:
+            self._journal.begin(record, tab)
+        if tab is not None:
+            tab.add(record)
+        return signed
+
+    @staticmethod
+    def _unconfirmed(signed: SignedPayment, reason: str) -> PaymentUnconfirmed:
+        return PaymentUnconfirmed(
+            f"the upstream reported the settlement of {signed.requirement.describe()} as not "
+            f"done ({reason}); it may still have been settled, so it is not paid again",
+            amount_usd=signed.requirement.usd)
 
     def _parse(self, raw: aiohttp.ClientResponse, data: bytes) -> PaymentRequired:
         try:
@@ -176,28 +216,48 @@ class X402Client:
             raw.release()
         return b"".join(chunks)[:MAX_402_BODY]
 
-    def _record(self, raw: aiohttp.ClientResponse,
-                signed: SignedPayment | None) -> PaymentRecord | None:
-        """What this response cost: None when nothing was paid or the upstream did not charge."""
-        if signed is None:
-            return None
+    def _resolve(self, raw: aiohttp.ClientResponse, signed: SignedPayment,
+                 tab: PaymentTab | None) -> PaymentRecord:
+        """What became of ``signed`` according to this answer; the tab is updated. A
+        successful receipt: settled. Any other receipt (failed, pending), or a success status
+        without one: unconfirmed. No receipt on an error status: refused (x402 servers
+        settle only what they serve)."""
         req = signed.requirement
         settlement = parse_settlement(raw.headers)
+        amount, transaction = req.amount, None
         if settlement is None:
-            if raw.status >= 400:  # x402 servers settle only successful responses
-                return None
-            settled, transaction, amount = False, None, req.amount
+            status = REFUSED if raw.status >= 400 else UNCONFIRMED
         else:
-            if not settlement.get("success"):
-                return None
-            settled = True
-            transaction = settlement.get("transaction") or None
-            amount = _settled_amount(settlement.get("amount"), req.amount)
+            transaction = settlement.get("transaction")
+            if settlement.get("success") is True:
+                status = SETTLED
+                amount = _settled_amount(settlement.get("amount"), req.amount)
+            else:
+                status = UNCONFIRMED
+        record = self._payment(signed, status, transaction, amount)
+        if tab is not None:
+            tab.update(record)
+        return record
+
+    def _payment(self, signed: SignedPayment, status: str, transaction: object,
+                 amount: int) -> PaymentRecord:
+        req = signed.requirement
         return PaymentRecord(amount_usd=amount / 1_000_000, amount_atomic=amount,
                              network=req.network, asset=req.asset, pay_to=req.pay_to,
                              payer=self._wallet.address,
-                             transaction=transaction if isinstance(transaction, str) else None,
-                             settled=settled)
+                             transaction=_transaction(transaction), status=status,
+                             nonce=signed.nonce)
+
+
+def _transaction(value: object) -> str | None:
+    """A receipt's transaction hash when it looks like one (0x and up to 64 hex digits)."""
+    if isinstance(value, str) and 2 < len(value) <= 66 and value.startswith("0x"):
+        try:
+            int(value[2:], 16)
+        except ValueError:
+            return None
+        return value if value.isascii() else None
+    return None
 
 
 def _settled_amount(reported: object, signed_for: int) -> int:
@@ -213,20 +273,21 @@ class _Opening:
     """The async context manager :meth:`X402Client.open` returns (a plain class: cheaper than
     an ``asynccontextmanager`` generator on every upstream call)."""
 
-    __slots__ = ("_client", "_send", "_key", "_max_amount_usd", "_claim", "_raw")
+    __slots__ = ("_client", "_send", "_key", "_max_amount_usd", "_claim", "_tab", "_raw")
 
     def __init__(self, client: X402Client, send: _Send, key: tuple[str, str | None],
-                 max_amount_usd: float | None, claim: Claim | None) -> None:
+                 max_amount_usd: float | None, claim: Claim | None,
+                 tab: PaymentTab | None) -> None:
         self._client, self._send, self._key = client, send, key
-        self._max_amount_usd, self._claim = max_amount_usd, claim
+        self._max_amount_usd, self._claim, self._tab = max_amount_usd, claim, tab
         self._raw: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> UpstreamResponse:
         client = self._client
         raw, signed = await client._exchange(self._send, self._key, self._max_amount_usd,
-                                              self._claim)
+                                              self._claim, self._tab)
         self._raw = raw
-        return client._answered(raw, signed, self._send)
+        return client._answered(raw, signed, self._tab, self._send)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._raw is not None:
@@ -237,9 +298,11 @@ class _Send:
     """One logical request, sent once per attempt with or without a payment."""
 
     def __init__(self, client: X402Client, method: str, url: str, body: bytes | None,
-                 headers: CIMultiDict[str], timeout: aiohttp.ClientTimeout | None):
+                 headers: CIMultiDict[str], timeout: aiohttp.ClientTimeout | None,
+                 tab: PaymentTab | None):
         self.client, self.method, self.url = client, method, url
         self.body, self.headers, self.timeout = body, headers, timeout
+        self.tab = tab
 
     async def __call__(self, payment: SignedPayment | None) -> aiohttp.ClientResponse:
         headers = self.headers.copy()
@@ -252,8 +315,13 @@ class _Send:
                 **kwargs)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = transport_error(exc, self.client._host)
-            if payment is None or isinstance(exc, aiohttp.ClientConnectorError):
-                raise error from None  # nothing was paid, or nothing left: safe to retry
+            if payment is None:
+                raise error from None  # nothing was paid: safe to retry
+            if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: nothing left
+                if self.tab is not None:
+                    self.tab.update(self.client._payment(payment, REFUSED, None,
+                                                         payment.requirement.amount))
+                raise error from None
             raise PaymentUnconfirmed(
                 f"{error.message} after a payment of {payment.requirement.describe()} was "
                 "sent; it may have been settled",

@@ -12,10 +12,16 @@ import aiohttp
 
 from ..errors import UpstreamError, UpstreamTimeout
 
+SETTLED, UNCONFIRMED, REFUSED = "settled", "unconfirmed", "refused"
+
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """One payment made for one request (amounts in USD and atomic units)."""
+    """One signed payment and what became of it (amounts in USD and atomic units).
+
+    ``status``: ``settled`` (the receipt says so), ``unconfirmed`` (it may have moved funds:
+    no receipt, a receipt saying failed or pending, or no answer at all) or ``refused`` (the
+    upstream turned it down or did not charge it: nothing moved)."""
 
     amount_usd: float
     amount_atomic: int
@@ -24,7 +30,18 @@ class PaymentRecord:
     pay_to: str
     payer: str
     transaction: str | None
-    settled: bool  # the upstream confirmed settlement in PAYMENT-RESPONSE
+    status: str
+    nonce: str
+
+    @property
+    def settled(self) -> bool:
+        """The upstream confirmed settlement in PAYMENT-RESPONSE."""
+        return self.status == SETTLED
+
+    @property
+    def spent_usd(self) -> float:
+        """What counts as spent: the amount unless the payment was refused."""
+        return 0.0 if self.status == REFUSED else self.amount_usd
 
 
 def transport_error(exc: BaseException, host: str) -> UpstreamError:

@@ -12,9 +12,11 @@ import orjson
 from aiohttp import web
 
 from .. import USER_AGENT_PREFIX, __version__
-from ..errors import BadRequest, BudgetExceeded, ClawRouterError, PaymentUnconfirmed
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from ..payment.tab import PaymentTab
 from ..state.sessions import session_id
 from .chat_format import DONE
+from .recorder import record_payments
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -217,19 +219,21 @@ async def forward(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     body = await request.read()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-    reservation = services.spend.reserve(session_id(request.headers, _json_object(body)), 0.0)
-    paid = 0.0
+    fields = _json_object(body)
+    model = fields.get("model")
+    tab = PaymentTab(session_id(request.headers, fields), "forward", request.path,
+                     model=model if isinstance(model, str) and model else request.path)
+    reservation = services.spend.reserve(tab.session, 0.0)
+    started = time.perf_counter()
     try:
         response, data = await services.client.request(
             request.method, request.path_qs, body=body or None, headers=headers,
-            price_key=request.path, claim=reservation.claim,
+            price_key=request.path, claim=reservation.claim, tab=tab,
         )
-        paid = response.payment.amount_usd if response.payment else 0.0
-    except PaymentUnconfirmed as exc:
-        paid = exc.amount_usd  # counted: it may have been settled
-        raise
-    finally:
-        reservation.commit(paid)
+    finally:  # what may have been settled counts, and every payment signed is recorded
+        reservation.commit(tab.spent_usd())
+        record_payments(services.usage, tab, requested=tab.model, tier="FORWARD",
+                        latency_ms=(time.perf_counter() - started) * 1000)
     out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
     return web.Response(status=response.status, body=data, headers=out_headers)
 

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 import orjson
 
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ShuttingDown
+from ..payment.tab import PaymentTab
 from ..router import tier_rank
 from ..state.cache import CachedResponse
 from ..state.cache_key import cache_bypassed, cache_key
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import find_command
+from .recorder import record_payments
 from .reply import ChunkChannel, Reply
 from .spend_guard import SpendGuard
-from .upstream_chat import Attempt, UpstreamChat
+from .upstream_chat import CHAT_PATH, Attempt, UpstreamChat
 
 if TYPE_CHECKING:
     from ..router import RoutingDecision
@@ -154,11 +156,24 @@ class Pipeline:
     async def _fetch(self, plan: Plan, sink: ChunkChannel | None) -> Outcome:
         """Call the upstream along the chain, then pin, cache and record usage."""
         services = self.services
-        attempt = await self.upstream.call(plan.body, plan.chain, plan.session, plan.decision, sink)
+        decision = plan.decision
+        tab = PaymentTab(plan.session, "chat", CHAT_PATH)
+        try:
+            attempt = await self.upstream.call(plan.body, plan.chain, plan.session, decision,
+                                               sink, tab)
+            self._keep(plan, attempt, tab)
+        finally:  # every other payment signed for this request gets its own record
+            record_payments(services.usage, tab, requested=plan.requested, tier=decision.tier,
+                            profile=decision.profile,
+                            latency_ms=(time.perf_counter() - plan.started) * 1000)
+        return Outcome(completion=attempt.completion, decision=decision, attempt=attempt)
+
+    def _keep(self, plan: Plan, attempt: Attempt, tab: PaymentTab) -> None:
+        """Pin the session's model, cache the answer and record its usage."""
+        services = self.services
         decision = plan.decision
         if decision.tier != "DIRECT" and services.config.sessions.enabled:
             self._update_pin(plan.session, decision, attempt.model)
-        completion = attempt.completion
         if plan.cache_key is not None:
             services.cache.put(
                 plan.cache_key,
@@ -176,8 +191,8 @@ class Pipeline:
             decision=decision,
             attempt=attempt,
             latency_ms=(time.perf_counter() - plan.started) * 1000,
+            tab=tab,
         )
-        return Outcome(completion=completion, decision=decision, attempt=attempt)
 
     def _update_pin(self, sid: str, decision: "RoutingDecision", model: str) -> None:
         sessions = self.services.sessions

@@ -21,6 +21,8 @@ from .fallback import error_message, should_try_next
 
 if TYPE_CHECKING:
     from ..payment.client import Claim
+    from ..payment.response import PaymentRecord
+    from ..payment.tab import PaymentTab
     from ..router import RoutingDecision
     from ..services import Services
     from .reply import ChunkChannel
@@ -42,6 +44,7 @@ class Attempt:
     fallbacks: int
     input_tokens: int
     output_tokens: int
+    payment: PaymentRecord | None = None  # what bought this answer (settled or unconfirmed)
 
 
 class _Failed(Exception):
@@ -76,11 +79,13 @@ class UpstreamChat:
         sid: str,
         decision: "RoutingDecision",
         sink: ChunkChannel | None,
+        tab: PaymentTab,
     ) -> Attempt:
         """Answer ``body`` with the first model of ``chain`` that succeeds.
 
-        Each payment is claimed from the session's budget as it is signed. Once an attempt
-        has paid (or may have: the connection failed after paying), only the free model may
+        Each payment is claimed from the session's budget as it is signed and goes on
+        ``tab``; what the tab says an attempt spent (settled or unconfirmed) is what the
+        budget keeps. Once an attempt has paid (or may have), only the free model may
         follow, so one request is never paid twice.
         """
         services = self.services
@@ -96,18 +101,18 @@ class UpstreamChat:
             estimate = services.router.cost(model, decision.input_tokens, decision.output_tokens)[0]
             budget_left = services.spend.remaining(sid)
             reservation = services.spend.reserve(sid, estimate)
-            paid = [0.0]
+            tab.model = model
+            mark = tab.mark()
             try:
-                completion, raw = await self._attempt(
-                    model, body, sink, budget_left, paid, reservation.claim)
+                completion, raw, payment = await self._attempt(
+                    model, body, sink, budget_left, reservation.claim, tab)
             except InsufficientFunds as exc:
                 self.on_insufficient_funds()
                 last_error = exc
                 if free in models[index:]:
                     index = models.index(free)
                 continue
-            except PaymentUnconfirmed as exc:
-                paid[0] = exc.amount_usd  # counted: it may have been settled
+            except PaymentUnconfirmed as exc:  # counted by the tab: it may have been settled
                 last_error = exc
             except _Failed as failure:
                 last_error = failure.error
@@ -120,14 +125,15 @@ class UpstreamChat:
                     model=model,
                     completion=completion,
                     encoded=raw if raw is not None else orjson.dumps(completion),
-                    paid_usd=paid[0],
+                    paid_usd=payment.spent_usd if payment else 0.0,
                     fallbacks=tried - 1,
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
+                    payment=payment,
                 )
             finally:
-                reservation.commit(paid[0])
-            if paid[0] > 0:
+                reservation.commit(tab.spent_usd(mark))
+            if tab.spent_usd(mark) > 0:
                 if free not in models[index:]:
                     break
                 index = models.index(free)
@@ -135,10 +141,11 @@ class UpstreamChat:
 
     async def _attempt(
         self, model: str, body: dict, sink: ChunkChannel | None, budget_left: float | None,
-        paid: list[float], claim: Claim,
-    ) -> tuple[dict, bytes | None]:
-        """The completion, and the JSON body it came in (None when it was streamed). The
-        payment, if any, is claimed from the budget with ``claim`` before it is signed."""
+        claim: Claim, tab: PaymentTab,
+    ) -> tuple[dict, bytes | None, PaymentRecord | None]:
+        """The completion, the JSON body it came in (None when it was streamed) and the
+        payment that bought it. The payment, if any, is claimed from the budget with
+        ``claim`` before it is signed, and goes on ``tab``."""
         payload_body = {k: v for k, v in body.items() if k not in _NOT_SENT}
         payload_body["model"], payload_body["stream"] = model, sink is not None
         payload = orjson.dumps(payload_body)
@@ -146,16 +153,16 @@ class UpstreamChat:
             async with self.services.client.open(
                 "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,
                 max_amount_usd=budget_left, price_key=model, timeout=self.timeout, claim=claim,
+                tab=tab,
             ) as resp:
-                if resp.payment is not None:
-                    paid[0] = resp.payment.amount_usd
+                payment = resp.payment
                 if resp.status != 200:
                     data = await resp.read()
                     error = UpstreamError(error_message(resp.status, data),
                                           status=resp.status if 400 <= resp.status < 500 else 502)
                     raise _Failed(error, retry=should_try_next(resp.status, data))
                 if sink is not None and "text/event-stream" in resp.headers.get("content-type", ""):
-                    return await _relay_stream(resp.content, sink), None
+                    return await _relay_stream(resp.content, sink), None, payment
                 data = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _Failed(UpstreamError(f"the upstream connection failed: {exc!r}"), retry=True) from None
@@ -170,7 +177,7 @@ class UpstreamChat:
         if sink is not None:
             for chunk in completion_to_chunks(completion):
                 sink.put_nowait(chunk)
-        return completion, data
+        return completion, data, payment
 
 
 async def _relay_stream(content: aiohttp.StreamReader, sink: ChunkChannel) -> dict:

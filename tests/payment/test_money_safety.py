@@ -264,3 +264,54 @@ def test_non_text_key_file_error_does_not_carry_the_key(tmp_path):
         load_or_create_wallet(tmp_path, env={})
     assert "corrupt (not text)" in caught.value.message
     _secret_free(caught.value, key, key[:32], key[-32:])
+
+
+# --- settlements reported failed or pending: unconfirmed, never paid again -----------------
+
+@pytest.mark.parametrize("preauth", [True, False])
+@pytest.mark.parametrize("status_code", [402, 200])
+async def test_a_settlement_reported_failed_is_unconfirmed_and_not_paid_again(
+        x402_upstream, funded_wallet_key, preauth, status_code):
+    """The upstream settles, then says the settlement failed (pending on chain): the
+    payment is unconfirmed, on the tab as spent, and the request is not paid a second time,
+    whether its payment was pre-signed or negotiated."""
+    from clawrouter_plugin.payment.tab import PaymentTab
+
+    async with client_for(x402_upstream, funded_wallet_key, preauth=preauth) as client:
+        await client.request("POST", CHAT, body=chat_body(), price_key="m")  # learns the price
+        x402_upstream.set_handler(CHAT, handlers.settle_then_report_failed(
+            status_code=status_code))
+        tab = PaymentTab("s", "chat", CHAT, model="m")
+        signed_before = x402_upstream.count(path=CHAT, paid=True)
+        if status_code == 402:
+            with pytest.raises(PaymentUnconfirmed, match="may still have been settled"):
+                await client.request("POST", CHAT, body=chat_body(), price_key="m", tab=tab)
+        else:
+            response, _ = await client.request("POST", CHAT, body=chat_body(), price_key="m",
+                                               tab=tab)
+            assert response.payment.status == "unconfirmed"
+    assert x402_upstream.count(path=CHAT, paid=True) - signed_before == 1
+    assert len(x402_upstream.ledger.settlements) == 2  # one per request
+    [(model, record)] = tab.rest()
+    assert (model, record.status, record.amount_usd) == ("m", "unconfirmed", 0.001)
+    assert record.nonce == x402_upstream.ledger.settlements[-1].nonce
+    assert tab.spent_usd() == 0.001
+
+
+async def test_payment_statuses_follow_the_answer(x402_upstream, funded_wallet_key):
+    """settled (with the ledger's transaction hash), refused when the upstream answered an
+    error without settling: each signed payment is on the tab with its nonce."""
+    from clawrouter_plugin.payment.tab import PaymentTab
+
+    tab = PaymentTab("s", "forward", "/v1/x")
+    async with client_for(x402_upstream, funded_wallet_key, preauth=False) as client:
+        await client.request("POST", CHAT, body=chat_body(), tab=tab)
+        x402_upstream.set_handler(CHAT, handlers.status(503))
+        response, _ = await client.request("POST", CHAT, body=chat_body(), tab=tab)
+    assert response.status == 503 and response.payment is None
+    [settled] = x402_upstream.ledger.settlements
+    (_, first), (_, second) = tab.rest()
+    assert (first.status, first.transaction, first.nonce) == \
+        ("settled", settled.transaction, settled.nonce)
+    assert second.status == "refused" and second.transaction is None
+    assert tab.spent_usd() == 0.001

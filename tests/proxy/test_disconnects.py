@@ -270,7 +270,14 @@ async def test_an_upstream_failing_after_the_client_left_leaves_nothing_behind(
     gc.collect()
     await asyncio.sleep(0)
     assert loop_reports == []
-    assert usage_records(proxy) == []  # no answer: nothing to record
+    # no answer: only the payments signed are recorded, and the ledger agrees with them
+    records = usage_records(proxy)
+    assert records and all(r["payment"] in ("settled", "unconfirmed", "refused") for r in records)
+    spent = [r for r in records if r["payment"] != "refused"]
+    assert sorted(r["nonce"] for r in spent) == sorted(
+        s.nonce for s in x402_upstream.ledger.settlements)
+    assert sum(r["cost"] for r in records) == pytest.approx(
+        x402_upstream.ledger.total_paid_usd())
 
 
 # --- identical concurrent requests (dedup) ------------------------------------------------

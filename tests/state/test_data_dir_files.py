@@ -488,8 +488,13 @@ def test_an_unreadable_usage_file_is_skipped(tmp_path):
 
 async def test_requests_are_answered_while_the_disk_is_full(x402_upstream, funded_wallet_key,
                                                             tmp_path, monkeypatch, caplog):
+    """The free model answers while the disk is full; a payment, which could not be
+    journaled, is not sent."""
+    x402_upstream.set_price("/v1/chat/completions", lambda call: None if (
+        call.json() or {}).get("model") == "nvidia/gpt-oss-120b" else "0.001")
     handle = await start(x402_upstream, funded_wallet_key, tmp_path / "data")
     services = handle.services
+    paid = {"model": "deepseek/deepseek-chat", "messages": [{"role": "user", "content": "x"}]}
     try:
         status, _, _ = await chat(handle, "before the disk filled up")
         assert status == 200
@@ -514,6 +519,12 @@ async def test_requests_are_answered_while_the_disk_is_full(x402_upstream, funde
             assert status == 200 and stats["totalRequests"] == 1
             status, headers, _ = await chat(handle, "while full 0")  # was not stored
             assert status == 200 and headers["x-clawrouter-cache"] == "MISS"
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{handle.base_url}/v1/chat/completions",
+                                        json=paid) as resp:
+                    error = (await resp.json())["error"]
+            assert resp.status == 402 and "payment journal cannot be written" in error["message"]
+            assert x402_upstream.ledger.total_paid() == 0
             services.usage.flush()  # its line too is lost while the disk is full
         assert "No space left on device" in caplog.text and "disk is full" in caplog.text
         status, _, _ = await chat(handle, "after space was freed")

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from x402.http.utils import encode_payment_response_header
+from x402.schemas import SettleResponse
 
 if TYPE_CHECKING:
     from .x402_upstream import Call
@@ -173,4 +175,30 @@ def raw(status_code: int, *, headers: Mapping[str, str] | None = None,
 
     async def handler(call: Call) -> web.StreamResponse:
         return web.Response(status=status_code, body=data, headers=dict(headers or {}))
+    return handler
+
+
+def settle_then_report_failed(reason: str = "settlement_pending", status_code: int = 402
+                              ) -> Handler:
+    """Settle the payment (the ledger moves), then answer ``status_code`` with a
+    PAYMENT-RESPONSE saying the settlement failed: what a facilitator that gave up waiting
+    for the chain reports while the transfer still goes through."""
+    async def handler(call: Call) -> web.StreamResponse:
+        await call.settle()
+        payer = call.settlement.payer if call.settlement else None
+        report = SettleResponse(success=False, error_reason=reason, payer=payer,
+                                transaction="", network=call.upstream.network)
+        return web.json_response(
+            {"error": "Settlement failed", "details": reason}, status=status_code,
+            headers={"PAYMENT-RESPONSE": encode_payment_response_header(report)})
+    return handler
+
+
+def settle_then_stall(seconds: float, inner: Handler = chat_handler) -> Handler:
+    """Settle the payment, then wait ``seconds`` before answering (longer than the
+    client's timeout: the payer times out after paying)."""
+    async def handler(call: Call) -> web.StreamResponse:
+        await call.settle()
+        await asyncio.sleep(seconds)
+        return await inner(call)
     return handler
