@@ -85,7 +85,8 @@ utc_now_iso = _UtcClock().now  # called for every usage record
 
 @dataclass(slots=True)
 class UsageRecord:
-    """One served request. ``cost`` is USD actually paid, ``savings`` USD saved vs the baseline."""
+    """One served request. ``cost`` is USD actually paid, ``savings`` is ``baseline_cost - cost``
+    (negative when the request cost more than the baseline model would have)."""
 
     timestamp: str
     session: str
@@ -278,10 +279,9 @@ class _Totals:
                     if entry is None:
                         continue
                     model, tier, entry_cost, baseline, latency, hit = entry
-                    entry_saved = max(0.0, baseline - entry_cost)
                     requests += 1
                     cost += entry_cost
-                    saved += entry_saved
+                    saved += baseline - entry_cost  # negative when it cost more than the baseline
                     self.baseline += baseline
                     self.latency += latency
                     self.cache_hits += hit
