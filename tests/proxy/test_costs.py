@@ -176,3 +176,14 @@ async def test_a_budget_notice_names_the_model_that_answers(start, x402_upstream
         results.append((answered, notice is not None))
     # enough left for the pinned model: it answers; too little: the free model, with a notice
     assert results == [("deepseek/deepseek-chat", False), (FREE, True)]
+
+
+async def test_the_free_profile_refuses_an_image_instead_of_paying(proxy, x402_upstream):
+    body = {"model": "blockrun/free", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    status, _, data = await send(proxy, body)
+    error = json.loads(data)["error"]
+    assert status == 400 and error["code"] == "free_model_unsuitable"
+    assert "cannot read images" in error["message"]
+    assert x402_upstream.count(path=CHAT_PATH) == 0 and x402_upstream.ledger.settlements == []
