@@ -39,6 +39,15 @@ class ChatModel:
         """USD cost of a call with the given token counts."""
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
 
+    def output_limit(self, cap: int) -> int:
+        """The output cap this model is sent: ``cap``, at most the model's max output."""
+        return cap if cap < self.max_output else self.max_output
+
+    def charge(self, input_tokens: int, output_cap: int) -> float:
+        """USD the upstream asks up front for a call: the input and the whole output cap
+        (x402 is paid before the answer, so the cap is priced, not the tokens used)."""
+        return self.cost(input_tokens, self.output_limit(output_cap))
+
 
 @dataclass(frozen=True, slots=True)
 class ImageModel:

@@ -12,7 +12,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -21,7 +21,8 @@ from pydantic import Field, ValidationError, field_validator
 from .config_section import ConfigSection
 from .errors import ConfigError
 from .paths import expand_user, resolve_data_dir
-from .router.config import RoutingConfig
+from .router.config import RoutingConfig, TierName
+from .router.output_cap import DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_TIER_OUTPUT_TOKENS, OutputCaps
 
 PLUGIN_ID = "clawrouter"
 PLUGIN_ID_ALIASES = (PLUGIN_ID, "@blockrun/clawrouter")
@@ -126,10 +127,18 @@ class ImageConfig(ConfigSection):
     allow_private_urls: bool = False
 
 
+OutputTokens = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
 class PluginConfig(ConfigSection):
     """Everything under the clawrouter plugin's ``config`` key."""
 
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    # the output cap a chat request is sent and priced with, at most (see router/output_cap.py):
+    # per tier for routed requests, maxOutputTokens for an explicit model
+    max_output_tokens: OutputTokens = DEFAULT_MAX_OUTPUT_TOKENS
+    tier_output_tokens: dict[TierName, OutputTokens] = Field(
+        default_factory=lambda: dict(DEFAULT_TIER_OUTPUT_TOKENS))
     max_cost_per_run: float | None = Field(None, ge=0)
     max_cost_per_run_mode: Literal["graceful", "strict"] = "graceful"
     exclude_models: list[str] = Field(default_factory=list)
@@ -142,6 +151,21 @@ class PluginConfig(ConfigSection):
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
+
+    @field_validator("tier_output_tokens", mode="before")
+    @classmethod
+    def _tier_names(cls, value: object) -> object:
+        """Tier names in any case; a tier left out keeps its default."""
+        if isinstance(value, dict):
+            given = {k.upper() if isinstance(k, str) else k: v for k, v in value.items()}
+            if any(isinstance(v, bool) for v in given.values()):
+                raise ValueError("expected a number of tokens, not true/false")
+            return {**DEFAULT_TIER_OUTPUT_TOKENS, **given}
+        return value
+
+    def output_caps(self) -> OutputCaps:
+        """The output ceilings the router clamps each request's output cap to."""
+        return OutputCaps(self.max_output_tokens, dict(self.tier_output_tokens))
 
     @field_validator("api_base")
     @classmethod

@@ -114,7 +114,7 @@ async def build_services(
     )
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
-        router=Router(config.routing, catalog), wallet=wallet, http=http, client=client,
+        router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
         balance=balance, cache=cache, inflight=InFlight(),
         sessions=SessionStore(ttl_seconds=config.sessions.ttl_seconds),
         spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),

@@ -96,8 +96,9 @@ def iso_timestamp(moment: float) -> str:
 @dataclass(slots=True)
 class UsageRecord:
     """One served request, or one signed payment that did not buy the answer. ``cost`` is
-    USD spent (``paid`` unless the payment was refused), ``savings`` USD saved vs the
-    baseline. ``paid`` is the amount signed, ``payment`` what became of it (``settled``,
+    USD spent (``paid`` unless the payment was refused); ``savings`` is ``baseline_cost -
+    cost`` (negative when the request cost more than the baseline model would have).
+    ``paid`` is the amount signed, ``payment`` what became of it (``settled``,
     ``unconfirmed`` or ``refused``; None when nothing was signed), ``transaction`` the
     settlement's hash when the receipt gave one and ``nonce`` the payment's EIP-3009 nonce
     (its identity, shared with the payment journal and the chain)."""
@@ -331,10 +332,9 @@ class _Totals:
                     if entry is None:
                         continue
                     model, tier, entry_cost, baseline, latency, hit, kind, payment, paid = entry
-                    entry_saved = max(0.0, baseline - entry_cost)
                     requests += 1
                     cost += entry_cost
-                    saved += entry_saved
+                    saved += baseline - entry_cost  # negative when it cost more than the baseline
                     self.baseline += baseline
                     self.latency += latency
                     self.cache_hits += hit

@@ -46,7 +46,7 @@ def _rule(left: str = "╠", right: str = "╣") -> str:
 
 
 def _money(value: float) -> str:
-    return f"${value:,.4f}"
+    return f"{'-' if value < 0 else ''}${abs(value):,.4f}"
 
 
 def _tier_lines(by_tier: dict[str, dict[str, Any]]) -> list[str]:
@@ -75,6 +75,16 @@ def _daily_lines(days: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _savings_line(stats: dict[str, Any]) -> str:
+    """Saved (baseline - cost over the same requests), or how much more than the baseline."""
+    saved = float(stats.get("totalSavings", 0))
+    percent = float(stats.get("savingsPercentage", 0))
+    if saved < 0:
+        more = f" (+{-percent:.1f}%)" if percent else ""
+        return f"  No saving:       {_money(-saved)} over the baseline{more}"
+    return f"  💰 Total Saved:   {_money(saved)}  ({percent:.1f}%)"
+
+
 def render_stats(stats: dict[str, Any], *, baseline: str = "Claude Opus") -> str:
     """The stats box for an aggregate from ``UsageLog.aggregate`` (every line equally wide)."""
     total = int(stats.get("totalRequests", 0))
@@ -87,8 +97,7 @@ def render_stats(stats: dict[str, Any], *, baseline: str = "Claude Opus") -> str
         _row(f"  Total Cost:       {_money(float(stats.get('totalCost', 0)))}"),
         _row(f"  Baseline Cost:    {_money(float(stats.get('totalBaselineCost', 0)))}"
              f"  (at {baseline} prices)"),
-        _row(f"  💰 Total Saved:   {_money(float(stats.get('totalSavings', 0)))}"
-             f"  ({float(stats.get('savingsPercentage', 0)):.1f}%)"),
+        _row(_savings_line(stats)),
         _row(f"  Avg Latency:      {float(stats.get('avgLatencyMs', 0)):.0f} ms"),
         _row(f"  Cache Hits:       {int(stats.get('cacheHits', 0))}"),
         _rule(),

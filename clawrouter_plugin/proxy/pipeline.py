@@ -25,6 +25,7 @@ from .intercept import find_command
 from .recorder import record_payments
 from .reply import ChunkChannel, Reply
 from .spend_guard import SpendGuard
+from .upstream_body import tools_dropped
 from .upstream_chat import CHAT_PATH, Attempt, UpstreamChat
 
 if TYPE_CHECKING:
@@ -97,9 +98,13 @@ class Pipeline:
         decision = services.router.route(
             body, name, excluded=services.exclusions.all(), min_tier=pin.tier if pin else None
         )
-        decision, notice = self.spend_guard.check(body, name, decision, sid)
-        chain = _prefer_pinned(decision.chain, pin.model if pin else None)
+        decision = self._as_tried(decision, pin.model if pin else None)
+        # the guard checks (and a notice names) the model that will really be tried first
+        decision, notice = self.spend_guard.check(body, name, decision, sid, self._as_tried)
+        chain = decision.chain
         reply_headers = _decision_headers(decision, sid, notice)
+        if tools_dropped(body, services.catalog.chat[decision.model]):
+            reply_headers["x-clawrouter-tools"] = "dropped"
         plan = Plan(body, sid, requested, decision, chain, key, started, reply_headers)
         _log_decision(decision)
         if services.on_routed is not None:
@@ -126,6 +131,16 @@ class Pipeline:
         task = self._track(asyncio.create_task(
             services.inflight.run(dedup_key, lambda: self._fetch(plan, channel))))
         return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
+
+    def _as_tried(self, decision: "RoutingDecision", pinned: str | None = None
+                  ) -> "RoutingDecision":
+        """``decision`` with its chain in the order the upstream will try it: the session's
+        pinned model first when the chain holds it (a conversation stays on its model), then
+        the upstream's order (paid models first, the free model last), repriced to match."""
+        chain = decision.chain
+        if pinned is not None and pinned in chain:
+            chain = (pinned, *(model for model in chain if model != pinned))
+        return self.services.router.reorder(decision, tuple(self.upstream.order(chain)))
 
     async def drain(self, grace: float) -> None:
         """Shutting down: refuse new requests, give the work in flight ``grace`` seconds to
@@ -262,13 +277,6 @@ def _validate(body: object) -> list:
     return messages
 
 
-def _prefer_pinned(chain: tuple[str, ...], pinned: str | None) -> tuple[str, ...]:
-    """Keep a conversation on its pinned model when the router's chain allows it."""
-    if pinned is None or pinned not in chain or chain[0] == pinned:
-        return chain
-    return (pinned, *(model for model in chain if model != pinned))
-
-
 def _decision_headers(decision: "RoutingDecision", sid: str, notice: str | None) -> dict[str, str]:
     headers = {
         "x-clawrouter-profile": decision.profile,
@@ -278,6 +286,9 @@ def _decision_headers(decision: "RoutingDecision", sid: str, notice: str | None)
         "x-clawrouter-agentic": "1" if decision.agentic else "0",
         "x-clawrouter-session": sid,
         "x-clawrouter-cache": "MISS",
+        # what the request is sent and priced with (router/output_cap.py)
+        "x-clawrouter-output-cap": str(decision.output_tokens),
+        "x-clawrouter-estimate": f"{decision.cost_estimate:.6f}",
     }
     if notice:
         headers["x-clawrouter-notice"] = notice
@@ -299,10 +310,11 @@ def _final_headers(plan: Plan, outcome: Outcome, shared: bool) -> dict[str, str]
 def _log_decision(decision: "RoutingDecision") -> None:
     if log.isEnabledFor(logging.INFO):
         log.info(
-            "[%s] %s est $%.4f (saved %d%%) %s",
+            "[%s] %s est $%.4f (output cap %d, saved %d%%) %s",
             decision.tier,
             decision.model,
             decision.cost_estimate,
+            decision.output_tokens,
             round(decision.savings * 100),
             ", ".join(decision.signals[:4]),
         )

@@ -29,15 +29,18 @@ class UsageRecorder:
 
     def chat(self, *, session: str, requested: str, decision: "RoutingDecision",
              attempt: "Attempt", latency_ms: float, tab: "PaymentTab") -> None:
-        """Record an upstream answer, with the payment that bought it (taken off ``tab``)."""
-        baseline = self.baseline.cost(attempt.input_tokens, attempt.output_tokens)
+        """Record an upstream answer, with the payment that bought it (taken off ``tab``).
+        Its baseline is what the baseline model would have been charged for the same request:
+        the same input and the same output cap (the upstream prices the cap, not the tokens
+        used), so cost and baseline compare like for like."""
+        baseline = self.baseline.charge(attempt.input_tokens, decision.output_tokens)
         payment = attempt.payment
         tab.take(payment)
         self.log.append(UsageRecord(
             timestamp=utc_now_iso(), session=session, requested_model=requested,
             model=attempt.model, tier=decision.tier, input_tokens=attempt.input_tokens,
             output_tokens=attempt.output_tokens, cost=attempt.paid_usd, baseline_cost=baseline,
-            savings=max(0.0, baseline - attempt.paid_usd), latency_ms=round(latency_ms, 2),
+            savings=baseline - attempt.paid_usd, latency_ms=round(latency_ms, 2),
             cache_hit=False, fallbacks=attempt.fallbacks, profile=decision.profile,
             paid=payment.amount_usd if payment else 0.0,
             payment=payment.status if payment else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import BudgetExceeded
@@ -31,14 +32,18 @@ class SpendGuard:
         self._refresh: asyncio.Task | None = None
 
     def check(
-        self, body: dict, name: str, decision: "RoutingDecision", sid: str
+        self, body: dict, name: str, decision: "RoutingDecision", sid: str,
+        as_tried: Callable[["RoutingDecision"], "RoutingDecision"],
     ) -> tuple["RoutingDecision", str | None]:
-        """The decision to use and an optional notice for the user; raises BudgetExceeded."""
+        """The decision to use and an optional notice for the user; raises BudgetExceeded.
+        ``as_tried`` puts a replacement decision's chain in the order it will be tried, so
+        the budget is checked against, and a notice names, the model really tried first."""
         services = self.services
         notice = None
         if decision.tier != "DIRECT" and decision.cost_estimate > 0 and self.wallet_empty():
             if not body.get("tools"):
-                decision = services.router.route(body, "free", excluded=services.exclusions.all())
+                decision = as_tried(
+                    services.router.route(body, "free", excluded=services.exclusions.all()))
                 notice = "wallet empty: using the free model; fund your wallet to use paid models"
         remaining = services.spend.remaining(sid)
         if remaining is None or _charge(decision) <= remaining:
@@ -51,7 +56,8 @@ class SpendGuard:
                 f"maxCostPerRun (${limit:.2f}) remains"
             )
         for profile in self._cheaper_profiles(decision):
-            candidate = services.router.route(body, profile, excluded=services.exclusions.all())
+            candidate = as_tried(
+                services.router.route(body, profile, excluded=services.exclusions.all()))
             if _charge(candidate) <= remaining:
                 note = (f"budget: ${remaining:.4f} of ${limit:.2f} left, using {candidate.model} "
                         f"({profile}) instead of {decision.model}")

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from .chat_format import CompletionAssembler, completion_to_chunks, token_counts
 from .fallback import error_message, should_try_next
+from .upstream_body import upstream_body
 
 if TYPE_CHECKING:
     from ..payment.client import Claim
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .reply import ChunkChannel
 
 CHAT_PATH = "/v1/chat/completions"
-_NOT_SENT = frozenset({"cache", "no_cache"})  # our cache switches, not the upstream's business
 MAX_EVENT_BYTES = 8 * 1024 * 1024  # a streamed event (one SSE line) larger than this is refused
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
@@ -67,7 +67,9 @@ class UpstreamChat:
             total=None, sock_connect=10, sock_read=upstream.attempt_timeout_seconds
         )
 
-    def _models(self, chain: tuple[str, ...]) -> list[str]:
+    def order(self, chain: tuple[str, ...]) -> list[str]:
+        """The models of ``chain`` in the order they are tried: at most ``maxAttempts`` paid
+        ones, then the free model (after a paid attempt, only the free model may follow)."""
         free = self.services.catalog.free_model
         paid = [model for model in chain if model != free][: self.services.config.upstream.max_attempts]
         return paid + [free] if free in chain else paid
@@ -89,7 +91,7 @@ class UpstreamChat:
         follow, so one request is never paid twice.
         """
         services = self.services
-        models = self._models(chain)
+        models = self.order(chain)
         free = services.catalog.free_model
         last_error: ClawRouterError | None = None
         index = 0
@@ -105,7 +107,7 @@ class UpstreamChat:
             mark = tab.mark()
             try:
                 completion, raw, payment = await self._attempt(
-                    model, body, sink, budget_left, reservation.claim, tab)
+                    model, body, decision.output_tokens, sink, budget_left, reservation.claim, tab)
             except InsufficientFunds as exc:
                 self.on_insufficient_funds()
                 last_error = exc
@@ -140,15 +142,14 @@ class UpstreamChat:
         raise last_error or UpstreamError("no model was available for this request")
 
     async def _attempt(
-        self, model: str, body: dict, sink: ChunkChannel | None, budget_left: float | None,
-        claim: Claim, tab: PaymentTab,
+        self, model: str, body: dict, output_cap: int, sink: ChunkChannel | None,
+        budget_left: float | None, claim: Claim, tab: PaymentTab,
     ) -> tuple[dict, bytes | None, PaymentRecord | None]:
         """The completion, the JSON body it came in (None when it was streamed) and the
         payment that bought it. The payment, if any, is claimed from the budget with
         ``claim`` before it is signed, and goes on ``tab``."""
-        payload_body = {k: v for k, v in body.items() if k not in _NOT_SENT}
-        payload_body["model"], payload_body["stream"] = model, sink is not None
-        payload = orjson.dumps(payload_body)
+        payload = orjson.dumps(upstream_body(
+            body, self.services.catalog.chat[model], output_cap, sink is not None))
         try:
             async with self.services.client.open(
                 "POST", CHAT_PATH, body=payload, headers=_JSON_HEADERS,

@@ -19,7 +19,7 @@ from .router import Router, RoutingDecision
 def route_command(args: argparse.Namespace) -> int:
     """Entry point of ``clawrouter route``; returns the exit code."""
     loaded = load_config(args.config)
-    router = Router(loaded.plugin.routing)
+    router = Router(loaded.plugin.routing, caps=loaded.plugin.output_caps())
     profiles = [router.resolve(name) for name in args.profile or ["auto"]]
     excluded = frozenset(router.catalog.resolve(m) for m in loaded.plugin.exclude_models)
     if args.jsonl:

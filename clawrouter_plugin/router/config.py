@@ -141,7 +141,6 @@ class OverridesConfig(ConfigSection):
         ),
     )
     structured_output_min_tier: TierName | None = None
-    default_output_tokens: int | None = Field(None, ge=1)
     unreliable_tool_models: list[str] | None = None
 
     @field_validator("unreliable_tool_models")

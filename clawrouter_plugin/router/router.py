@@ -9,6 +9,7 @@ from ..catalog import Catalog, load_catalog
 from ..errors import ModelNotFound
 from .config import RoutingConfig
 from .features import RequestView, read_request
+from .output_cap import OutputCaps
 from .scorer import Scorer
 from .settings import TIERS
 from .tables import ChainBuilder, suggest
@@ -36,8 +37,8 @@ class RoutingDecision(NamedTuple):
     agentic: bool  # the agentic tier table was used
     signals: tuple[str, ...]  # what fired, e.g. "code (def, return)", "tools"
     input_tokens: int  # estimate for the whole request
-    output_tokens: int  # max_completion_tokens / max_tokens, else the configured default
-    cost_estimate: float  # USD for `model` at those token counts
+    output_tokens: int  # the output cap: the request's, at most the tier's ceiling (output_cap.py)
+    cost_estimate: float  # USD the upstream asks for `model` at those token counts
     baseline_cost: float  # the same tokens at the baseline (Opus) prices
     savings: float  # 0..1 = (baseline - cost) / baseline; 0 for premium
     score: float
@@ -58,8 +59,10 @@ class RoutingDecision(NamedTuple):
 class Router:
     """Routes chat-completions bodies. Build once (keyword tables compile here), call often."""
 
-    def __init__(self, config: RoutingConfig | None = None, catalog: Catalog | None = None):
+    def __init__(self, config: RoutingConfig | None = None, catalog: Catalog | None = None,
+                 caps: OutputCaps | None = None):
         self.config = config or RoutingConfig()
+        self.caps = caps or OutputCaps()
         self.settings = self.config.settings()
         self.catalog = catalog or load_catalog()
         for table in self.settings.tables.values():
@@ -74,12 +77,13 @@ class Router:
 
     def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> tuple[float, float,
                                                                                    float]:
-        """(cost, baseline cost, savings) of calling ``model_id`` with these token counts."""
+        """(cost, baseline cost, savings) of calling ``model_id`` with these input tokens and
+        this output cap (each model priced at most at its own max output)."""
         model = self.catalog.chat.get(model_id)
         if model is None:
             model = self.catalog.chat[self.resolve(model_id)]
-        cost = model.cost(input_tokens, output_tokens)
-        baseline = self._baseline.cost(input_tokens, output_tokens)
+        cost = model.charge(input_tokens, output_tokens)
+        baseline = self._baseline.charge(input_tokens, output_tokens)
         return cost, baseline, max(0.0, (baseline - cost) / baseline) if baseline > 0 else 0.0
 
     def route(self, body: Any, model: str | None = "auto", *, excluded: frozenset[str] = frozenset(),
@@ -90,7 +94,7 @@ class Router:
         if min_tier is not None and min_tier not in _RANK:
             raise ValueError(f"min_tier must be one of {', '.join(TIERS)}, not {min_tier!r}")
         s = self.settings
-        view = read_request(body, s.default_output_tokens, s.history_turns)
+        view = read_request(body, 0, s.history_turns)  # output_tokens 0: the request set none
         if name not in PROFILES:
             return self._direct(name, view, excluded)
         signals: list[str] = []
@@ -114,7 +118,11 @@ class Router:
         if min_tier is not None and _RANK[min_tier] > _RANK[tier]:
             tier = min_tier
             signals.append(f"pinned ≥ {min_tier}")
-        chain, notes = self.chains.build(table, tier, view, excluded)
+        view.output_tokens = self.caps.clamp(view.output_tokens, tier)
+        if name == "free":
+            chain, notes = self.chains.free_only(table, tier, view, excluded)
+        else:
+            chain, notes = self.chains.build(table, tier, view, excluded)
         signals.extend(notes)
         return self._decision(name, table, tier, chain, confidence, signals, view, score)
 
@@ -132,6 +140,7 @@ class Router:
         return tier, confidence
 
     def _direct(self, model_id: str, view: RequestView, excluded: frozenset[str]) -> RoutingDecision:
+        view.output_tokens = self.caps.clamp(view.output_tokens, "DIRECT")
         chain = [model_id]
         free = self.catalog.free_model
         if not view.has_tools and free not in excluded and model_id != free:
@@ -142,16 +151,23 @@ class Router:
     def _decision(self, profile: str, table: str, tier: str, chain: tuple[str, ...],
                   confidence: float, signals: list[str], view: RequestView,
                   score: float) -> RoutingDecision:
-        model = self.catalog.chat[chain[0]]
         tokens_in, tokens_out = view.input_tokens, view.output_tokens
-        cost = (tokens_in * model.input_price + tokens_out * model.output_price) / 1e6
-        baseline = (tokens_in * self._baseline.input_price
-                    + tokens_out * self._baseline.output_price) / 1e6
-        savings = 0.0 if profile == "premium" or baseline <= 0 else max(
-            0.0, (baseline - cost) / baseline)
+        cost = self.catalog.chat[chain[0]].charge(tokens_in, tokens_out)
+        baseline = self._baseline.charge(tokens_in, tokens_out)
+        savings = _savings(profile, cost, baseline)
         return tuple.__new__(RoutingDecision, (  # skips NamedTuple's Python-level __new__
             profile, table, tier, chain[0], chain[1:], confidence, table == "agentic",
             tuple(signals), tokens_in, tokens_out, cost, baseline, savings, score))
+
+    def reorder(self, decision: RoutingDecision, chain: tuple[str, ...]) -> RoutingDecision:
+        """``decision`` with ``chain`` (some of its models, in the order they will really be
+        tried), its estimate repriced for the first of them."""
+        if chain == decision.chain:
+            return decision
+        cost = self.catalog.chat[chain[0]].charge(decision.input_tokens, decision.output_tokens)
+        return decision._replace(
+            model=chain[0], fallbacks=chain[1:], cost_estimate=cost,
+            savings=_savings(decision.profile, cost, decision.baseline_cost))
 
     def resolve(self, name: str) -> str:
         """A profile name or catalog chat id for ``name`` (aliases, ``blockrun/`` prefix);
@@ -163,6 +179,13 @@ class Router:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ModelNotFound(f'Unknown model "{name}".{hint} Use a catalog id, an alias, or a '
                             f"routing profile ({', '.join(PROFILES)}).")
+
+
+def _savings(profile: str, cost: float, baseline: float) -> float:
+    """(baseline - cost) / baseline, at least 0; 0 for premium, which does not aim to save."""
+    if profile == "premium" or baseline <= 0:
+        return 0.0
+    return max(0.0, (baseline - cost) / baseline)
 
 
 @lru_cache(maxsize=1)

@@ -58,7 +58,6 @@ class Settings:
     agentic_mode: bool
     max_tokens_force_complex: int
     structured_output_min_tier: str
-    default_output_tokens: int
     unreliable_tool_models: tuple[str, ...]
 
 
@@ -171,6 +170,5 @@ def build_settings(user: RoutingConfig, *, is_default: bool = False) -> Settings
         agentic_mode=overrides["agentic_mode"],
         max_tokens_force_complex=overrides["max_tokens_force_complex"],
         structured_output_min_tier=overrides["structured_output_min_tier"],
-        default_output_tokens=overrides["default_output_tokens"],
         unreliable_tool_models=tuple(overrides["unreliable_tool_models"]),
     )

@@ -10,6 +10,11 @@ Filters, in order, each one falling back rather than leaving the chain empty:
 4. vision: only vision-capable models when the request has images (same fallback);
 5. no duplicates; the free model is appended as a last resort when the request has no tools,
    no images, fits its window and the free model is not excluded.
+
+The free profile is different (:meth:`ChainBuilder.free_only`): its chain holds free models
+only, so it never pays. Tools are not required there: the pipeline sends a model that cannot
+call tools the request without them. A request no free model can read (images, too long) is
+refused rather than sent to a paid model.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import difflib
 from collections.abc import Callable
 
 from ..catalog import Catalog, ChatModel
+from ..errors import BadRequest
 from .features import RequestView
 from .settings import Settings
 
@@ -101,6 +107,34 @@ class ChainBuilder:
         if (not view.has_tools and not view.images and free is not None and self.free not in excluded
                 and self.free not in chain and fits(free)):
             chain.append(self.free)
+        return tuple(chain), notes
+
+    def free_only(self, table: str, tier: str, view: RequestView,
+                  excluded: frozenset[str]) -> tuple[tuple[str, ...], list[str]]:
+        """(chain, notes) of the free profile: the table's free models (the catalog's free
+        model if it lists none). BadRequest when none of them can read the request."""
+        notes: list[str] = []
+        free = [m for m in self.tables[table][tier] if self.chat[m].is_free] or [self.free]
+        chain = [m for m in free if m not in excluded] or free
+        if len(chain) == len(free) and any(m in excluded for m in free):
+            notes.append("exclusions ignored: only a free model may answer the free profile")
+        if view.images:
+            chain = [m for m in chain if self.chat[m].vision]
+            if not chain:
+                raise BadRequest("the free model cannot read images; choose another profile or "
+                                 "model for this request", code="free_model_unsuitable")
+        need = int(CONTEXT_MARGIN * (view.input_tokens + view.output_tokens))
+        chain = [m for m in chain if self.chat[m].context_window >= need]
+        if not chain:
+            raise BadRequest(f"this request (about {need} tokens with its output) is too long "
+                             "for the free model; choose another profile or model",
+                             code="free_model_unsuitable")
+        if view.has_tools:
+            capable = [m for m in chain if self.chat[m].tools]
+            if capable:
+                chain = capable
+            else:
+                notes.append("tools dropped: the free model cannot call tools")
         return tuple(chain), notes
 
     def _require(self, chain: list[str], capable: Callable[[ChatModel], bool],

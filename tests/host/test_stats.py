@@ -101,6 +101,21 @@ def test_wide_characters_and_long_names_keep_the_borders_aligned():
     assert "…" in box and "画像" in box
 
 
+def test_a_session_dearer_than_the_baseline_shows_no_saving(tmp_path):
+    log = UsageLog(tmp_path / "logs")
+    when = NOW.isoformat().replace("+00:00", "Z")
+    log.append(record(when, "openai/o1", "DIRECT", 0.6700, 0.2650, 900))
+    log.append(record(when, "google/gemini-2.5-flash", "SIMPLE", 0.0010, 0.0300, 300))
+    aggregate = log.aggregate(1, now=NOW)
+    assert aggregate["totalSavings"] == pytest.approx(0.2950 - 0.6710)
+    assert aggregate["savingsPercentage"] == pytest.approx(-127.5, abs=0.05)
+    box = stats.render_stats(aggregate)
+    assert_aligned(box)
+    assert "Total Saved" not in box
+    assert "No saving:       $0.3760 over the baseline (+127.5%)" in box
+    assert "-$0.3760" in box  # the day's "Saved" column
+
+
 def test_empty_log_box(tmp_path):
     box = stats.render_stats(UsageLog(tmp_path / "none").aggregate(1, now=NOW))
     assert_aligned(box)

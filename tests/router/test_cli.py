@@ -50,7 +50,8 @@ def test_jsonl_file(tmp_path, capsys):
             "cost_estimate", "savings", "route_us"}
     assert all(set(x) == keys for x in lines)
     assert lines[0]["tier"] == "SIMPLE" and lines[1]["model"] == "nvidia/gpt-oss-120b"
-    assert lines[2]["agentic"] is True and lines[3]["model"] != "nvidia/gpt-oss-120b"
+    assert lines[2]["agentic"] is True and lines[3]["model"] == "nvidia/gpt-oss-120b"
+    assert "tools dropped: the free model cannot call tools" in lines[3]["signals"]
     assert all(isinstance(x["route_us"], float) and x["route_us"] > 0 for x in lines)
 
 

@@ -71,7 +71,7 @@ def test_costs_and_savings(router):
 
 def test_output_tokens_prefers_max_completion_tokens(router):
     assert router.route(chat("hi", max_completion_tokens=77, max_tokens=5)).output_tokens == 77
-    assert router.route(chat("hi")).output_tokens == router.settings.default_output_tokens
+    assert router.route(chat("hi")).output_tokens == router.caps.ceiling("SIMPLE")
 
 
 def test_explicit_model(router):
@@ -93,7 +93,7 @@ def test_unknown_model_suggests_close_names(router):
     assert info.value.status == 404
 
 
-@pytest.mark.parametrize("profile", ["auto", "eco", "premium", "agentic", "free"])
+@pytest.mark.parametrize("profile", ["auto", "eco", "premium", "agentic"])
 @pytest.mark.parametrize("text", ["hi", "Explain DNS.", "Design a URL shortener at scale.", HARD])
 def test_tools_only_get_tool_capable_models(router, profile, text):
     decision = router.route(chat(text, tools=True), profile)
@@ -104,12 +104,24 @@ def test_tools_only_get_tool_capable_models(router, profile, text):
         assert decision.agentic and decision.table == "agentic"
 
 
-def test_free_profile_with_tools_picks_the_cheapest_tool_model(router):
-    decision = router.route(chat("hi", tools=True), "free")
-    cheapest = min((m for m in CATALOG.chat.values() if m.tools),
-                   key=lambda m: m.cost(decision.input_tokens, decision.output_tokens))
-    assert decision.model == cheapest.id
-    assert any("cheapest tools-capable" in s for s in decision.signals)
+@pytest.mark.parametrize("text", ["hi", "Explain DNS.", HARD])
+def test_free_profile_with_tools_stays_free_and_drops_the_tools(router, text):
+    decision = router.route(chat(text, tools=True), "free", min_tier="REASONING")
+    assert decision.chain == (FREE,) and decision.cost_estimate == 0
+    assert "tools dropped: the free model cannot call tools" in decision.signals
+    excluded = router.route(chat(text, tools=True), "free", excluded=frozenset({FREE}))
+    assert excluded.chain == (FREE,)  # nothing else may answer for $0
+
+
+def test_free_profile_refuses_what_the_free_model_cannot_read(router):
+    image = {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    with pytest.raises(BadRequest, match="cannot read images") as info:
+        router.route(image, "free")
+    assert info.value.code == "free_model_unsuitable"
+    with pytest.raises(BadRequest, match="too long for the free model"):
+        router.route(chat("Summarize this.\n" + "lorem ipsum dolor " * 33_000), "free")
 
 
 def test_unreliable_tool_models_go_last(router):
@@ -124,7 +136,7 @@ def test_vision_requests_get_vision_models(router):
     body = {"messages": [{"role": "user", "content": [
         {"type": "text", "text": "What is in this picture?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
-    for profile in ("auto", "eco", "premium", "free"):
+    for profile in ("auto", "eco", "premium"):
         decision = router.route(body, profile)
         assert "vision" in decision.signals
         assert all(CATALOG.chat[m].vision for m in decision.chain), (profile, decision.chain)
@@ -136,7 +148,7 @@ def test_context_window_filter(router):
     need = 1.1 * (decision.input_tokens + decision.output_tokens)
     assert decision.input_tokens > 140_000
     assert all(CATALOG.chat[m].context_window >= need for m in decision.chain)
-    for profile in ("eco", "premium", "agentic", "free"):
+    for profile in ("eco", "premium", "agentic"):
         chain = router.route(body, profile).chain
         assert chain and all(CATALOG.chat[m].context_window >= need for m in chain), profile
 
