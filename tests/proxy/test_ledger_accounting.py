@@ -57,7 +57,7 @@ async def test_a_settlement_reported_failed_counts_against_a_strict_budget(start
     codes = []
     for index in range(8):
         code, _, _ = await post(proxy, "/v1/chat/completions",
-                                json_body=chat_body(f"question {index}", PAID),
+                                json_body=chat_body(f"question {index}", PAID, max_tokens=1000),
                                 headers={"x-session-id": "strict"})
         codes.append(code)
     assert codes.count(429) >= 5, codes
