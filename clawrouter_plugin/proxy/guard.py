@@ -75,15 +75,14 @@ class GuardedConnection(asyncio.Protocol):
         self._guard = guard
         self._inner: Any = None  # aiohttp's RequestHandler, made once the connection is taken
         self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
+        self._transport: Any = None
         self._phase = IDLE
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._payload: Any = None  # the request body's stream while in BODY
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
         guard = self._guard
-        assert isinstance(transport, asyncio.Transport)
         if guard.open >= guard.limits.max_connections:
             guard.refused += 1
             if guard.refused == 1 or guard.refused % 1000 == 0:

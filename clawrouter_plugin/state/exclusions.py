@@ -132,8 +132,8 @@ class ExclusionStore:
             data = json.loads(self._path.read_text("utf-8"))
         except FileNotFoundError:
             return []
-        except OSError as exc:
-            raise ConfigError(f"cannot read {self._path}: {exc.strerror or exc}") from None
+        except OSError as exc:  # e.g. a directory in its place
+            return self._set_aside(exc.strerror or str(exc))
         except (UnicodeDecodeError, ValueError) as exc:
             return self._set_aside(str(exc))
         if not isinstance(data, list) or not all(isinstance(e, str) for e in data):
