@@ -174,3 +174,50 @@ def test_limits_are_validated(key, value):
     from clawrouter_plugin.config import PluginConfig
     with pytest.raises(ValueError):
         PluginConfig.model_validate({"server": {key: value}})
+
+
+async def test_limits_hold_in_the_serve_process(tmp_path):
+    """``clawrouter serve`` runs on uvloop, whose transports differ from asyncio's: idle and
+    slow-loris connections are closed and the cap refuses there too."""
+    import os
+    import secrets
+    import signal
+    import sys
+
+    from .test_serve_cli import _free_port, _health
+
+    port = _free_port()
+    config = tmp_path / "openclaw.yaml"
+    config.write_text(json.dumps({"plugins": [{"id": "clawrouter", "config": {"server": {
+        **SHORT, "maxConnections": 60}}}]}))
+    env = {**os.environ, "BLOCKRUN_WALLET_KEY": "0x" + secrets.token_hex(32), "HOME": str(tmp_path)}
+    env.pop("BLOCKRUN_PROXY_PORT", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "clawrouter_plugin", "serve", "--config", str(config),
+        "--port", str(port), "--api-base", "http://127.0.0.1:9/api",
+        "--data-dir", str(tmp_path / "data"), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    streams = []
+    try:
+        deadline = time.monotonic() + 20
+        while await asyncio.to_thread(_health, port) is None:
+            assert time.monotonic() < deadline and proc.returncode is None
+            await asyncio.sleep(0.1)
+        for _ in range(50):
+            streams.append(await asyncio.open_connection("127.0.0.1", port))
+        loris_reader, loris_writer = await asyncio.open_connection("127.0.0.1", port)
+        loris_writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        streams.append((loris_reader, loris_writer))
+        past = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+        streams += past
+        answers = await asyncio.gather(*(asyncio.wait_for(r.read(), 5) for r, _ in past))
+        assert sum(a.startswith(b"HTTP/1.1 503") for a in answers) >= 10  # past the cap of 60
+        assert all(await asyncio.gather(*(closed_within(r, 10) for r, _ in streams)))
+        assert await asyncio.to_thread(_health, port) is not None  # and it still answers
+    finally:
+        for _, writer in streams:
+            writer.close()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
