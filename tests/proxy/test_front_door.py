@@ -131,3 +131,14 @@ async def test_ordinary_nesting_is_fine(proxy, x402_upstream):
                                "function": {"name": "f", "parameters": schema}}]}
     code, _, raw = await post(proxy, CHAT_PATH, json_body=body)
     assert code == 200, raw[:300]
+
+
+@pytest.mark.parametrize("path", [CHAT_PATH, "/v1/images/generations",
+                                  "/v1/images/image2image", "/v1/embeddings"])
+async def test_the_body_limit_holds_on_every_route_that_reads_a_body(start, x402_upstream,
+                                                                     payer, path):
+    proxy = await start(maxBodyBytes=2048)
+    code, _, raw = await post(proxy, path, json_body={"model": "auto", "prompt": "x" * 5000,
+                                                      "input": "x"})
+    assert code == 413 and json.loads(raw)["error"]["code"] == "payload_too_large"
+    assert_untouched(x402_upstream, payer)
