@@ -130,6 +130,19 @@ class ImageConfig(ConfigSection):
 OutputTokens = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
+class ServerConfig(ConfigSection):
+    """The local HTTP server: how many connections it keeps, how long a client may take.
+
+    The timeouts apply while the proxy waits for the client, never while it answers: a
+    stream that runs for minutes is not cut.
+    """
+
+    max_connections: int = Field(256, ge=1, le=100_000)  # more are refused with a 503
+    idle_timeout_seconds: float = Field(60, gt=0, le=86_400)  # no request (new or kept alive)
+    header_timeout_seconds: float = Field(10, gt=0, le=3_600)  # rest of a started request head
+    body_timeout_seconds: float = Field(30, gt=0, le=3_600)  # the body, once the head is in
+
+
 class PluginConfig(ConfigSection):
     """Everything under the clawrouter plugin's ``config`` key."""
 
@@ -146,6 +159,7 @@ class PluginConfig(ConfigSection):
     data_dir: str | None = None
     api_base: str = DEFAULT_API_BASE
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     sessions: SessionConfig = Field(default_factory=SessionConfig)

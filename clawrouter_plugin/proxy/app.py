@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-import orjson
 from aiohttp import web
 
 from .. import USER_AGENT_PREFIX, __version__
-from ..errors import BadRequest, BudgetExceeded, ClawRouterError
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ModelNotFound
 from ..payment.tab import PaymentTab
 from ..state.sessions import session_id
 from .chat_format import DONE
+from .guard import request_started
 from .recorder import record_payments
+from .request_json import parse_object
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -28,6 +30,9 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "conte
                          "content-encoding", "host", "upgrade", "proxy-authorization",
                          "authorization"})
 EARLY_ERROR_SECONDS = 0.25  # wait this long for a quick failure before committing to SSE
+# upstream routes passed through as they are (other /v1/ paths are a 404, never forwarded).
+# Only POSTs: a GET is never paid, and the GETs clients use (/v1/models) are answered here.
+FORWARDED_PATHS = ("/v1/embeddings",)
 _STATUS_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -42,7 +47,10 @@ def error_response(exc: ClawRouterError) -> web.Response:
 
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# what a browser says about who started a request; anything else (cross-site) is refused.
+# same-site is a page on this same loopback host name at another port: local, like its Origin.
+_LOCAL_FETCH_SITES = frozenset({"same-origin", "same-site", "none"})
+_FOREIGN_PAGE = "requests started by web pages on other sites are not allowed"
 
 
 def _host_of(value: str) -> str:
@@ -52,25 +60,47 @@ def _host_of(value: str) -> str:
     return host.split(":", 1)[0].lower()
 
 
+def _is_local(host: str) -> bool:
+    """``host`` (from _host_of) names this machine: localhost or a loopback address."""
+    if host in _LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_local_page(url: str) -> bool:
+    """An Origin or Referer value belongs to a page on this machine (``null`` never does)."""
+    scheme, _, rest = url.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return scheme.lower() in ("http", "https") and _is_local(_host_of(authority))
+
+
 def refuse_foreign_callers(request: web.Request) -> None:
     """Only local programs may use the proxy: it spends money and reads local files.
 
-    A web page elsewhere (or a DNS-rebinding one) would reach us with a foreign Host or
-    Origin header; command-line tools and SDKs send a local Host and no Origin. clawrouter's
-    own outgoing requests (its user agent) are refused on ``/v1/`` routes.
+    A web page elsewhere (or a DNS-rebinding one) reaches us with a foreign Host, or its
+    browser names the page in Origin / Referer or calls it cross-site in Sec-Fetch-Site:
+    refused on every route and method, GETs included (an ``<img>`` tag sends a GET).
+    Command-line tools and SDKs send a local Host and none of the others. clawrouter's own
+    outgoing requests (its user agent) are refused on ``/v1/`` routes.
     """
-    if _host_of(request.headers.get("Host", "localhost")) not in _LOCAL_HOSTS:
+    headers = request.headers
+    if not _is_local(_host_of(headers.get("Host", "localhost"))):
         raise ClawRouterError("requests for other host names are not served", status=403,
                               code="forbidden_host")
-    origin = request.headers.get("Origin")
-    if origin is not None and request.method not in _SAFE_METHODS:
-        if _host_of(origin.split("://", 1)[-1]) not in _LOCAL_HOSTS:
-            raise ClawRouterError("requests from web pages on other sites are not allowed",
-                                  status=403, code="forbidden_origin")
+    origin = headers.get("Origin")
+    referer = headers.get("Referer")
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if (origin is not None and not _is_local_page(origin)) or \
+            (referer is not None and not _is_local_page(referer)) or \
+            (fetch_site is not None and fetch_site.lower() not in _LOCAL_FETCH_SITES):
+        raise ClawRouterError(_FOREIGN_PAGE, status=403, code="forbidden_origin")
     # clawrouter calling itself (an image URL or --api-base pointing here) would loop or pay
     # for something nobody asked for
     if request.path.startswith("/v1/") and \
-            request.headers.get("User-Agent", "").startswith(USER_AGENT_PREFIX):
+            headers.get("User-Agent", "").startswith(USER_AGENT_PREFIX):
         raise ClawRouterError("clawrouter does not serve its own requests (an image URL or "
                               "--api-base points at this proxy)", status=508,
                               code="loop_detected")
@@ -81,6 +111,7 @@ async def errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Every failure becomes an OpenAI-style JSON error; tracebacks go to the log only."""
+    request_started(request)
     try:
         refuse_foreign_callers(request)
         return await handler(request)
@@ -106,14 +137,7 @@ async def errors_middleware(
 
 async def read_json(request: web.Request) -> dict:
     """The request body as a JSON object, or a 400/413 error."""
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
+    return parse_object(await request.read())
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -167,6 +191,15 @@ async def models(request: web.Request) -> web.Response:
     return web.json_response(request.app[MODEL_LIST], dumps=_dumps)
 
 
+async def model(request: web.Request) -> web.Response:
+    """One row of the model list (``client.models.retrieve``), answered locally."""
+    name = request.match_info["model"]
+    for row in request.app[MODEL_LIST]["data"]:
+        if row["id"] == name:
+            return web.json_response(row, dumps=_dumps)
+    raise ModelNotFound(f"model {name!r} is not in the catalog (see GET /v1/models)")
+
+
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = {
@@ -183,6 +216,11 @@ async def health(request: web.Request) -> web.Response:
     body["balance"] = info.usd
     if full:
         body.update(low=info.low, empty=info.empty, balanceError=info.error)
+    try:
+        services.exclusions.all()  # notices a damaged list even before a request is routed
+        body["warnings"] = list(services.exclusions.warnings)
+    except ClawRouterError as exc:  # e.g. an unreadable file: still healthy enough to say so
+        body["warnings"] = [*services.exclusions.warnings, exc.message]
     return web.json_response(body, dumps=_dumps)
 
 
@@ -204,22 +242,13 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(totals, headers={"Cache-Control": "no-cache"}, dumps=_dumps)
 
 
-def _json_object(raw: bytes) -> dict:
-    """``raw`` as a JSON object (for its session fields), else an empty one."""
-    try:
-        value = orjson.loads(raw) if raw else None
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 async def forward(request: web.Request) -> web.StreamResponse:
-    """Any other ``/v1/*`` call goes to the upstream through the paying client; its payment
-    is claimed from the session's budget like a chat request's."""
+    """A POST to one of FORWARDED_PATHS goes to the upstream as it is, through the paying
+    client; its payment is claimed from the session's budget like a chat request's."""
     services = request.app[SERVICES]
     body = await request.read()
+    fields = parse_object(body)  # a 400 before paying for something that is not JSON
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-    fields = _json_object(body)
     model = fields.get("model")
     tab = PaymentTab(session_id(request.headers, fields), "forward", request.path,
                      model=model if isinstance(model, str) and model else request.path)
@@ -227,7 +256,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         response, data = await services.client.request(
-            request.method, request.path_qs, body=body or None, headers=headers,
+            request.method, request.path_qs, body=body, headers=headers,
             price_key=request.path, claim=reservation.claim, tab=tab,
         )
     finally:  # what may have been settled counts, and every payment signed is recorded
@@ -254,13 +283,15 @@ def create_app(services: "Services") -> web.Application:
     app[MODEL_LIST] = _model_list(services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models)
+    app.router.add_get("/v1/models/{model:.+}", model)
     app.router.add_route("*", "/health", health)
     app.router.add_get("/cache", cache_stats)
     app.router.add_route("GET", "/stats", stats)
     app.router.add_route("DELETE", "/stats", stats)
     add_image_routes(app, services)
-    app.router.add_route("*", "/v1/{tail:.*}", forward)
-    app.router.add_route("*", "/{tail:.*}", not_found)
+    for path in FORWARDED_PATHS:
+        app.router.add_post(path, forward)
+    app.router.add_route("*", "/{tail:.*}", not_found)  # anything else, other /v1/ paths too
     return app
 
 

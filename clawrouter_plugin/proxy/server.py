@@ -16,6 +16,7 @@ from ..config import PluginConfig, with_overrides
 from ..errors import ClawRouterError
 from ..services import Services, build_services
 from .app import create_app
+from .guard import ConnectionGuard, ConnectionLimits
 
 log = logging.getLogger("clawrouter.server")
 HOST = "127.0.0.1"
@@ -31,6 +32,7 @@ class ProxyHandle:
     services: Services | None
     reused: bool
     _runner: web.AppRunner | None = None
+    _server: asyncio.AbstractServer | None = None
 
     async def close(self) -> None:
         """Stop serving: stop listening, give the chat work in flight SHUTDOWN_GRACE_SECONDS
@@ -38,8 +40,8 @@ class ProxyHandle:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        for site in runner.sites:
-            await site.stop()
+        if self._server is not None:
+            self._server.close()  # stop listening
         if self.services is not None:
             await self.services.pipeline.drain(SHUTDOWN_GRACE_SECONDS)
         await runner.cleanup()
@@ -100,20 +102,27 @@ async def start_proxy(
                                     on_payment=on_payment, on_low_balance=on_low_balance)
     if setup is not None:
         setup(services)
+    limits = plugin.server
     runner = web.AppRunner(create_app(services), access_log=None,
-                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+                           keepalive_timeout=limits.idle_timeout_seconds)
     await runner.setup()
-    site = web.TCPSite(runner, HOST, plugin.port, reuse_address=True)
+    assert runner.server is not None
+    guard = ConnectionGuard(runner.server, ConnectionLimits(
+        max_connections=limits.max_connections, idle_seconds=limits.idle_timeout_seconds,
+        header_seconds=limits.header_timeout_seconds, body_seconds=limits.body_timeout_seconds))
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            guard, HOST, plugin.port, reuse_address=True)
     except OSError as exc:
         await runner.cleanup()
         await services.aclose()
         if exc.errno == errno.EADDRINUSE:
             raise ClawRouterError(f"port {plugin.port} on {HOST} is already in use") from None
         raise ClawRouterError(f"cannot listen on {HOST}:{plugin.port}: {exc.strerror}") from None
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = server.sockets[0].getsockname()[1]
     services.public_url = f"http://localhost:{bound}"
     log.info("clawrouter listening on http://%s:%d (wallet %s)", HOST, bound,
              services.wallet.address)
-    return ProxyHandle(f"http://{HOST}:{bound}", services.wallet.address, services, False, runner)
+    return ProxyHandle(f"http://{HOST}:{bound}", services.wallet.address, services, False, runner,
+                       server)

@@ -3,13 +3,17 @@
 The list lives in ``exclude-models.json`` (a sorted JSON array, 2-space indent, trailing
 newline) and is written atomically. :meth:`ExclusionStore.all` re-reads it only when the file
 changed, so it is cheap per request and edits by another process apply at once. A corrupt
-file is reported, never overwritten (except by an explicit :meth:`ExclusionStore.clear`).
+file is not an outage: it is moved aside as ``exclude-models.json.unreadable-<time>`` (kept
+for the user, never deleted, the way the response cache sets a corrupt database aside), a
+warning is logged and listed in :attr:`ExclusionStore.warnings` (``/health`` shows it), and
+routing goes on with the config exclusions only.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -20,6 +24,7 @@ from pathlib import Path
 from ..catalog import BLOCKRUN_PREFIX, Catalog
 from ..errors import BadRequest, ClawRouterError, ConfigError
 
+log = logging.getLogger(__name__)
 RECHECK_SECONDS = 1.0  # how often all() looks at the file for edits by other programs
 
 FREE_PROFILE = "free"
@@ -38,9 +43,11 @@ class ExclusionStore:
         self._checked_at = float("-inf")
         self._entries: list[str] = []  # the file's strings, as stored
         self._all = self._config
+        self.warnings: list[str] = []  # damaged lists set aside (shown by /health)
 
     def all(self) -> frozenset[str]:
-        """Every excluded catalog id (config and file); ConfigError if the file is corrupt.
+        """Every excluded catalog id (config and file); a corrupt file is set aside (see
+        :attr:`warnings`), ConfigError only when the file cannot be read at all.
 
         Called on every request: the file is looked at again at most once a second (changes
         through this store apply at once; edits by other programs within a second).
@@ -125,17 +132,27 @@ class ExclusionStore:
             data = json.loads(self._path.read_text("utf-8"))
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise self._corrupt(str(exc)) from None
+        except OSError as exc:  # e.g. a directory in its place
+            return self._set_aside(exc.strerror or str(exc))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._set_aside(str(exc))
         if not isinstance(data, list) or not all(isinstance(e, str) for e in data):
-            raise self._corrupt("expected a JSON array of model ids")
+            return self._set_aside("expected a JSON array of model ids")
         return data
 
-    def _corrupt(self, problem: str) -> ConfigError:
-        return ConfigError(
-            f"{self._path} is not a valid exclusion list ({problem}); fix it, delete it, "
-            "or run /exclude clear"
-        )
+    def _set_aside(self, problem: str) -> list[str]:
+        """Move the damaged file out of the way; routing goes on without its exclusions."""
+        aside = self._path.with_name(f"{self._path.name}.unreadable-{time.time_ns()}")
+        try:
+            os.rename(self._path, aside)
+            where = f"moved it to {aside}"
+        except OSError as exc:
+            where = f"could not move it away ({exc.strerror or exc})"
+        notice = (f"{self._path} is not a valid exclusion list ({problem}); {where}. Routing "
+                  "goes on without its exclusions: add them again with /exclude add")
+        log.warning("%s", notice)
+        self.warnings = [*self.warnings[-4:], notice]  # the latest few
+        return []
 
     def _write(self, entries: set[str]) -> None:
         text = json.dumps(sorted(entries), indent=2) + "\n"

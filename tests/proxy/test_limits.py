@@ -229,3 +229,25 @@ async def test_images_count_against_the_session_budget(start, x402_upstream, pay
                                          headers=headers)
     assert code == 429 and resp_headers["X-ClawRouter-Cost-Cap-Exceeded"] == "1"
     assert x402_upstream.ledger.total_paid(payer) == 40_000  # only the first image was paid
+
+
+async def test_a_corrupt_exclusion_list_is_a_warning_not_an_outage(proxy, x402_upstream):
+    """Every routed request used to be a 500 until the file was fixed."""
+    path = proxy.services.data_dir / "exclude-models.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('["deepseek", ')
+    for text in ("hi", "hello"):
+        raw = await sdk(proxy).chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": text}])
+        assert raw.http_response.status_code == 200
+    assert not path.exists()
+    assert list(path.parent.glob("exclude-models.json.unreadable-*"))
+    code, _, body = await post(proxy, "/health", method="GET")
+    health = json.loads(body)
+    assert code == 200 and health["status"] == "ok"
+    assert len(health["warnings"]) == 1 and "exclude-models.json" in health["warnings"][0]
+
+
+async def test_health_has_no_warnings_normally(proxy):
+    code, _, body = await post(proxy, "/health", method="GET")
+    assert code == 200 and json.loads(body)["warnings"] == []

@@ -159,16 +159,15 @@ async def test_a_directory_for_a_file_or_a_file_for_a_directory(x402_upstream, f
     else:
         try:
             status, _, body = await chat(handle, f"with {place} as a {kind}")
-            if place == "exclude-models.json":  # reported on every request until fixed
-                assert status == 500 and "not a valid exclusion list" in body["error"]["message"]
-            else:
-                assert status == 200, body
+            assert status == 200, body
             status, stats = await get_json(handle, "/stats")
             assert status == 200 and isinstance(stats, dict)
             status, cleared = await get_json(handle, "/stats", "DELETE")
             assert status == 200 and cleared["cleared"] is True
         finally:
             await handle.close()
+    if place == "exclude-models.json":  # set aside, kept for the user, routing went on
+        path = next(path.parent.glob("exclude-models.json.unreadable-*"))
     assert path.is_dir() if kind == "dir" else path.read_text() == "surprise"
 
 

@@ -122,16 +122,32 @@ def test_all_is_cached_until_the_file_changes(path, monkeypatch):
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"a": 1}', '["ok", 3]', "\xff\xfe"])
-def test_corrupt_file_is_reported_and_kept(path, content):
+def test_corrupt_file_is_set_aside_with_a_warning(path, content, caplog):
+    """A damaged list is not an outage: it is moved aside (kept for the user to look at),
+    routing goes on without it, and the store says so until the next good write."""
     path.parent.mkdir()
     path.write_bytes(content.encode("latin-1"))
+    store = ExclusionStore(path, CATALOG, initial=["kimi"])
+    assert store.all() == {"moonshot/kimi-k2.5"}  # config exclusions still apply
+    assert not path.exists()
+    aside = list(path.parent.glob("exclude-models.json.unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content.encode("latin-1")
+    assert len(store.warnings) == 1 and str(aside[0]) in store.warnings[0]
+    assert "not a valid exclusion list" in caplog.text
+    assert store.add("flash") == "google/gemini-2.5-flash"  # a fresh list starts
+    assert store.all() == {"moonshot/kimi-k2.5", "google/gemini-2.5-flash"}
+    assert len(store.warnings) == 1  # the notice stays: the old list is still set aside
+
+
+def test_a_corrupt_file_written_later_is_set_aside_too(path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("clawrouter_plugin.state.exclusions.time.monotonic", lambda: clock[0])
     store = ExclusionStore(path, CATALOG)
-    for action in (store.all, lambda: store.add("flash"), lambda: store.remove("flash")):
-        with pytest.raises(ConfigError, match="not a valid exclusion list"):
-            action()
-    assert path.read_bytes() == content.encode("latin-1")
-    store.clear()  # an explicit clear is the user's way out
+    store.add("flash")
+    path.write_text("[oops")
+    clock[0] += 1.5
     assert store.all() == frozenset()
+    assert store.warnings and list(path.parent.glob("*.unreadable-*"))
 
 
 def test_writes_are_atomic_and_leave_no_temp_files(path):
