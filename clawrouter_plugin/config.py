@@ -122,6 +122,20 @@ class ImageConfig(ConfigSection):
     max_redirects: int = Field(3, ge=0, le=10)
     max_images: int = Field(4, ge=1, le=10)
     max_output_bytes: int = Field(64 * 1024 * 1024, ge=1)  # one image returned by the upstream
+    # the only folders (and their subfolders) local image inputs are read from; "~" is the
+    # home directory. An empty list: no local files at all, only URLs and data URIs
+    local_folders: list[str] = Field(default_factory=lambda: ["~"])
+
+
+class CommandsConfig(ConfigSection):
+    """Who may run the chat commands that spend money or read local files."""
+
+    # a message relayed from a chat channel (WhatsApp, Telegram, …) through the chat
+    # completions endpoint counts as an authorised sender
+    allow_relayed: bool = False
+    # such a message may also name local files (images.localFolders still applies); only
+    # with allowRelayed
+    relayed_local_files: bool = False
 
 
 class PluginConfig(ConfigSection):
@@ -140,6 +154,7 @@ class PluginConfig(ConfigSection):
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @field_validator("api_base")
     @classmethod

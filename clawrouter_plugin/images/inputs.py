@@ -3,9 +3,12 @@
 An input is a local path (absolute or ``~/``; relative only when the caller allows it), an
 http(s) URL, or a ``data:image/...;base64,`` URI. Whatever the source, the bytes must really
 be PNG, JPEG or WebP (checked by their signature) and no larger than ``images.maxInputBytes``.
-Local files must be regular files (after resolving symlinks); they are opened non-blocking and
-checked with ``fstat`` before anything is read, so a FIFO, a device or a directory never blocks
-and never gets read. Error messages name the input, never its contents.
+Local files are read only when the caller allows local files at all (not for a message relayed
+from a chat channel, by default) and only from the folders in ``images.localFolders`` (the
+home directory by default), checked after symlinks are resolved. They must be regular files;
+they are opened non-blocking and checked with ``fstat`` before anything is read, so a FIFO, a
+device or a directory never blocks and never gets read. Error messages name the input, never
+its contents.
 """
 
 from __future__ import annotations
@@ -58,12 +61,14 @@ async def load_image_input(
     http: aiohttp.ClientSession,
     config: ImageConfig,
     allow_relative: bool = False,
+    local_files: bool = True,
     label: str = "image",
 ) -> ImageInput:
     """Load one image input (path, URL or data URI) or raise a :class:`BadRequest`.
 
     ``allow_relative`` lets a relative path resolve against the process's working directory
-    (the chat command); the HTTP route requires absolute or ``~/`` paths.
+    (the chat command); the HTTP route requires absolute or ``~/`` paths. ``local_files``
+    False refuses every path before touching the disk.
     """
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"{label} is required: a file path, an http(s) URL or a data URI",
@@ -80,8 +85,30 @@ async def load_image_input(
             http, value, max_bytes=limit, timeout=config.download_timeout_seconds,
             max_redirects=config.max_redirects, formats=INPUT_FORMATS, label=label)
         return ImageInput(data, fmt)
+    if not local_files:
+        raise BadRequest(f"{label}: local files cannot be used from a message relayed from a "
+                         f"chat channel; send an http(s) URL instead", code="local_file_refused")
     path = local_path(value, allow_relative=allow_relative, label=label)
-    return await asyncio.to_thread(read_image_file, path, limit, label)
+    folders = allowed_folders(config.local_folders)
+    return await asyncio.to_thread(read_image_file, path, limit, label, folders)
+
+
+def allowed_folders(folders: list[str]) -> tuple[str, ...]:
+    """The configured local-input folders as real absolute paths (``~`` expanded)."""
+    real = []
+    for folder in folders:
+        try:
+            path = Path(folder).expanduser()
+        except RuntimeError:  # "~user" with no such user: that folder allows nothing
+            continue
+        if path.is_absolute():
+            real.append(os.path.realpath(path))
+    return tuple(real)
+
+
+def _inside(real: str, folders: tuple[str, ...]) -> bool:
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+               for folder in folders)
 
 
 def local_path(value: str, *, allow_relative: bool, label: str = "image") -> Path:
@@ -102,15 +129,20 @@ def local_path(value: str, *, allow_relative: bool, label: str = "image") -> Pat
                      f"path); URLs and data: URIs work too", code="invalid_image_path")
 
 
-def read_image_file(path: Path, max_bytes: int, label: str = "image") -> ImageInput:
+def read_image_file(path: Path, max_bytes: int, label: str = "image",
+                    folders: tuple[str, ...] | None = None) -> ImageInput:
     """Read a local image file safely (blocking; call it in a thread).
 
-    Symlinks are resolved and the target must itself be a regular file of at most
+    Symlinks are resolved; the target must be inside one of ``folders`` (real paths; None:
+    anywhere) and must itself be a regular file of at most
     ``max_bytes`` whose first bytes are a PNG, JPEG or WebP signature. Only the signature is
     read before the format is known, so a non-image file's contents are never loaded.
     """
     shown = str(path)
     real = os.path.realpath(path)
+    if folders is not None and not _inside(real, folders):
+        raise BadRequest(f"{label}: {shown} is outside the folders local images may be read "
+                         f"from (images.localFolders)", code="local_file_refused")
     try:
         _check_stat(os.stat(real), shown, max_bytes, label)
         fd = os.open(real, _OPEN_FLAGS)
