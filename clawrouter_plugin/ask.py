@@ -17,11 +17,11 @@ Rules:
 - **The ask** is the last ``user`` message that is not host-internal (a message whose text
   starts with ``<<<BEGIN_…INTERNAL_CONTEXT>>>``). Tool results and assistant turns after it do
   not replace it, so a turn that is only tool results keeps the last real ask.
-- **Envelope**: a leading ``[…]`` on the first line, at most 200 characters. It is a bare host
-  timestamp when it holds only an optional weekday, a date-time and a time zone; it is a
-  channel envelope when something comes before the date-time, or when its first word is a
-  known channel name (then a date is not needed). The channel is that first word. Anything
-  else in brackets (``[WIP] fix the bug``) is the user's own text and stays.
+- **Envelope**: a leading ``[…]`` on the first line, at most 200 characters. It is the host's
+  bare timestamp when nothing but a weekday comes before its date-time (``YYYY-MM-DD HH:MM``);
+  it is a channel envelope when something else comes before the date-time, or when its first
+  word is a known channel name (then a date is not needed). The channel is that first word.
+  Anything else in brackets (``[WIP] fix the bug``) is the user's own text and stays.
 - **Runtime suffix**: a last paragraph ``Runtime: `` holding ``key=value | …`` pairs.
 - **Host boilerplate**: the first system/developer prompt is an agent host's when it is long
   (at least 6,000 characters) and shows host markers: OpenClaw's identity line, or at least
@@ -55,10 +55,8 @@ KNOWN_CHANNELS = frozenset({
 })
 _INTERNAL_OPEN = "<<<BEGIN_"
 _INTERNAL_TAG = re.compile(r"<<<BEGIN_[A-Z0-9_]{0,40}INTERNAL_CONTEXT>>>")
-_WEEKDAY = r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]{0,6},? )"
-_DATE_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-_BARE_STAMP = re.compile(_WEEKDAY + r"?" + _DATE_TIME + r"(?: ?[A-Za-z0-9+:/_-]{1,40})?")
-_HAS_DATE_TIME = re.compile(_WEEKDAY + r"?" + _DATE_TIME)
+_WEEKDAY = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]{0,6},?")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}")
 _RUNTIME = re.compile(r"Runtime: [\w.-]{1,40}=[^\n]*")
 _IDENTITY = "running inside OpenClaw"
 _HOST_SECTIONS = ("## Tooling", "## Tools", "## Workspace", "## Skills", "## Runtime",
@@ -140,11 +138,12 @@ def read_envelope(text: str) -> Envelope:
     if rest[:1] == " ":
         rest = rest[1:]
     inside = inside.strip()
-    if _BARE_STAMP.fullmatch(inside):
-        return Envelope(rest, False, "")
-    first = inside.split(" ", 1)[0]
-    dated = _HAS_DATE_TIME.search(inside)
-    if (dated is not None and dated.start() > 0) or first.lower() in KNOWN_CHANNELS:
+    dated = _DATE_TIME.search(inside)
+    before = inside[:dated.start()].strip() if dated is not None else inside
+    if dated is not None and (not before or _WEEKDAY.fullmatch(before)):
+        return Envelope(rest, False, "")  # the host's clock: [Thu 2026-12-03 07:45 UTC]
+    first = before.split(" ", 1)[0]
+    if dated is not None or first.lower() in KNOWN_CHANNELS:
         return Envelope(rest, True, first)
     return Envelope(text, False, "")
 
@@ -155,7 +154,8 @@ def strip_runtime(text: str) -> str:
     start = text.rfind("Runtime: ", max(0, len(text) - RUNTIME_TAIL_CHARS))
     if start < 0 or (start > 0 and text[start - 1] != "\n"):
         return text
-    if _RUNTIME.fullmatch(text.rstrip(), start) is None:
+    found = _RUNTIME.match(text, start)
+    if found is None or text[found.end():].strip():
         return text
     return text[:start].rstrip()
 

@@ -63,6 +63,7 @@ def test_relayed_message_names_its_channel():
     ("[Mon 2024-01-15 10:30 UTC] hi", False, "", "hi"),
     ("[Thu 2026-12-03 07:45 UTC] hi", False, "", "hi"),
     ("[2026-12-03T07:45:12.5Z] hi", False, "", "hi"),
+    ("[Thursday, 2026-12-03 07:45 Pacific Standard Time] hi", False, "", "hi"),
     ("[WhatsApp +1555 Mon 2026-01-05 16:26:34 PST] hi", True, "WhatsApp", "hi"),
     ("[Telegram Bob (@bob) id:42 +5m 2026-01-05 16:26 PST] hi", True, "Telegram", "hi"),
     ("[Slack #general Fri 2026-01-09 08:00:01 GMT+1] hi", True, "Slack", "hi"),
