@@ -7,11 +7,15 @@ Run: .venv/bin/python bench/eval_router.py [--failures]
 - tests/router/fresh.jsonl (batch A) and fresh_b.jsonl (batch B): requests written after
   tuning. Batch A's first measurement led to a general vocabulary extension, so it is no longer
   unseen; batch B was written last (its first measurement is quoted in docs/routing.md).
+- Each set again wrapped the way OpenClaw sends it (tests/support/host_shapes.py: its ~47k-char
+  system prompt and tools, timestamped user text, Runtime line, trailing context block): the
+  router reads the user's ask, so the accuracy must not move.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -19,7 +23,16 @@ from pathlib import Path
 from clawrouter_plugin.router import Router
 from clawrouter_plugin.router.evaluate import Report, evaluate, format_report, load_rows
 
-HERE = Path(__file__).resolve().parent.parent / "tests" / "router"
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "tests" / "router"
+sys.path.insert(0, str(ROOT))  # for the host-shaped fixtures under tests/
+
+from tests.support.host_shapes import wrap  # noqa: E402
+
+
+def wrapped(rows: list[dict]) -> list[dict]:
+    """``rows`` with every request wrapped in OpenClaw's shape."""
+    return [dict(row, body=wrap(row["body"])) for row in rows]
 
 
 def held_out(row: dict) -> bool:
@@ -63,6 +76,11 @@ def main() -> None:
         fresh = evaluate(load_rows(HERE / f"{name}.jsonl"), router)
         print()
         print(format_report(fresh, f"{name}.jsonl ({fresh.total} requests)"))
+    print("\nWrapped in OpenClaw's request shape (plain → wrapped):")
+    for name in ("devset", "fresh", "fresh_b"):
+        part = load_rows(HERE / f"{name}.jsonl")
+        plain, host = evaluate(part, router), evaluate(wrapped(part), router)
+        print(f"- {name}.jsonl: {plain.accuracy:.3f} → {host.accuracy:.3f}")
     print("\nPer language:", groups(full, "lang:"))
     print("\nPer category (development set):", groups(full, "category:"))
     print("\nConfidence calibration (development set):\n")

@@ -125,6 +125,9 @@ class ImageConfig(ConfigSection):
     max_output_bytes: int = Field(64 * 1024 * 1024, ge=1)  # one image returned by the upstream
     # image URLs on loopback, private, link-local or CGNAT addresses (never the proxy's own)
     allow_private_urls: bool = False
+    # the only folders (and their subfolders) local image inputs are read from; "~" is the
+    # home directory. An empty list: no local files at all, only URLs and data URIs
+    local_folders: list[str] = Field(default_factory=lambda: ["~"])
 
 
 OutputTokens = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -141,6 +144,18 @@ class ServerConfig(ConfigSection):
     idle_timeout_seconds: float = Field(60, gt=0, le=86_400)  # no request (new or kept alive)
     header_timeout_seconds: float = Field(10, gt=0, le=3_600)  # rest of a started request head
     body_timeout_seconds: float = Field(30, gt=0, le=3_600)  # the body, once the head is in
+
+
+
+class CommandsConfig(ConfigSection):
+    """Who may run the chat commands that spend money or read local files."""
+
+    # a message relayed from a chat channel (WhatsApp, Telegram, …) through the chat
+    # completions endpoint counts as an authorised sender
+    allow_relayed: bool = False
+    # such a message may also name local files (images.localFolders still applies); only
+    # with allowRelayed
+    relayed_local_files: bool = False
 
 
 class PluginConfig(ConfigSection):
@@ -165,6 +180,7 @@ class PluginConfig(ConfigSection):
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @field_validator("tier_output_tokens", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 Registers, synchronously: the chat commands (their handlers reach the running services
 lazily), the ``blockrun`` provider (completions go through the same pipeline as the proxy, in
 process, with the conversation's session id), and the ``clawrouter-proxy`` service, which
-starts the proxy and installs the ``/imagegen`` and ``/img2img`` intercepts on its pipeline.
+starts the proxy and installs the chat-command intercepts on its pipeline.
 ``CLAWROUTER_DISABLED=1`` registers nothing.
 """
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import PluginConfig, validate_plugin_config
 from .errors import ClawRouterError
 from .host.api import (
-    CommandContext,
+    CommandResult,
     CommandSpec,
     ProviderRequest,
     ProviderSpec,
@@ -27,6 +26,8 @@ from .host.api import (
 )
 
 if TYPE_CHECKING:
+    from .proxy.intercept import ChatCommand
+    from .proxy.pipeline import Intercept
     from .proxy.server import ProxyHandle
     from .services import Services
 
@@ -64,30 +65,43 @@ def disabled() -> bool:
     return os.environ.get("CLAWROUTER_DISABLED", "").strip().lower() in ("1", "true", "yes")
 
 
-def _intercept(spec: CommandSpec) -> Callable[[str, str], Awaitable[str]]:
+def _intercept(spec: CommandSpec, services: Services) -> Intercept:
     """A pipeline intercept that answers ``/name args`` with the command's own handler (the
-    arguments cleaned and capped as in a chat)."""
-    from .host.dispatch import clean_args, run_command
+    arguments cleaned and capped as in a chat, the sender's rights decided by the dispatcher:
+    a message relayed from a chat channel is not authorised unless the config says so).
+    Stored images come back as ``MEDIA:/absolute/path`` lines, which chat hosts attach."""
+    from .host.dispatch import clean_args, command_context, run_command
 
-    async def intercept(raw_args: str, session_id: str) -> str:
-        args = clean_args(raw_args)
-        ctx = CommandContext(args=args, command_body=f"/{spec.name} {args or ''}".strip(),
-                             channel="http", sender_id="proxy", session_id=session_id)
-        result = await run_command(spec, ctx, log)
-        text = result.text or ""
-        return "\n".join([text, *(u for u in result.media_urls if u not in text)]).strip()
+    async def intercept(command: ChatCommand, session_id: str) -> str:
+        args = clean_args(command.args)
+        ctx = command_context(spec.name, args, policy=services.config.commands,
+                              channel=command.channel.lower() or "http",
+                              sender_id=command.channel or "proxy", authorized=True,
+                              relayed=command.relayed, session_id=session_id)
+        return chat_reply(await run_command(spec, ctx, log))
 
     return intercept
 
 
+def chat_reply(result: CommandResult) -> str:
+    """A command's result as chat text: a stored file as a ``MEDIA:`` line of its own instead
+    of its local URL (a phone cannot open localhost, and hosts attach ``MEDIA:`` files)."""
+    paths = dict(zip(result.media_urls, result.media_paths))
+    text = result.text or ""
+    lines = [line for line in text.splitlines() if not paths.get(line.strip())]
+    others = [url for url in result.media_urls if not paths.get(url) and url not in text]
+    media = [f"MEDIA:{path}" for path in paths.values() if path]
+    return "\n".join([*lines, *others, *media]).strip()
+
+
 def install_intercepts(services: Services) -> None:
-    """Answer /imagegen and /img2img typed into a chat completion (``start_proxy`` setup hook,
+    """Answer the chat commands typed into a chat completion (``start_proxy`` setup hook,
     used by the plugin's service and by ``clawrouter serve``)."""
     from commands import INTERCEPTED, all_commands
 
     for spec in all_commands(services):
         if spec.name in INTERCEPTED:
-            services.pipeline.intercepts[spec.name] = _intercept(spec)
+            services.pipeline.intercepts[spec.name] = _intercept(spec, services)
 
 
 def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:

@@ -11,7 +11,9 @@ from clawrouter_plugin.host.api import CommandSpec
 from . import exclude, imagegen, img2img, model, stats, wallet
 
 MODULES = (model, stats, wallet, exclude, imagegen, img2img)
-INTERCEPTED = ("imagegen", "img2img")  # also answered inside /v1/chat/completions
+# also answered inside /v1/chat/completions, for hosts without our plugin (who may run what is
+# decided by host.dispatch.command_context: not a message relayed from a channel, by default)
+INTERCEPTED = ("stats", "wallet", "exclude", "imagegen", "img2img")
 
 
 def all_commands(services: Any) -> list[CommandSpec]:

@@ -28,7 +28,7 @@ USAGE = "\n".join([
 
 
 async def run(services: Any, args_text: str, session_id: str) -> CommandResult:
-    """Generate one image from ``args_text``; also used by the chat-completions intercept."""
+    """Generate one image from ``args_text``."""
     return await run_image_command(
         name="imagegen", action="Image generation", usage=USAGE, args_text=args_text,
         flags=FLAGS, required=(),

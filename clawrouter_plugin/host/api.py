@@ -12,7 +12,11 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class CommandContext:
-    """What a command handler gets: its arguments and who is asking, in which conversation."""
+    """What a command handler gets: its arguments and who is asking, in which conversation.
+
+    Build it with :func:`clawrouter_plugin.host.dispatch.command_context` where a sender's
+    rights have to be decided (the HTTP chat path, a host's command call).
+    """
 
     args: str | None
     command_body: str
@@ -22,6 +26,8 @@ class CommandContext:
     session_id: str = "default"
     config: dict[str, Any] = field(default_factory=dict)
     sender_is_owner: bool = False
+    relayed: bool = False  # the message came through a chat channel from another device
+    local_files: bool = True  # the command may read files on this machine (image inputs)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class CommandResult:
     is_error: bool = False
     media_urls: tuple[str, ...] = ()
     continue_agent: bool = False
+    media_paths: tuple[str, ...] = ()  # media_urls[i]'s stored file (absolute), '' if none
 
 
 CommandHandler = Callable[[CommandContext], Awaitable[CommandResult]]

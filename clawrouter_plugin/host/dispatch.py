@@ -7,6 +7,14 @@ characters (zero-width spaces, byte-order and direction marks) around the messag
 arguments are ignored. Arguments lose control characters (tab and newline stay) and are capped
 at 4096 characters. A failing handler gives
 "Command failed" and a short reason; the traceback goes to the log only.
+
+Who may run what is decided here, once, for every door (the terminal host, the HTTP chat
+intercept, a host's command call): :func:`command_context` turns who is asking into a
+:class:`CommandContext`, and :func:`run_command` refuses a ``require_auth`` command (one that
+spends money or reads local files) for a sender that is not authorised, like OpenClaw's
+``requireAuth``. A message relayed from a chat channel is not authorised unless
+``commands.allowRelayed`` says so, and never reads local files unless
+``commands.relayedLocalFiles`` says so too.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import CommandsConfig
 from ..errors import ClawRouterError
 from .api import CommandContext, CommandResult, CommandSpec
 
@@ -62,6 +71,23 @@ def parse_command(text: str) -> ParsedCommand | None:
     args = clean_args(match.group(2)) if match.group(2) else None
     body = f"/{match.group(1)}" + (f" {args}" if args else "")
     return ParsedCommand(name=match.group(1), args=args, body=body)
+
+
+def command_context(name: str, args: str | None, *, policy: CommandsConfig, channel: str,
+                    sender_id: str, authorized: bool, relayed: bool, session_id: str,
+                    owner: bool = False) -> CommandContext:
+    """The context for running ``/name args`` for this sender: the one place that decides
+    whether the sender is authorised and may have local files read.
+
+    ``authorized`` is what the door knows (the host's flag; True for the local user);
+    ``relayed`` says the message came through a chat channel from another device.
+    """
+    allowed = authorized and (not relayed or policy.allow_relayed)
+    return CommandContext(
+        args=args, command_body=f"/{name}" + (f" {args}" if args else ""), channel=channel,
+        sender_id=sender_id, is_authorized_sender=allowed, session_id=session_id,
+        sender_is_owner=owner and allowed, relayed=relayed,
+        local_files=allowed and (not relayed or policy.relayed_local_files))
 
 
 def short_reason(exc: BaseException) -> str:

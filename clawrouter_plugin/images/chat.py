@@ -39,7 +39,9 @@ async def run_image_command(
     except ClawRouterError as exc:
         return CommandResult(text=failure_text(f"/{name}", action, exc), is_error=True)
     return CommandResult(text=result_text(result, action),
-                         media_urls=tuple(image.url for image in result.images))
+                         media_urls=tuple(image.url for image in result.images),
+                         media_paths=tuple(str(image.path.absolute()) if image.path else ""
+                                           for image in result.images))
 
 
 def failure_text(command: str, action: str, exc: ClawRouterError) -> str:

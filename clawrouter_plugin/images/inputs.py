@@ -3,11 +3,13 @@
 An input is a local path (absolute or ``~/``; relative only when the caller allows it), an
 http(s) URL, or a ``data:image/...;base64,`` URI. Whatever the source, the bytes must really
 be PNG, JPEG or WebP (checked by their signature) and no larger than ``images.maxInputBytes``.
-Local files must be regular files (after resolving symlinks); they are opened non-blocking and
-checked with ``fstat`` before anything is read, so a FIFO, a device or a directory never blocks
-and never gets read. URLs are fetched under the outbound URL policy (:mod:`..outbound`). Every
-input is then decoded and re-encoded, so only the picture goes upstream. Error messages name
-the input, never its contents.
+Local files are read only when the caller allows local files at all (not for a message relayed
+from a chat channel, by default) and only from the folders in ``images.localFolders`` (the
+home directory by default), checked after symlinks are resolved. They must be regular files;
+they are opened non-blocking and checked with ``fstat`` before anything is read, so a FIFO, a
+device or a directory never blocks and never gets read. URLs are fetched under the outbound
+URL policy (:mod:`..outbound`). Every input is then decoded and re-encoded, so only the picture
+goes upstream. Error messages name the input, never its contents.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ async def load_image_input(
     outbound: OutboundPolicy,
     config: ImageConfig,
     allow_relative: bool = False,
+    local_files: bool = True,
     label: str = "image",
 ) -> ImageInput:
     """Load one image input (path, URL or data URI) or raise a :class:`BadRequest`.
@@ -67,7 +70,8 @@ async def load_image_input(
     The result is re-encoded (:mod:`.reencode`): only the decoded picture, without metadata
     or trailing bytes. URLs are fetched under ``outbound``, the outbound URL policy.
     ``allow_relative`` lets a relative path resolve against the process's working directory
-    (the chat command); the HTTP route requires absolute or ``~/`` paths.
+    (the chat command); the HTTP route requires absolute or ``~/`` paths. ``local_files``
+    False refuses every path before touching the disk.
     """
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"{label} is required: a file path, an http(s) URL or a data URI",
@@ -90,13 +94,36 @@ async def load_image_input(
             raise
         except BadRequest:  # not decodable: said like every other failure of a URL
             raise fetch_failed(label) from None
+    if not local_files:
+        raise BadRequest(f"{label}: local files cannot be used from a message relayed from a "
+                         f"chat channel; send an http(s) URL instead", code="local_file_refused")
     path = local_path(value, allow_relative=allow_relative, label=label)
-    return await asyncio.to_thread(lambda: cleaned(read_image_file(path, limit, label), label))
+    folders = allowed_folders(config.local_folders)
+    return await asyncio.to_thread(
+        lambda: cleaned(read_image_file(path, limit, label, folders), label))
 
 
 def cleaned(image: ImageInput, label: str = "image") -> ImageInput:
     """``image`` re-encoded without metadata (blocking, CPU-bound: call it in a thread)."""
     return ImageInput(reencode(image.data, image.format, label), image.format)
+
+
+def allowed_folders(folders: list[str]) -> tuple[str, ...]:
+    """The configured local-input folders as real absolute paths (``~`` expanded)."""
+    real = []
+    for folder in folders:
+        try:
+            path = Path(folder).expanduser()
+        except RuntimeError:  # "~user" with no such user: that folder allows nothing
+            continue
+        if path.is_absolute():
+            real.append(os.path.realpath(path))
+    return tuple(real)
+
+
+def _inside(real: str, folders: tuple[str, ...]) -> bool:
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+               for folder in folders)
 
 
 def local_path(value: str, *, allow_relative: bool, label: str = "image") -> Path:
@@ -117,15 +144,20 @@ def local_path(value: str, *, allow_relative: bool, label: str = "image") -> Pat
                      f"path); URLs and data: URIs work too", code="invalid_image_path")
 
 
-def read_image_file(path: Path, max_bytes: int, label: str = "image") -> ImageInput:
+def read_image_file(path: Path, max_bytes: int, label: str = "image",
+                    folders: tuple[str, ...] | None = None) -> ImageInput:
     """Read a local image file safely (blocking; call it in a thread).
 
-    Symlinks are resolved and the target must itself be a regular file of at most
+    Symlinks are resolved; the target must be inside one of ``folders`` (real paths; None:
+    anywhere) and must itself be a regular file of at most
     ``max_bytes`` whose first bytes are a PNG, JPEG or WebP signature. Only the signature is
     read before the format is known, so a non-image file's contents are never loaded.
     """
     shown = str(path)
     real = os.path.realpath(path)
+    if folders is not None and not _inside(real, folders):
+        raise BadRequest(f"{label}: {shown} is outside the folders local images may be read "
+                         f"from (images.localFolders)", code="local_file_refused")
     try:
         _check_stat(os.stat(real), shown, max_bytes, label)
         fd = os.open(real, _OPEN_FLAGS)

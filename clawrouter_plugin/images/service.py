@@ -109,10 +109,12 @@ class ImageService:
 
     async def edit(self, *, prompt: object, image: object, mask: object = None,
                    model: object = None, size: object = None, n: object = 1,
-                   allow_relative: bool = False, session_id: str = "images") -> ImageResult:
+                   allow_relative: bool = False, local_files: bool = True,
+                   session_id: str = "images") -> ImageResult:
         """Edit ``image`` (path, URL or data URI; optional ``mask``) following ``prompt``.
 
-        ``allow_relative`` lets paths be relative to the working directory (chat command only).
+        ``allow_relative`` lets paths be relative to the working directory (chat command only);
+        ``local_files`` False refuses paths (a message relayed from a chat channel).
         """
         text = _check_prompt(prompt)
         image_model = resolve_model(self.catalog, model, edit=True)
@@ -121,7 +123,7 @@ class ImageService:
         if mask is not None and not isinstance(mask, str):
             raise BadRequest("mask must be a string: a file path, an http(s) URL or a data URI")
         sources = {"image": image} if not mask else {"image": image, "mask": mask}
-        loaded = await self._load_inputs(sources, allow_relative)
+        loaded = await self._load_inputs(sources, allow_relative, local_files)
         body: dict[str, Any] = {"model": image_model.id, "prompt": text,
                                 "image": loaded["image"].data_uri()}
         if "mask" in loaded:
@@ -130,11 +132,11 @@ class ImageService:
         return await self._paid_call(EDIT_PATH, body, image_model, model, session_id)
 
     async def _load_inputs(self, sources: dict[str, object],
-                           allow_relative: bool) -> dict[str, ImageInput]:
+                           allow_relative: bool, local_files: bool) -> dict[str, ImageInput]:
         """Load all inputs concurrently; the first failure cancels the others."""
         tasks = {label: asyncio.ensure_future(load_image_input(
             value, outbound=self.outbound, config=self.config, allow_relative=allow_relative,
-            label=label)) for label, value in sources.items()}
+            local_files=local_files, label=label)) for label, value in sources.items()}
         try:
             await asyncio.gather(*tasks.values())
         except BaseException:

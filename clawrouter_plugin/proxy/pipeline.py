@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
 import orjson
 
+from ..ask import find_ask
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ShuttingDown
 from ..payment.tab import PaymentTab
 from ..router import tier_rank
 from ..state.cache import CachedResponse
 from ..state.cache_key import cache_bypassed, cache_key
+from ..state.headers import header
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
-from .intercept import find_command
+from .intercept import ChatCommand, find_command
 from .recorder import record_payments
 from .reply import ChunkChannel, Reply
 from .spend_guard import SpendGuard
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clawrouter.pipeline")
 
-Intercept = Callable[[str, str], Awaitable[str]]
+Intercept = Callable[[ChatCommand, str], Awaitable[str]]  # (command, session id) → reply
+RELAYED_HEADER = "x-clawrouter-relayed"  # a host's word that the message came from a channel
 
 
 @dataclass
@@ -76,13 +79,14 @@ class Pipeline:
         if self.closing:
             raise ShuttingDown()
         started = time.perf_counter()
-        messages = _validate(body)
+        _validate(body)
         stream = body.get("stream") is True
         sid = session_id(headers, body)
         if self.intercepts:
-            command = find_command(messages, self.intercepts)
+            command = find_command(find_ask(body), self.intercepts,
+                                   relayed=_truthy(header(headers, RELAYED_HEADER)))
             if command is not None:
-                return self._intercepted(command.name, command.args, sid)
+                return self._intercepted(command, sid)
 
         services = self.services
         requested = str(body.get("model") or "auto")
@@ -233,14 +237,15 @@ class Pipeline:
                    "x-clawrouter-model": hit.model or "unknown"}
         return Reply(headers=headers, completion=completion, encoded=hit.body)
 
-    def _intercepted(self, name: str, args: str, sid: str) -> Reply:
-        """Run a chat command typed as the last user message; reply as the assistant."""
+    def _intercepted(self, command: ChatCommand, sid: str) -> Reply:
+        """Run a chat command typed as the user's ask; reply as the assistant."""
+        name = command.name
         intercept = self.intercepts[name]
         model = f"clawrouter/{name}"
 
         async def produce() -> str:
             try:
-                return await intercept(args, sid)
+                return await intercept(command, sid)
             except ClawRouterError as exc:
                 return f"⚠️ /{name} failed: {exc.message}"
 
@@ -256,7 +261,11 @@ class Pipeline:
         return Reply(headers=headers, channel=channel, task=self._track(asyncio.create_task(run())))
 
 
-def _validate(body: object) -> list:
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes")
+
+
+def _validate(body: object) -> None:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     messages = body.get("messages")
@@ -274,7 +283,6 @@ def _validate(body: object) -> list:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("'stream' must be true or false")
-    return messages
 
 
 def _decision_headers(decision: "RoutingDecision", sid: str, notice: str | None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..ask import content_text, find_ask, is_host_internal
 from ..errors import BadRequest
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message
@@ -21,8 +22,6 @@ SPLIT_CHARS = 1200  # longer user messages are split into instruction and materi
 EDGE_CHARS = 600  # where the instruction's head / tail paragraph is looked for
 MATERIAL_WINDOW = (2500, 1500)  # head and tail of the material that is scanned
 CONTEXT_WINDOW = (2000, 1000)  # head and tail of system prompts and earlier turns
-TEXT_PARTS = ("text", "input_text")
-IMAGE_PARTS = ("image_url", "input_image", "image")
 
 _SYSTEM_STRUCTURED = re.compile(r"\b(?:json|yaml|yml|schema|structured)\b")
 _FORMAT = r"(?:json|yaml|yml)"
@@ -59,25 +58,6 @@ def window(text: str, head: int, tail: int) -> str:
     if not text.isascii() and len(text[:200].encode("utf-8", "surrogatepass")) > 500:
         head, tail = head // WIDE_TEXT_SHRINK, tail // WIDE_TEXT_SHRINK
     return text[:head] + "\n" + text[-tail:]
-
-
-def content_text(content: Any) -> tuple[str, int]:
-    """(the text of a message content, number of image parts)."""
-    if isinstance(content, str):
-        return content, 0
-    if not isinstance(content, list):
-        return "", 0
-    texts, images = [], 0
-    for part in content:
-        if isinstance(part, dict):
-            kind = part.get("type")
-            if kind in TEXT_PARTS and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind in IMAGE_PARTS:
-                images += 1
-        elif isinstance(part, str):
-            texts.append(part)
-    return "\n".join(texts), images
 
 
 def split_instruction(text: str) -> tuple[str, str]:
@@ -119,12 +99,13 @@ def _tail_start(edge: str) -> int | None:
 class RequestView:
     """What the router needs to know about one request."""
 
-    instruction: str  # the latest user request (short head/tail of a long message)
+    instruction: str  # the user's ask (short head/tail of a long one); see clawrouter_plugin.ask
     material: str  # pasted material of the latest user message (windowed)
     material_tokens: int
     history: list[str]  # earlier user turns, newest first (windowed)
     system: str  # system / developer prompts (windowed)
-    input_tokens: int
+    input_tokens: int  # the whole request, host boilerplate included
+    own_tokens: int  # input_tokens without an agent host's system prompt and tool list
     output_tokens: int
     has_tools: bool
     images: int
@@ -150,9 +131,11 @@ def read_request(body: Any, default_output_tokens: int, history_turns: int) -> R
     if tools is not None and not isinstance(tools, list):
         raise BadRequest("'tools' must be a list")
     tokens = len(json.dumps(tools)) // 4 if tools else 0
+    ask = find_ask(body, history_turns)
+    boilerplate = tokens if ask.host_system else 0  # the host's tool list and system prompt
+    host_prompt = ask.host_system  # the first system prompt is the host's, not yet seen
     images = 0
     tool_loop = False
-    users: list[str] = []
     systems: list[str] = []
     for message in messages:
         if not isinstance(message, dict):
@@ -163,29 +146,33 @@ def read_request(body: Any, default_output_tokens: int, history_turns: int) -> R
             text, count = content_text(text)
             images += count
             tokens += count * IMAGE_TOKENS
-        tokens += text_tokens(text) + MESSAGE_OVERHEAD_TOKENS
-        if role == "user":
-            users.append(text)
-        elif role == "system" or role == "developer":
-            systems.append(text)
+        size = text_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+        tokens += size
+        if role == "system" or role == "developer":
+            if host_prompt:
+                host_prompt = False
+                boilerplate += size  # counted in the request's size, never scored
+            else:
+                systems.append(text)
+        elif role == "user":
+            if is_host_internal(text):
+                boilerplate += size
         elif role == "tool" or (role == "assistant" and message.get("tool_calls")):
             tool_loop = True
             tokens += _call_tokens(message.get("tool_calls"))
     instruction = material = system = ""
     material_tokens = 0
-    history: list[str] = []
-    if users:
-        instruction, material = split_instruction(users[-1])
+    if ask.index >= 0:
+        instruction, material = split_instruction(ask.text)
         if material:
-            material_tokens = max(0, text_tokens(users[-1]) - text_tokens(instruction))
+            material_tokens = max(0, text_tokens(ask.text) - text_tokens(instruction))
             material = window(material, *MATERIAL_WINDOW)
-        if len(users) > 1 and history_turns:
-            history = [window(t, *CONTEXT_WINDOW) for t in users[-2:-2 - history_turns:-1]]
+    history = [window(t, *CONTEXT_WINDOW) for t in ask.history]
     if systems:
         system = window("\n".join(systems), *CONTEXT_WINDOW)
     return RequestView(instruction, material, material_tokens, history, system, tokens,
-                       _output_tokens(body, default_output_tokens), bool(tools), images,
-                       tool_loop, _structured(instruction, system))
+                       tokens - boilerplate, _output_tokens(body, default_output_tokens), bool(tools),
+                       images, tool_loop, _structured(instruction, system))
 
 
 def _call_tokens(calls: Any) -> int:

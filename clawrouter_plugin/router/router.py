@@ -129,8 +129,9 @@ class Router:
     def _floors(self, tier: str, confidence: float, view: RequestView,
                 signals: list[str]) -> tuple[str, float]:
         s = self.settings
-        if view.input_tokens > s.max_tokens_force_complex:
-            signals.append(f"large-context ({view.input_tokens} tokens)")
+        # an agent host's own system prompt and tool list do not make a request "large"
+        if view.own_tokens > s.max_tokens_force_complex:
+            signals.append(f"large-context ({view.own_tokens} tokens)")
             if _RANK[tier] < _RANK["COMPLEX"]:
                 tier, confidence = "COMPLEX", LARGE_CONTEXT_CONFIDENCE
         floor = s.structured_output_min_tier

@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..ask import is_host_internal, message_text, user_words
 from .canonical import canonical_json
 from .headers import header
 
 _IGNORED_FIELDS = frozenset({"stream", "user", "request_id", "x-request-id", "cache", "no_cache"})
-
-# One leading "[Mon 2024-01-15 10:30 UTC] " stamp, optionally preceded by a channel envelope
-# such as "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] " or "[Telegram ... 2026-01-05 16:26:34 PST] ".
-_STAMP = re.compile(
-    r"\[(?:[^\[\]\n]{1,120} )?(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
-    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?: ?[^\[\]\s]{1,40})?\]\s?"
-)
+_DROPPED = object()  # marks a host-internal message left out of the key
 
 
-def strip_stamp(text: str) -> str:
-    """``text`` without one leading timestamp or channel envelope that hosts prepend."""
-    if text[:1] != "[":
-        return text
-    match = _STAMP.match(text)
-    return text[match.end() :] if match else text
-
-
-def _strip_content(content: Any) -> Any:
-    """Message content with stamps removed; the same object when nothing changed."""
+def _user_content(content: Any) -> Any:
+    """A user message's content as the user wrote it (see :func:`clawrouter_plugin.ask.user_words`);
+    the same object when nothing changed."""
     if isinstance(content, str):
-        return strip_stamp(content)
+        return user_words(content).text
     if not isinstance(content, list):
         return content
     parts = None
     for i, part in enumerate(content):
         if isinstance(part, dict) and isinstance(part.get("text"), str):
-            stripped = strip_stamp(part["text"])
+            stripped = user_words(part["text"]).text
             if stripped is not part["text"]:
                 if parts is None:
                     parts = list(content)
@@ -45,25 +32,35 @@ def _strip_content(content: Any) -> Any:
     return content if parts is None else parts
 
 
-def _strip_messages(messages: list) -> list:
+def _user_messages(messages: list) -> list:
+    """``messages`` without host-internal blocks, user texts without the host's wrapping."""
     out = None
     for i, message in enumerate(messages):
-        if isinstance(message, dict):
+        if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
-            stripped = _strip_content(content)
+            if is_host_internal(message_text(message)):
+                stripped: Any = _DROPPED
+            else:
+                stripped = _user_content(content)
             if stripped is not content:
                 if out is None:
-                    out = list(messages)
-                out[i] = {**message, "content": stripped}
+                    out = list(messages[:i])
+                if stripped is not _DROPPED:
+                    out.append({**message, "content": stripped})
+                continue
+        if out is not None:
+            out.append(message)
     return messages if out is None else out
 
 
 def cache_key(body: dict) -> str:
-    """SHA-256 hex of ``body`` with volatile fields dropped, stamps stripped and keys sorted."""
+    """SHA-256 hex of ``body`` with volatile fields dropped and keys sorted. The host's wrapping
+    of the user's words (timestamp or channel envelope, ``Runtime:`` suffix, host-internal
+    context blocks) is left out: it changes on every turn, the question does not."""
     normalised = {k: v for k, v in body.items() if k not in _IGNORED_FIELDS}
     messages = normalised.get("messages")
     if isinstance(messages, list):
-        normalised["messages"] = _strip_messages(messages)
+        normalised["messages"] = _user_messages(messages)
     return hashlib.sha256(canonical_json(normalised)).hexdigest()
 
 

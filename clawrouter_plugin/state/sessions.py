@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..ask import conversation_opening
 from .canonical import canonical_json
 from .expiring import ExpiringMap
 from .headers import header
@@ -22,7 +23,6 @@ MAX_ID_LENGTH = 128
 # what an HTTP header value may not hold (RFC 9110 §5.5; tab is allowed): the id is sent back
 # in the x-clawrouter-session response header, where aiohttp refuses these characters
 _NOT_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_SYSTEM_ROLES = ("system", "developer")
 
 
 def session_id(headers: Mapping[str, str], body: dict) -> str:
@@ -30,7 +30,8 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
 
     The ``x-session-id`` header, else the body's ``user``, ``metadata.session_id`` or
     ``metadata.conversation_id``; else derived from the system prompt and the first user
-    message (both stay the same on every turn of a conversation): 16 hex characters.
+    message (both stay the same on every turn of a conversation; see
+    :func:`~clawrouter_plugin.ask.conversation_opening`): 16 hex characters.
     Explicit ids longer than 128 characters, or holding control characters such as a line
     break (they could not be sent back in a response header), are replaced by a hash of them.
     """
@@ -44,7 +45,7 @@ def session_id(headers: Mapping[str, str], body: dict) -> str:
             if len(text) <= MAX_ID_LENGTH and not _NOT_IN_HEADERS.search(text):
                 return text
             return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return _derived_id(body.get("messages"))
+    return _derived_id(body)
 
 
 def header_session_id(sid: str) -> str:
@@ -59,19 +60,12 @@ def _usable(value: Any) -> bool:
     return str(value).strip() != ""
 
 
-def _derived_id(messages: Any) -> str:
-    system = first_user = None
-    if isinstance(messages, list):
-        for message in messages:
-            if not isinstance(message, dict):
-                continue
-            role = message.get("role")
-            if system is None and role in _SYSTEM_ROLES:
-                system = message.get("content")
-            elif role == "user":
-                first_user = message.get("content")
-                break
-    return hashlib.sha256(canonical_json([system, first_user])).hexdigest()[:16]
+def _derived_id(body: dict) -> str:
+    opening = conversation_opening(body)
+    # an agent host's prompt may carry facts that change between turns: its first message,
+    # which holds the host's timestamp, tells conversations apart on its own
+    system = None if opening.host_system else opening.system
+    return hashlib.sha256(canonical_json([system, opening.first])).hexdigest()[:16]
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from clawrouter_plugin.balance import BalanceInfo
 from clawrouter_plugin.catalog import load_catalog
+from clawrouter_plugin.config import PluginConfig
 from clawrouter_plugin.host.api import CommandContext
 from clawrouter_plugin.payment import load_or_create_wallet
 from clawrouter_plugin.state.exclusions import ExclusionStore
@@ -30,7 +31,7 @@ def make_services(data_dir: Path, **extra) -> SimpleNamespace:
     catalog = load_catalog()
     data_dir.mkdir(parents=True, exist_ok=True)
     return SimpleNamespace(
-        catalog=catalog, data_dir=data_dir, sessions=SessionStore(),
+        catalog=catalog, data_dir=data_dir, sessions=SessionStore(), config=PluginConfig(),
         exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog),
         usage=UsageLog(data_dir / "logs"),
         wallet=load_or_create_wallet(data_dir, env={}), balance=FixedBalance(), **extra)

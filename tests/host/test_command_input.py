@@ -11,6 +11,7 @@ from clawrouter_plugin.errors import BadRequest
 from clawrouter_plugin.host.dispatch import MAX_ARGS_CHARS, parse_command
 from clawrouter_plugin.host.host import Conversation
 from clawrouter_plugin.plugin import install_intercepts
+from clawrouter_plugin.proxy.intercept import ChatCommand
 from clawrouter_plugin.state.sessions import session_id
 from commands import exclude, model, stats, wallet
 
@@ -135,7 +136,8 @@ async def test_intercepted_command_args_are_cleaned_and_capped(tmp_path):
     services = make_services(tmp_path / "data", pipeline=SimpleNamespace(intercepts={}),
                              images=SimpleNamespace(generate=generate))
     install_intercepts(services)
-    reply = await services.pipeline.intercepts["imagegen"]("a\x00 cat\x1b " + "z" * 100_000, "s")
+    command = ChatCommand("imagegen", "a\x00 cat\x1b " + "z" * 100_000)
+    reply = await services.pipeline.intercepts["imagegen"](command, "s")
     assert "no images in this test" in reply
     assert prompts and "\x00" not in prompts[0] and "\x1b" not in prompts[0]
     assert prompts[0].startswith("a cat ") and len(prompts[0]) <= MAX_ARGS_CHARS

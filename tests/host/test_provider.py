@@ -120,7 +120,9 @@ async def test_imagegen_intercept_on_the_proxy_path(plugin_config, funded_wallet
         async with http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body) as resp:
             data = await resp.json()
     text = data["choices"][0]["message"]["content"]
-    assert data["model"] == "clawrouter/imagegen" and f"http://localhost:{port}/images/" in text
+    assert data["model"] == "clawrouter/imagegen" and "localhost" not in text
+    [media] = [line for line in text.splitlines() if line.startswith("MEDIA:/")]
+    assert "/images/" in media
 
 
 async def test_reused_proxy_is_reached_over_http(x402_upstream, funded_wallet_key, tmp_path,

@@ -123,7 +123,7 @@ async def image_env(x402_upstream, funded_wallet_key, tmp_path, aiohttp_client):
         store = ImageStore(data_dir / "images", lambda: public["url"])
         usage = UsageLog(data_dir / "logs")
         config = ImageConfig(max_input_bytes=256 * 1024, download_timeout_seconds=3,
-                             max_redirects=2, max_images=4)
+                             max_redirects=2, max_images=4, local_folders=[str(tmp_path)])
         outbound = OutboundPolicy(own_url=lambda: public["url"], trusted=(x402_upstream.url,))
         service = ImageService(client, CATALOG, store, config, outbound, usage)
         services = SimpleNamespace(images=service, catalog=CATALOG)

@@ -105,7 +105,7 @@ def _refusal_cases(tmp_path):
         handle.truncate(256 * 1024 + 1)
     return home, {
         "~/.ssh/id_rsa": (400, "is not a PNG, JPEG or WebP image"),
-        "/etc/passwd": (400, "is not a PNG, JPEG or WebP image"),
+        "/etc/passwd": (400, "outside the folders local images may be read from"),
         str(tmp_path): (400, "is a directory"),
         str(fifo): (400, "is not a regular file"),
         str(big): (413, "larger than the 256 KB limit"),

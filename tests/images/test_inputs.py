@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from clawrouter_plugin.images.inputs import load_image_input
 from clawrouter_plugin.outbound import OutboundPolicy
 from tests.images.imagedata import data_uri, jpeg, png, webp
 
-CONFIG = ImageConfig(max_input_bytes=64 * 1024, download_timeout_seconds=2, max_redirects=2)
+# local files anywhere under the system's temporary folder (where tmp_path lives)
+CONFIG = ImageConfig(max_input_bytes=64 * 1024, download_timeout_seconds=2, max_redirects=2,
+                     local_folders=[tempfile.gettempdir()])
 
 
 @pytest.fixture
@@ -47,6 +50,37 @@ async def test_home_path_uses_home(tmp_path, outbound, monkeypatch):
     assert (await load("~/photo.png", outbound)).data == png()
     with pytest.raises(BadRequest, match="only '~/' paths"):
         await load("~root/photo.png", outbound)
+
+
+async def test_local_files_only_from_the_configured_folders(tmp_path, outbound, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    inside, outside = tmp_path / "home" / "pics", tmp_path / "other"
+    inside.mkdir(parents=True)
+    outside.mkdir()
+    (inside / "a.png").write_bytes(png())
+    (outside / "b.png").write_bytes(png())
+    (inside / "escape.png").symlink_to(outside / "b.png")
+    (tmp_path / "home-evil").mkdir()  # a sibling whose name starts like the folder's
+    (tmp_path / "home-evil" / "c.png").write_bytes(png())
+    home_only = ImageConfig(local_folders=["~"])
+    assert (await load("~/pics/a.png", outbound, config=home_only)).data == png()
+    for refused in (outside / "b.png", inside / "escape.png", inside / ".." / ".." / "other" /
+                    "b.png", tmp_path / "home-evil" / "c.png"):
+        with pytest.raises(BadRequest, match="outside the folders") as caught:
+            await load(str(refused), outbound, config=home_only)
+        assert caught.value.code == "local_file_refused"
+    nothing = ImageConfig(local_folders=[])
+    with pytest.raises(BadRequest, match="outside the folders"):
+        await load(str(inside / "a.png"), outbound, config=nothing)
+    assert (await load(data_uri(png(), "image/png"), outbound, config=nothing)).data == png()
+
+
+async def test_local_files_refused_outright_when_not_allowed(tmp_path, outbound, monkeypatch):
+    opened = []
+    monkeypatch.setattr(os, "open", lambda *a, **kw: opened.append(a) or -1)
+    with pytest.raises(BadRequest, match="relayed from a chat channel") as caught:
+        await load(str(tmp_path / "a.png"), outbound, local_files=False)
+    assert caught.value.code == "local_file_refused" and opened == []
 
 
 async def test_relative_paths_only_when_allowed(tmp_path, outbound, monkeypatch):
@@ -81,9 +115,10 @@ async def test_symlink_to_secret_is_refused_without_echoing_it(tmp_path, outboun
 async def test_system_file_directory_device_and_missing(tmp_path, outbound):
     cases = {"/etc/passwd": "not a PNG, JPEG or WebP image", str(tmp_path): "is a directory",
              "/dev/zero": "not a regular file", str(tmp_path / "nope.png"): "file not found"}
+    anywhere = ImageConfig(max_input_bytes=64 * 1024, local_folders=["/"])
     for value, message in cases.items():
         with pytest.raises(BadRequest, match=message):
-            await load(value, outbound)
+            await load(value, outbound, config=anywhere)
 
 
 async def test_fifo_fails_fast_instead_of_blocking(tmp_path, outbound):

@@ -8,20 +8,11 @@ from aiohttp import web
 from openai import AsyncOpenAI, PermissionDeniedError
 
 from clawrouter_plugin.config import PluginConfig
+from clawrouter_plugin.plugin import install_intercepts
 from clawrouter_plugin.proxy.server import start_proxy
-from commands import imagegen, img2img
 from tests.images.conftest import RESULT, catalog_price, image_handler
 from tests.images.imagedata import data_uri, jpeg
 from tests.support.x402_upstream import IMAGE_EDIT_PATH, IMAGE_PATH
-
-
-def _install(services) -> None:
-    """What the plugin's entry point does: answer /imagegen and /img2img inside chats."""
-    for module in (imagegen, img2img):
-        async def intercept(args: str, sid: str, module=module) -> str:
-            result = await module.run(services, args, sid)
-            return result.text or ""
-        services.pipeline.intercepts[module.__name__.rsplit(".", 1)[1]] = intercept
 
 
 @pytest.fixture
@@ -29,9 +20,11 @@ async def proxy(x402_upstream, funded_wallet_key, tmp_path):
     for path in (IMAGE_PATH, IMAGE_EDIT_PATH):
         x402_upstream.set_price(path, catalog_price)
         x402_upstream.set_handler(path, image_handler("data"))
-    config = PluginConfig.model_validate({"payment": {"rpcUrl": "http://127.0.0.1:9/"}})
+    config = PluginConfig.model_validate({"payment": {"rpcUrl": "http://127.0.0.1:9/"},
+                                          "images": {"localFolders": [str(tmp_path)]}})
     handle = await start_proxy(wallet_key=funded_wallet_key, port=0, api_base=x402_upstream.url,
-                               data_dir=tmp_path / "data", config=config, setup=_install)
+                               data_dir=tmp_path / "data", config=config,
+                               setup=install_intercepts)
     try:
         yield handle
     finally:
@@ -79,10 +72,10 @@ async def test_image_errors_use_the_proxy_error_shape(proxy, x402_upstream):
     assert x402_upstream.requests == []
 
 
-async def test_chat_intercepts_with_channel_envelope(proxy, x402_upstream, tmp_path):
+async def test_chat_intercepts_answer_with_media_lines(proxy, x402_upstream, tmp_path):
     (tmp_path / "cat.jpg").write_bytes(jpeg())
     messages = {
-        "imagegen": "[WhatsApp +1555 Mon 2026-01-05 16:26 PST] /imagegen --model dall-e-3 a cat",
+        "imagegen": "[Mon 2026-01-05 16:26 PST] /imagegen --model dall-e-3 a cat",
         "img2img": f"/img2img --image {tmp_path / 'cat.jpg'} 把背景换成星空",
     }
     async with aiohttp.ClientSession() as http:
@@ -92,7 +85,12 @@ async def test_chat_intercepts_with_channel_envelope(proxy, x402_upstream, tmp_p
                 body = await resp.json()
             assert resp.status == 200, body
             content = body["choices"][0]["message"]["content"]
-            assert "Cost: $0.0" in content and "/images/" in content, content
+            assert "Cost: $0.0" in content and "localhost" not in content, content
+            [media] = [line for line in content.splitlines() if line.startswith("MEDIA:")]
+            path = media.removeprefix("MEDIA:")
+            assert path.startswith(str(tmp_path / "data" / "images"))
+            with open(path, "rb") as stored:
+                assert stored.read() == RESULT
     edit = [r for r in x402_upstream.requests if r.path == IMAGE_EDIT_PATH and r.paid][0].json()
     assert edit["prompt"] == "把背景换成星空" and edit["image"] == data_uri(jpeg(), "image/jpeg")
     assert len(x402_upstream.ledger.settlements) == 2

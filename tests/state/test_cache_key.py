@@ -4,7 +4,12 @@ import time
 
 import pytest
 
-from clawrouter_plugin.state.cache_key import cache_bypassed, cache_key, strip_stamp
+from clawrouter_plugin.ask import read_envelope
+from clawrouter_plugin.state.cache_key import cache_bypassed, cache_key
+
+
+def strip_stamp(text: str) -> str:
+    return read_envelope(text).text
 
 
 def body(text="What is 2+2?", **extra):

@@ -178,3 +178,18 @@ def test_clear_one_or_all():
 def test_invalid_ttl_is_rejected():
     with pytest.raises(ValueError):
         SessionStore(ttl_seconds=0)
+
+
+def test_derived_id_of_an_openclaw_conversation_is_stable_and_ignores_host_blocks():
+    from tests.support.host_shapes import openclaw_turn
+
+    first = session_id({}, openclaw_turn("Build a React component"))
+    second = openclaw_turn("Add dark mode", earlier=(("Build a React component", "Done."),))
+    assert session_id({}, second) == first
+    # the host may keep the first message without its Runtime line on later turns
+    second["messages"][1]["content"] = second["messages"][1]["content"].split("\n\nRuntime:")[0]
+    assert session_id({}, second) == first
+    # another conversation opened with the same words at another time is another session
+    other = openclaw_turn("Build a React component")
+    other["messages"][1]["content"] = other["messages"][1]["content"].replace("07:45", "09:12")
+    assert session_id({}, other) != first
