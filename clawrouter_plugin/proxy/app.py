@@ -242,6 +242,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 def create_app(services: "Services") -> web.Application:
     """The proxy application for ``services``."""
+    from .command_route import add_command_routes
     from .image_routes import add_image_routes
 
     app = web.Application(middlewares=[errors_middleware],
@@ -255,6 +256,7 @@ def create_app(services: "Services") -> web.Application:
     app.router.add_route("GET", "/stats", stats)
     app.router.add_route("DELETE", "/stats", stats)
     add_image_routes(app, services)
+    add_command_routes(app)
     app.router.add_route("*", "/v1/{tail:.*}", forward)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
