@@ -10,9 +10,9 @@ reasoning models and the profiles), not the model's maximum: OpenClaw sends it a
 ``--write`` merges the block into ``~/.openclaw/openclaw.json`` (or ``--file``) atomically,
 keeping a backup, and refuses files that are not plain JSON. It also enables the OpenClaw
 plugin ``blockrun`` (``openclaw/`` in this repository: the chat commands) with a
-``proxyCommand`` that starts this proxy, and installs the plugin with
-``openclaw plugins install --link --force`` when ``openclaw`` is on PATH (else it prints the
-command to run).
+``proxyCommand`` that starts this proxy, and installs the plugin with ``openclaw plugins
+install --link --force --accept-capabilities`` when ``openclaw`` is on PATH (else it prints
+the command to run).
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ def plugin_installed(config: dict[str, Any]) -> bool:
 
 
 def install_command() -> list[str]:
-    """The command that installs (links) the OpenClaw plugin of this repository."""
-    return ["openclaw", "plugins", "install", "--link", "--force", str(PLUGIN_DIR)]
+    """The command that installs (links) the OpenClaw plugin of this repository. On a fresh
+    OpenClaw home, 2026.9.6 refuses a local plugin without ``--force`` (not from ClawHub) and
+    ``--accept-capabilities`` ("requires capability consent")."""
+    return ["openclaw", "plugins", "install", "--link", "--force", "--accept-capabilities",
+            str(PLUGIN_DIR)]
 
 
 def install_plugin(path: Path) -> None:

@@ -56,7 +56,7 @@ def test_write_enables_the_plugin_with_a_proxy_command(tmp_path, home, capsys):
     assert entry["config"]["proxyCommand"] == [sys.executable, "-m", "clawrouter_plugin", "serve"]
     assert "port" not in entry["config"]  # the default port needs no setting
     assert "clawrouter" not in data["plugins"]["entries"]  # the id OpenClaw's own plugin has
-    command = f"openclaw plugins install --link --force {PLUGIN_DIR}"
+    command = f"openclaw plugins install --link --force --accept-capabilities {PLUGIN_DIR}"
     assert "openclaw is not on PATH" in out and command in out
 
 
