@@ -170,10 +170,14 @@ async def test_hello_routes_simple_and_costs_at_most_a_cent(stack):
     chats = chat_answers(answers)
     assert chats, f"the proxy got no chat turn: {after}"
     assert all(s.status == 200 for s in chats), [(s.status, s.headers) for s in chats]
-    tiers = [s.headers.get("x-clawrouter-tier") for s in chats]
-    assert tiers[0] == "SIMPLE", f"'hello' routed to {tiers} ({chats[0].headers})"
-    assert settlements and paid_usd(settlements) <= HELLO_BUDGET_USD, \
-        f"'hello' paid ${paid_usd(settlements):.4f} for {[s.headers for s in chats]}"
+    first = chats[0].headers
+    paid = paid_usd(settlements)
+    caps = [(r.json() or {}).get("max_completion_tokens") for r in requests if r.paid]
+    summary = (f"'hello' went to {first.get('x-clawrouter-tier')} "
+               f"({first.get('x-clawrouter-model')}) and paid ${paid:.4f} "
+               f"for {len(settlements)} request(s) with output caps {caps}")
+    assert first.get("x-clawrouter-tier") == "SIMPLE" and settlements and \
+        paid <= HELLO_BUDGET_USD, summary
 
 
 async def test_a_proof_routes_to_reasoning_or_complex(stack):
