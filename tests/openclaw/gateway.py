@@ -123,12 +123,15 @@ class Gateway:
         process, self.process = self.process, None
         if process is None:
             return
+        # some of its workers run in process groups of their own (the spawn broker)
+        groups = {group for pid in _descendants(process.pid) if (group := _group_of(pid))}
         _kill_group(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             pass
-        _kill_group(process.pid, signal.SIGKILL)  # what is left of the group (workers, brokers)
+        for group in {process.pid, *groups}:  # whatever is left
+            _kill_group(group, signal.SIGKILL)
         if process.returncode is None:
             await process.wait()
 
@@ -185,6 +188,32 @@ def _plain(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _descendants(root: int) -> list[int]:
+    """The pids of every process below ``root`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:  # already gone
+        return None
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
