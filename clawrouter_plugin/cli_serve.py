@@ -10,13 +10,13 @@ from .config import load_config, with_overrides
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from .plugin import install_intercepts
+    from .plugin import setup_services
     from .proxy.server import start_proxy
 
     loaded = load_config(args.config)
     plugin = with_overrides(loaded.plugin, port=args.port, api_base=args.api_base,
                             data_dir=args.data_dir)
-    handle = await start_proxy(config=plugin, setup=install_intercepts)
+    handle = await start_proxy(config=plugin, setup=setup_services)
     if handle.reused:
         print(f"clawrouter is already running at {handle.base_url} "
               f"(wallet {handle.wallet_address}); reusing it.")

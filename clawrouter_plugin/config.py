@@ -1,14 +1,17 @@
 """Plugin configuration from ``openclaw.yaml``, validated with pydantic.
 
-Two shapes of the ``plugins`` section are accepted: the documented list
-(``plugins: [{id: "@blockrun/clawrouter", config: {...}}]``) and the real OpenClaw host's map
-(``plugins: {entries: {clawrouter: {config: {...}}}}``). Keys are camelCase as in OpenClaw;
-snake_case is accepted too. Unknown keys are errors, so typos do not pass silently.
+Two shapes of the ``plugins`` section are accepted: the real OpenClaw host's map
+(``plugins: {entries: {blockrun: {config: {...}}}}``) and the older list
+(``plugins: [{id: "blockrun", config: {...}}]``). The plugin id is ``blockrun``; the old ids
+``clawrouter`` (taken by a plugin bundled with OpenClaw) and ``@blockrun/clawrouter`` are still
+read, with a deprecation warning. Keys are camelCase as in OpenClaw; snake_case is accepted
+too. Unknown keys are errors, so typos do not pass silently.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +27,15 @@ from .paths import expand_user, resolve_data_dir
 from .router.config import RoutingConfig, TierName
 from .router.output_cap import DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_TIER_OUTPUT_TOKENS, OutputCaps
 
-PLUGIN_ID = "clawrouter"
-PLUGIN_ID_ALIASES = (PLUGIN_ID, "@blockrun/clawrouter")
+PLUGIN_ID = "blockrun"
+DEPRECATED_PLUGIN_IDS = ("clawrouter", "@blockrun/clawrouter")
+PLUGIN_ID_ALIASES = (PLUGIN_ID, *DEPRECATED_PLUGIN_IDS)
 DEFAULT_CONFIG_PATH = "~/.openclaw/openclaw.yaml"
 DEFAULT_PORT = 8402
 DEFAULT_API_BASE = "https://blockrun.ai/api"
 BASE_MAINNET = "eip155:8453"
 BASE_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+log = logging.getLogger("clawrouter.config")
 
 
 def port_number(text: str) -> int | None:
@@ -159,7 +164,7 @@ class CommandsConfig(ConfigSection):
 
 
 class PluginConfig(ConfigSection):
-    """Everything under the clawrouter plugin's ``config`` key."""
+    """Everything under the plugin's ``config`` key (``plugins.entries.blockrun.config``)."""
 
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     # the output cap a chat request is sent and priced with, at most (see router/output_cap.py):
@@ -181,6 +186,10 @@ class PluginConfig(ConfigSection):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+
+    # The OpenClaw plugin (openclaw/index.js) runs this command (no shell) to start the proxy
+    # when /health does not answer; our Python host starts the proxy itself and ignores it.
+    proxy_command: list[str] | None = Field(None, min_length=1)
 
     @field_validator("tier_output_tokens", mode="before")
     @classmethod
@@ -227,16 +236,20 @@ def config_path(explicit: str | None = None) -> Path:
 
 
 def plugin_section(whole: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Find clawrouter's ``config`` mapping in either plugins shape; returns (config, key path)."""
+    """Find the plugin's ``config`` mapping in either plugins shape; returns (config, key path).
+
+    The ``blockrun`` entry wins; an entry under a deprecated id is read with a warning."""
     plugins = whole.get("plugins")
     if plugins is None:
         return {}, "plugins"
     if isinstance(plugins, list):
-        for index, entry in enumerate(plugins):
-            if isinstance(entry, dict) and entry.get("id") in PLUGIN_ID_ALIASES:
-                return _mapping(entry.get("config"), f"plugins[{index}].config"), (
-                    f"plugins[{index}].config"
-                )
+        ids = [entry.get("id") if isinstance(entry, dict) else None for entry in plugins]
+        for plugin_id in PLUGIN_ID_ALIASES:
+            if plugin_id in ids:
+                index = ids.index(plugin_id)
+                _warn_deprecated(plugin_id, f"plugins[{index}].id")
+                where = f"plugins[{index}].config"
+                return _mapping(plugins[index].get("config"), where), where
         return {}, "plugins"
     if isinstance(plugins, dict):
         entries = plugins.get("entries") or {}
@@ -248,9 +261,16 @@ def plugin_section(whole: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 where = f"plugins.entries.{plugin_id}"
                 if not isinstance(entry, dict):
                     raise ConfigError(f"{where}: must be a mapping")
+                _warn_deprecated(plugin_id, where)
                 return _mapping(entry.get("config"), f"{where}.config"), f"{where}.config"
         return {}, "plugins.entries"
     raise ConfigError("plugins: must be a list of {id, config} or a mapping with 'entries'")
+
+
+def _warn_deprecated(plugin_id: str, where: str) -> None:
+    if plugin_id in DEPRECATED_PLUGIN_IDS:
+        log.warning("%s: the plugin id %r is deprecated (OpenClaw bundles another plugin "
+                    "called clawrouter); use %r instead", where, plugin_id, PLUGIN_ID)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -95,13 +95,30 @@ def chat_reply(result: CommandResult) -> str:
 
 
 def install_intercepts(services: Services) -> None:
-    """Answer the chat commands typed into a chat completion (``start_proxy`` setup hook,
-    used by the plugin's service and by ``clawrouter serve``)."""
+    """Answer the chat commands typed into a chat completion (part of
+    :func:`setup_services`, used by the plugin's service and by ``clawrouter serve``)."""
     from commands import INTERCEPTED, all_commands
 
     for spec in all_commands(services):
         if spec.name in INTERCEPTED:
             services.pipeline.intercepts[spec.name] = _intercept(spec, services)
+
+
+def install_commands(services: Services) -> None:
+    """Give the proxy's command endpoint (``POST /v1/clawrouter/commands/{name}``) the chat
+    commands, bound to ``services``."""
+    from commands import all_commands
+
+    from .host.command_runner import CommandRunner
+
+    services.commands = CommandRunner(all_commands(services))
+
+
+def setup_services(services: Services) -> None:
+    """The ``start_proxy`` setup hook of the plugin's service and ``clawrouter serve``: the
+    chat-completions intercepts and the command endpoint."""
+    install_intercepts(services)
+    install_commands(services)
 
 
 def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
@@ -138,7 +155,7 @@ def _service(holder: ServicesHolder, config: PluginConfig) -> ServiceSpec:
     async def start(_ctx: ServiceContext) -> None:
         from .proxy.server import start_proxy
 
-        holder.handle = await start_proxy(config=config, setup=install_intercepts)
+        holder.handle = await start_proxy(config=config, setup=setup_services)
         log.info("ClawRouter proxy at %s%s", holder.handle.base_url,
                  " (reused)" if holder.handle.reused else "")
 

@@ -53,6 +53,7 @@ class Services:
     public_url: str = "http://localhost:8402"
     on_routed: Callable[[Any], None] | None = None
     on_low_balance: Callable[[Any], None] | None = None
+    commands: Any = None  # the entry point's CommandRunner, for the command endpoint
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:

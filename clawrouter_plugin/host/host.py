@@ -95,7 +95,7 @@ class Host:
 
     def load(self, manifest: Manifest, register: Callable[[Any], Any] | None = None, *,
              validate: Callable[[dict[str, Any]], Any] | None = None,
-             entry_ids: tuple[str, ...] = ()) -> LoadedPlugin:
+             raw_config: dict[str, Any] | None = None) -> LoadedPlugin:
         """Validate the plugin's config, call ``register(api)`` and keep what it registered.
 
         Raises :class:`PluginError` (or :class:`ConfigError`) and registers nothing on failure.
@@ -106,7 +106,8 @@ class Host:
             raise PluginError(f"plugin {manifest.id!r}: the host has already started")
         raw = self.plugin_configs.get(manifest.id)
         if raw is None:
-            raw = _entry(self.config, entry_ids or (manifest.id,)).get("config") or {}
+            raw = raw_config if raw_config is not None else \
+                _entry(self.config, (manifest.id,)).get("config") or {}
         where = f"plugins.entries.{manifest.id}.config"
         if validate is not None:
             validate(raw)
@@ -138,15 +139,17 @@ class Host:
 
     def load_builtin(self) -> LoadedPlugin | None:
         """Load ClawRouter itself from its manifest; config errors are raised."""
-        from ..config import PLUGIN_ID_ALIASES, validate_plugin_config
+        from ..config import plugin_section, validate_plugin_config
 
         manifest = load_manifest(builtin_manifest_path())
         reason = self.disabled_reason(manifest.id)
         if reason:
             log.info("plugin %s not loaded: %s", manifest.id, reason)
             return None
-        return self.load(manifest, validate=lambda raw: validate_plugin_config(
-            raw, f"plugins.entries.{manifest.id}.config"), entry_ids=PLUGIN_ID_ALIASES)
+        raw, where = ({}, "") if manifest.id in self.plugin_configs else \
+            plugin_section(self.config)  # also reads (and warns about) a deprecated id
+        return self.load(manifest, validate=lambda config: validate_plugin_config(
+            config, where or f"plugins.entries.{manifest.id}.config"), raw_config=raw)
 
     def load_entry_points(self, groups: tuple[str, ...] = ENTRY_POINT_GROUPS) -> list[LoadedPlugin]:
         """Load every installed third-party plugin; a broken one is logged and skipped."""

@@ -1,10 +1,18 @@
-"""``clawrouter openclaw-config``: the provider block a real OpenClaw install needs.
+"""``clawrouter openclaw-config``: what a real OpenClaw install needs.
 
 OpenClaw reaches ClawRouter over HTTP: ``models.providers.blockrun`` points its
 ``openai-completions`` client at the local proxy. The block lists every model id the proxy
 accepts: the routing profiles, the catalog's chat models and the aliases (each alias row copies
-its target's metadata). ``--write`` merges the block into ``~/.openclaw/openclaw.json``
-(or ``--file``) atomically, keeping a backup, and refuses files that are not plain JSON.
+its target's metadata). A row's ``maxTokens`` is what one turn needs (4096, or 8192 for
+reasoning models and the profiles), not the model's maximum: OpenClaw sends it as
+``max_completion_tokens`` and the upstream prices a request by its output cap.
+
+``--write`` merges the block into ``~/.openclaw/openclaw.json`` (or ``--file``) atomically,
+keeping a backup, and refuses files that are not plain JSON. It also enables the OpenClaw
+plugin ``blockrun`` (``openclaw/`` in this repository: the chat commands) with a
+``proxyCommand`` that starts this proxy, and installs the plugin with ``openclaw plugins
+install --link --force --accept-capabilities`` when ``openclaw`` is on PATH (else it prints
+the command to run).
 """
 
 from __future__ import annotations
@@ -13,19 +21,30 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog, load_catalog
-from ..config import load_config, with_overrides
+from ..catalog import Catalog, ChatModel, load_catalog
+from ..config import DEFAULT_PORT, PLUGIN_ID, load_config, with_overrides
 from ..errors import ConfigError
+from .openclaw_plugin import PLUGIN_DIR
 
 PROVIDER_ID = "blockrun"
 API_KEY_PLACEHOLDER = "x402-proxy-handles-auth"
 PRIMARY_MODEL = f"{PROVIDER_ID}/auto"
 DEFAULT_FILE = "~/.openclaw/openclaw.json"
+TURN_TOKENS = 4096  # output tokens a turn needs; a row never asks for more than its model gives
+REASONING_TURN_TOKENS = 8192  # reasoning models think before answering; profiles may pick one
+INSTALL_TIMEOUT_SECONDS = 180
+
+
+def turn_tokens(model: ChatModel) -> int:
+    """The ``maxTokens`` of ``model``'s row: what one turn needs, within the model's maximum."""
+    return min(model.max_output, REASONING_TURN_TOKENS if model.reasoning else TURN_TOKENS)
 
 
 def _cost(input_price: float, output_price: float) -> dict[str, float]:
@@ -35,7 +54,6 @@ def _cost(input_price: float, output_price: float) -> dict[str, float]:
 def model_definitions(catalog: Catalog) -> list[dict[str, Any]]:
     """OpenClaw model rows: profiles, then catalog chat models, then aliases."""
     widest = max(m.context_window for m in catalog.chat.values())
-    longest = max(m.max_output for m in catalog.chat.values())
     rows: dict[str, dict[str, Any]] = {}
     for name, text in catalog.profiles.items():
         free = name == "free"
@@ -44,14 +62,14 @@ def model_definitions(catalog: Catalog) -> list[dict[str, Any]]:
             "id": name, "name": f"{name} — {text}", "reasoning": not free,
             "input": ["text"] if free else ["text", "image"], "cost": _cost(0, 0),
             "contextWindow": target.context_window if target else widest,
-            "maxTokens": target.max_output if target else longest,
+            "maxTokens": turn_tokens(target) if target else REASONING_TURN_TOKENS,
         }
     for model in catalog.chat.values():
         rows[model.id] = {
             "id": model.id, "name": model.id, "reasoning": model.reasoning,
             "input": ["text", "image"] if model.vision else ["text"],
             "cost": _cost(model.input_price, model.output_price),
-            "contextWindow": model.context_window, "maxTokens": model.max_output,
+            "contextWindow": model.context_window, "maxTokens": turn_tokens(model),
         }
     for alias, target in catalog.aliases.items():
         if alias not in rows:
@@ -67,6 +85,73 @@ def provider_block(catalog: Catalog, port: int) -> dict[str, Any]:
         "apiKey": API_KEY_PLACEHOLDER,
         "models": model_definitions(catalog),
     }
+
+
+def proxy_command() -> list[str]:
+    """How the OpenClaw plugin starts this proxy: this Python running ``clawrouter serve``."""
+    return [sys.executable, "-m", "clawrouter_plugin", "serve"]
+
+
+def merge_plugin(config: dict[str, Any], port: int) -> list[str]:
+    """Enable the ``blockrun`` plugin entry in ``config`` in place, with a ``proxyCommand``
+    (unless one is set) and the proxy's port; returns what changed, in words."""
+    changes = []
+    entries = _object(_object(config, "plugins"), "entries", "plugins.")
+    entry = _object(entries, PLUGIN_ID, "plugins.entries.")
+    settings = _object(entry, "config", f"plugins.entries.{PLUGIN_ID}.")
+    where = f"plugins.entries.{PLUGIN_ID}"
+    if entry.get("enabled") is not True:
+        entry["enabled"] = True
+        changes.append(f"{where}.enabled = true")
+    if not settings.get("proxyCommand"):
+        settings["proxyCommand"] = proxy_command()
+        changes.append(f"{where}.config.proxyCommand = {' '.join(settings['proxyCommand'])}")
+    if settings.get("port", DEFAULT_PORT) != port:
+        settings["port"] = port
+        changes.append(f"{where}.config.port = {port}")
+    return changes
+
+
+def plugin_installed(config: dict[str, Any]) -> bool:
+    """Whether OpenClaw loads the plugin from this repository (``plugins.load.paths``)."""
+    plugins = config.get("plugins")
+    load = plugins.get("load") if isinstance(plugins, dict) else None
+    paths = load.get("paths") if isinstance(load, dict) else None
+    return isinstance(paths, list) and str(PLUGIN_DIR) in paths
+
+
+def install_command() -> list[str]:
+    """The command that installs (links) the OpenClaw plugin of this repository. On a fresh
+    OpenClaw home, 2026.9.6 refuses a local plugin without ``--force`` (not from ClawHub) and
+    ``--accept-capabilities`` ("requires capability consent")."""
+    return ["openclaw", "plugins", "install", "--link", "--force", "--accept-capabilities",
+            str(PLUGIN_DIR)]
+
+
+def install_plugin(path: Path) -> None:
+    """Install the plugin into the OpenClaw whose config is ``path``, or say how to."""
+    command = install_command()
+    if not (PLUGIN_DIR / "openclaw.plugin.json").is_file():
+        print(f"The OpenClaw plugin folder {PLUGIN_DIR} is missing (it ships with the "
+              "clawrouter repository); the chat commands need it.")
+        return
+    executable = shutil.which("openclaw")
+    if executable is None:
+        print("Install the chat-command plugin (openclaw is not on PATH here):")
+        print(f"  {' '.join(command)}")
+        return
+    print(f"Installing the plugin: {' '.join(command)}")
+    env = {**os.environ, "OPENCLAW_CONFIG_PATH": str(path)}
+    try:
+        done = subprocess.run([executable, *command[1:]], env=env, capture_output=True,
+                              text=True, timeout=INSTALL_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"`{' '.join(command)}` failed ({exc}); run it yourself") from None
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ConfigError(f"`{' '.join(command)}` exited with {done.returncode} "
+                          f"({last[0]}); run it yourself")
+    print("  installed and enabled")
 
 
 def merge(config: dict[str, Any], block: dict[str, Any]) -> list[str]:
@@ -168,15 +253,19 @@ def openclaw_config_command(args: argparse.Namespace) -> int:
         return 0
     path = Path(args.file).expanduser() if args.file else default_file()
     config = read_json_config(path)
-    changes = merge(config, block)
+    changes = merge(config, block) + merge_plugin(config, plugin.port)
     if not changes:
         print(f"{path}: already up to date")
-        return 0
-    backup = write_atomically(path, config)
-    print(f"Updated {path}:")
-    for change in changes:
-        print(f"  • {change}")
-    if backup:
-        print(f"Previous version kept as {backup}")
-    print(f"Start the proxy with `clawrouter serve --port {plugin.port}`, then restart OpenClaw.")
+    else:
+        backup = write_atomically(path, config)
+        print(f"Updated {path}:")
+        for change in changes:
+            print(f"  • {change}")
+        if backup:
+            print(f"Previous version kept as {backup}")
+    if not plugin_installed(config):
+        install_plugin(path)
+    if changes:
+        print(f"Restart the OpenClaw gateway; it starts the proxy on port {plugin.port} when "
+              "nothing answers there (or run `clawrouter serve` yourself).")
     return 0

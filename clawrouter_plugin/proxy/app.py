@@ -275,6 +275,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 def create_app(services: "Services") -> web.Application:
     """The proxy application for ``services``."""
+    from .command_route import add_command_routes
     from .image_routes import add_image_routes
 
     app = web.Application(middlewares=[errors_middleware],
@@ -289,6 +290,7 @@ def create_app(services: "Services") -> web.Application:
     app.router.add_route("GET", "/stats", stats)
     app.router.add_route("DELETE", "/stats", stats)
     add_image_routes(app, services)
+    add_command_routes(app)
     for path in FORWARDED_PATHS:
         app.router.add_post(path, forward)
     app.router.add_route("*", "/{tail:.*}", not_found)  # anything else, other /v1/ paths too

@@ -40,7 +40,7 @@ def environment(tmp_path, key: str | None) -> dict:
 
 def write_config(tmp_path) -> str:
     path = tmp_path / "openclaw.yaml"
-    path.write_text(yaml.safe_dump({"plugins": {"entries": {"clawrouter": {"config": {
+    path.write_text(yaml.safe_dump({"plugins": {"entries": {"blockrun": {"config": {
         "payment": {"rpcUrl": CLOSED_RPC}}}}}}))
     return str(path)
 
@@ -74,7 +74,7 @@ async def test_scripted_chat_session(x402_upstream, funded_wallet_key, tmp_path)
 async def test_unreachable_upstream_gives_a_clean_error(funded_wallet_key, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/api"
     config = tmp_path / "openclaw.yaml"
-    config.write_text(yaml.safe_dump({"plugins": {"entries": {"clawrouter": {"config": {
+    config.write_text(yaml.safe_dump({"plugins": {"entries": {"blockrun": {"config": {
         "payment": {"rpcUrl": CLOSED_RPC}, "upstream": {"maxAttempts": 1}}}}}}))
     code, out, err = await run_chat(
         ["hello?", "/help"], "--api-base", dead, "--data-dir", str(tmp_path / "d"),

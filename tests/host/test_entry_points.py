@@ -71,7 +71,7 @@ def test_broken_third_party_plugins_are_skipped_and_logged(site, caplog):
     host = Host({"plugins": {"entries": {"bad-config": {"config": {"greeting": 1}}}}})
     with caplog.at_level(logging.ERROR):
         loaded = host.load_entry_points()
-    assert [p.manifest.id for p in loaded] == ["clawrouter"]  # ours, installed by pyproject
+    assert [p.manifest.id for p in loaded] == ["blockrun"]  # ours, installed by pyproject
     assert "hello" not in host.commands
     assert "bad-config failed to load: invalid configuration" in caplog.text
     assert "no-manifest failed to load" in caplog.text and "has no plugin.yaml" in caplog.text

@@ -28,7 +28,7 @@ def test_manifest_is_in_sync_with_the_code():
 
 def test_manifest_fields():
     manifest = load_manifest(builtin_manifest_path())
-    assert manifest.id == "clawrouter" and manifest.version == __version__
+    assert manifest.id == "blockrun" and manifest.version == __version__
     assert manifest.entry == "clawrouter_plugin:register"
     assert manifest.providers == ("blockrun",)
     assert manifest.config_schema == PluginConfig.model_json_schema(by_alias=True)
@@ -39,7 +39,7 @@ def test_manifest_fields():
 def test_registered_commands_match_the_manifest(monkeypatch):
     monkeypatch.delenv("CLAWROUTER_DISABLED", raising=False)
     manifest = load_manifest(builtin_manifest_path())
-    api = RecordingApi(plugin_id="clawrouter", name="ClawRouter", version=__version__,
+    api = RecordingApi(plugin_id="blockrun", name="ClawRouter", version=__version__,
                        config={}, plugin_config={})
     registered = run_register(manifest.load_entry(), api)
     assert [{"name": c.name, "description": c.description} for c in registered.commands] \

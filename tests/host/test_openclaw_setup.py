@@ -35,6 +35,7 @@ def home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OPENCLAW_CONFIG", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("PATH", os.path.dirname(os.__file__))  # no openclaw on PATH here
     for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
         monkeypatch.delenv(name, raising=False)
     return home
@@ -50,7 +51,7 @@ def test_model_rows_cover_profiles_models_and_aliases():
     assert sonnet == {"id": "anthropic/claude-sonnet-4.6", "name": "anthropic/claude-sonnet-4.6",
                       "reasoning": True, "input": ["text", "image"],
                       "cost": {"input": 3.0, "output": 15.0, "cacheRead": 0, "cacheWrite": 0},
-                      "contextWindow": 200000, "maxTokens": 64000}
+                      "contextWindow": 200000, "maxTokens": 8192}
     assert rows["br-sonnet"] == {**sonnet, "id": "br-sonnet",
                                  "name": "br-sonnet → anthropic/claude-sonnet-4.6"}
     assert rows["free"]["input"] == ["text"] and rows["free"]["cost"]["input"] == 0
@@ -84,7 +85,9 @@ def test_write_merges_into_a_sample_file_with_a_backup(tmp_path, home, capsys):
     assert block["headers"] == {"x": "1"}  # the user's extra keys survive
     assert data["models"]["providers"]["openai"]["apiKey"] == "sk-keep-me"
     assert data["agents"]["defaults"]["model"]["primary"] == "openai/gpt-4o"  # not overridden
-    assert data["gateway"] == SAMPLE["gateway"] and data["plugins"] == SAMPLE["plugins"]
+    assert data["gateway"] == SAMPLE["gateway"]
+    assert data["plugins"]["entries"]["other"] == {"enabled": True}
+    assert data["plugins"]["entries"]["blockrun"]["config"]["port"] == 8403
     assert oct(path.stat().st_mode & 0o777) == "0o640"
     backups = list(tmp_path.glob("openclaw.json.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == original

@@ -36,7 +36,7 @@ def plugin_config(x402_upstream, tmp_path):
 async def host(plugin_config, funded_wallet_key, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOCKRUN_WALLET_KEY", funded_wallet_key)
     monkeypatch.delenv("CLAWROUTER_DISABLED", raising=False)
-    host = Host({}, plugin_configs={"clawrouter": plugin_config}, state_dir=tmp_path)
+    host = Host({}, plugin_configs={"blockrun": plugin_config}, state_dir=tmp_path)
     host.load_builtin()
     async with host:
         yield host
@@ -112,7 +112,7 @@ async def test_imagegen_intercept_on_the_proxy_path(plugin_config, funded_wallet
                                                     monkeypatch, tmp_path):
     port = free_port()
     monkeypatch.setenv("BLOCKRUN_WALLET_KEY", funded_wallet_key)
-    host = Host({}, plugin_configs={"clawrouter": {**plugin_config, "port": port}})
+    host = Host({}, plugin_configs={"blockrun": {**plugin_config, "port": port}})
     host.load_builtin()
     async with host, aiohttp.ClientSession() as http:
         body = {"model": "blockrun/auto",
@@ -133,7 +133,7 @@ async def test_reused_proxy_is_reached_over_http(x402_upstream, funded_wallet_ke
                               data_dir=tmp_path / "owner", config=config)
     try:
         monkeypatch.setenv("BLOCKRUN_WALLET_KEY", funded_wallet_key)
-        host = Host({}, plugin_configs={"clawrouter": {
+        host = Host({}, plugin_configs={"blockrun": {
             "port": port, "apiBase": x402_upstream.url, "dataDir": str(tmp_path / "mine"),
             "payment": {"rpcUrl": CLOSED_RPC}}})
         host.load_builtin()
@@ -155,7 +155,7 @@ async def test_reused_proxy_is_reached_over_http(x402_upstream, funded_wallet_ke
 
 async def test_upstream_unreachable_is_a_clean_error(funded_wallet_key, monkeypatch, tmp_path):
     monkeypatch.setenv("BLOCKRUN_WALLET_KEY", funded_wallet_key)
-    host = Host({}, plugin_configs={"clawrouter": {
+    host = Host({}, plugin_configs={"blockrun": {
         "port": 0, "apiBase": f"http://127.0.0.1:{free_port()}/api",
         "dataDir": str(tmp_path / "d"), "payment": {"rpcUrl": CLOSED_RPC},
         "upstream": {"maxAttempts": 1, "attemptTimeoutSeconds": 5}}})
