@@ -17,13 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from clawrouter_plugin.router.corpus import CorpusError, load_corpus, shortfalls, split_digest
 
-from clawrouter_plugin.router.corpus import (  # noqa: E402
-    CorpusError, load_corpus, shortfalls, split_digest)
-
-CORPUS = ROOT / "tests" / "router" / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "router" / "corpus"
 LOCK = "test-split.lock"
 
 
