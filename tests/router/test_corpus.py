@@ -17,6 +17,7 @@ from clawrouter_plugin.router.corpus import (
     split_digest,
     split_of,
 )
+from clawrouter_plugin.router.evaluate import Report, format_report
 from clawrouter_plugin.router.filler import KINDS, filler
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -226,3 +227,11 @@ def test_the_frozen_corpus_meets_the_targets(corpus: list[dict]) -> None:
         pytest.skip("the lock is a draft: the corpus is still being written "
                     f"({'; '.join(shortfalls(corpus))})")
     assert shortfalls(corpus) == []
+
+
+def test_report_counts_over_and_under_routing() -> None:
+    report = Report(total=4, correct=1)
+    report.confusion.update({("SIMPLE", "SIMPLE"): 1, ("SIMPLE", "COMPLEX"): 1,
+                             ("REASONING", "MEDIUM"): 2})
+    assert (report.above, report.below) == (0.25, 0.5)
+    assert "routed above the label: 25.0%" in format_report(report, "t")
