@@ -26,7 +26,7 @@ from .settings import TIERS
 FIELDS = {"id", "tier", "agentic", "lang", "category", "reason", "body"}
 OPTIONAL = {"pad"}
 ROLES = {"system", "developer", "user", "assistant", "tool"}
-PAD_MIN, PAD_MAX = 1_000, 1_000_000
+PAD_MIN, PAD_MAX = 5_000, 600_000
 SPLITS = ("train", "validation", "test")
 # percent boundaries: [0, 60) train, [60, 80) validation, [80, 100) test
 _SPLIT_EDGES = (60, 80)
@@ -51,12 +51,19 @@ def _check_body(body: Any) -> str | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "body.messages must be a non-empty list"
+    call_ids: set[str] = set()
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             return f"body.messages[{i}] needs a role out of {sorted(ROLES)}"
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
             return f"body.messages[{i}].content must be a string, a list or null"
+        calls = message.get("tool_calls") or []
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+            return f"body.messages[{i}].tool_calls must be a list of objects"
+        call_ids.update(str(call.get("id")) for call in calls)
+        if message["role"] == "tool" and message.get("tool_call_id") not in call_ids:
+            return f"body.messages[{i}] answers no earlier tool call"
     if not any(m["role"] == "user" for m in messages):
         return "body.messages has no user message"
     if "tools" in body and not isinstance(body["tools"], list):

@@ -111,9 +111,9 @@ def test_pad_goes_into_the_first_text_part_of_list_content() -> None:
 
 def test_pad_adds_a_text_part_when_list_content_has_none() -> None:
     parts = [{"type": "image_url", "image_url": {"url": "https://example.test/a.png"}}]
-    got = expand(_row(content=parts, pad={"chars": 2_000, "kind": "prose", "seed": 1}))
+    got = expand(_row(content=parts, pad={"chars": 5_000, "kind": "prose", "seed": 1}))
     assert got["messages"][-1]["content"] == [
-        {"type": "text", "text": filler(2_000, "prose", 1) + "\n\n"}, parts[0]]
+        {"type": "text", "text": filler(5_000, "prose", 1) + "\n\n"}, parts[0]]
 
 
 def test_row_without_pad_is_used_as_written() -> None:
@@ -138,11 +138,22 @@ def test_row_without_pad_is_used_as_written() -> None:
     (json.dumps({**_row(), "body": {"model": "blockrun/auto", "messages": [
         {"role": "robot", "content": "x"}]}}), "messages[0] needs a role"),
     (json.dumps(_row(pad={"chars": 5000, "kind": "xml", "seed": 1})), "pad.kind"),
-    (json.dumps(_row(pad={"chars": 50, "kind": "log", "seed": 1})), "pad.chars"),
+    (json.dumps(_row(pad={"chars": 4_999, "kind": "log", "seed": 1})), "pad.chars"),
+    (json.dumps(_row(pad={"chars": 600_001, "kind": "log", "seed": 1})), "pad.chars"),
+    (json.dumps({**_row(), "body": {"model": "blockrun/auto", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1"}]},
+        {"role": "tool", "tool_call_id": "call_2", "content": "{}"}]}}),
+     "messages[2] answers no earlier tool call"),
     (json.dumps(_row(pad={"chars": 5000, "kind": "log"})), "pad must be"),
 ])
 def test_a_bad_line_names_its_file_and_line(tmp_path: Path, line: str, message: str) -> None:
-    _write(tmp_path, "a-good.jsonl", [_row("a-0001")])
+    tool_round = {"model": "blockrun/auto", "messages": [
+        {"role": "user", "content": "weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1"}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"c\": 3}"}]}
+    _write(tmp_path, "a-good.jsonl", [_row("a-0001"), {**_row("a-0002"), "body": tool_round}])
+    assert len(load_corpus(tmp_path)) == 2
     _write(tmp_path, "b-bad.jsonl", [_row("b-0001"), "", line])
     with pytest.raises(CorpusError) as caught:
         load_corpus(tmp_path)
