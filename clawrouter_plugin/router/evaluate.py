@@ -28,7 +28,7 @@ class Report:
     total: int = 0
     correct: int = 0
     confusion: Counter = field(default_factory=Counter)  # (label, routed) -> count
-    by_group: dict[str, Counter] = field(default_factory=dict)  # "lang:xx" -> ok / n
+    by_group: dict[str, Counter] = field(default_factory=dict)  # "lang:xx" -> n/ok/below/above
     agentic: Counter = field(default_factory=Counter)  # tp, fp, fn, tn
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, label, routed
     confidences: list[tuple[float, bool]] = field(default_factory=list)
@@ -52,6 +52,12 @@ class Report:
                    if TIERS.index(b) < TIERS.index(a)) / max(1, self.total)
 
     @property
+    def above(self) -> float:
+        """Share of requests routed to a higher tier than their label."""
+        return sum(c for (a, b), c in self.confusion.items()
+                   if TIERS.index(b) > TIERS.index(a)) / max(1, self.total)
+
+    @property
     def agentic_precision(self) -> float:
         a = self.agentic
         return a["tp"] / (a["tp"] + a["fp"]) if a["tp"] + a["fp"] else 0.0
@@ -73,10 +79,13 @@ def evaluate(rows: list[dict], router: Router | None = None, profile: str = "aut
         report.correct += ok
         report.confusion[row["tier"], decision.tier] += 1
         report.confidences.append((decision.confidence, ok))
+        step = TIERS.index(decision.tier) - TIERS.index(row["tier"])
         for group in (f"lang:{row.get('lang', '?')}", f"category:{row.get('category', '?')}"):
             counts = report.by_group.setdefault(group, Counter())
             counts["n"] += 1
             counts["ok"] += ok
+            counts["below"] += step < 0
+            counts["above"] += step > 0
         expected, got = bool(row.get("agentic")), decision.agentic
         report.agentic["tp" if expected and got else "fp" if got else "fn" if expected
                        else "tn"] += 1
@@ -86,10 +95,11 @@ def evaluate(rows: list[dict], router: Router | None = None, profile: str = "aut
 
 
 def format_report(report: Report, title: str) -> str:
-    """Markdown: summary line, per-tier accuracy and the confusion matrix."""
+    """Markdown: summary lines, the confusion matrix and each tier's recall."""
     lines = [f"### {title}", "",
              f"- overall tier accuracy: **{report.accuracy:.3f}** ({report.correct}/{report.total})",
              f"- routed below the label: {report.below:.1%}",
+             f"- routed above the label: {report.above:.1%}",
              (f"- agentic precision / recall: {report.agentic_precision:.2f} / "
              f"{report.agentic_recall:.2f}"), "",
              "| label \\ routed | " + " | ".join(TIERS) + " | accuracy |",
