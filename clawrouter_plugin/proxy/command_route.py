@@ -15,17 +15,15 @@ refused: a chat surface must never show a secret or replace the wallet.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from ..errors import BadRequest, ClawRouterError
 from ..host.api import CommandContext, CommandResult
-
-if TYPE_CHECKING:
-    from ..services import Services
+from ..host.dispatch import command_context
 
 PATH = "/v1/clawrouter/commands/{name}"
 NAMESPACE = "/v1/clawrouter/{tail:.*}"  # answered here, never forwarded upstream
@@ -71,21 +69,14 @@ def _refused_action(name: str, args: str | None) -> str | None:
     return action if action in SECRET_ACTIONS.get(name.lower(), ()) else None
 
 
-def media_paths(services: Services, result: CommandResult) -> tuple[list[str], str]:
+def media_paths(result: CommandResult) -> tuple[list[str], str]:
     """The absolute paths of the stored images a result links to, and its text without
     those local links (a chat surface attaches the files; a localhost link is useless there)."""
-    store = services.images.store
-    prefix = store.url_for("")
-    paths, links = [], set()
-    for url in result.media_urls:
-        path = store.resolve(url[len(prefix):]) if url.startswith(prefix) else None
-        if path is not None:
-            paths.append(os.path.abspath(path))
-            links.add(url)
+    stored = {url: path for url, path in zip(result.media_urls, result.media_paths) if path}
     text = result.text or ""
-    if links:
-        text = "\n".join(line for line in text.splitlines() if line.strip() not in links)
-    return paths, text
+    if stored:
+        text = "\n".join(line for line in text.splitlines() if line.strip() not in stored)
+    return list(stored.values()), text
 
 
 async def run_command_route(request: web.Request) -> web.Response:
@@ -115,11 +106,14 @@ async def run_command_route(request: web.Request) -> web.Response:
                                   "isError": True})
     # "terminal" means the owner at our own host's prompt; a caller over HTTP is never that
     channel = channel if channel and channel != "terminal" else "http"
-    ctx = CommandContext(args=args, command_body=f"/{name}", channel=channel,
-                         sender_id=sender or "unknown", is_authorized_sender=authorized,
-                         session_id=f"command:{channel}:{sender or 'unknown'}")
+    # the host (OpenClaw's owner model) decided who is authorised; a command from one of its
+    # channels comes from another device, so it reads local files only if config says so
+    ctx = command_context(name, args, policy=services.config.commands, channel=channel,
+                          sender_id=sender or "unknown", authorized=authorized, relayed=False,
+                          session_id=f"command:{channel}:{sender or 'unknown'}")
+    ctx = replace(ctx, local_files=ctx.local_files and services.config.commands.relayed_local_files)
     result = await commands.run(name, ctx)
-    paths, text = media_paths(services, result)
+    paths, text = media_paths(result)
     return web.json_response({"text": text, "media": paths, "isError": result.is_error})
 
 
