@@ -154,14 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     path = builtin_manifest_path()
     current_text = path.read_text("utf-8")
     text = render(generated_manifest(yaml.safe_load(current_text)))
-    if args.write:
-        if text != current_text:
+    return sync_generated(path, text, current_text, write=args.write, check=args.check)
+
+
+def sync_generated(path: Path, text: str, current: str | None, *, write: bool,
+                   check: bool) -> int:
+    """What the generators' ``--write`` / ``--check`` / print modes do with a generated file:
+    rewrite it when it differs, say whether it is stale (exit 1), or print it."""
+    if write:
+        if text != current:
             path.write_text(text, "utf-8")
-        print(f"{path}: {'updated' if text != current_text else 'up to date'}")
+        print(f"{path}: {'updated' if text != current else 'up to date'}")
         return 0
-    if args.check:
-        print(f"{path}: {'up to date' if text == current_text else 'STALE (run with --write)'}")
-        return 0 if text == current_text else 1
+    if check:
+        print(f"{path}: {'up to date' if text == current else 'STALE (run with --write)'}")
+        return 0 if text == current else 1
     sys.stdout.write(text)
     return 0
 

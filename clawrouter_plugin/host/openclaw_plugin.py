@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .manifest import sync_generated
+
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "openclaw"
 MANIFEST = PLUGIN_DIR / "openclaw.plugin.json"
 DESCRIPTION = ("ClawRouter's chat commands (/stats, /wallet, /exclude, /imagegen, /img2img) "
@@ -55,17 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         current = MANIFEST.read_text("utf-8")
     except FileNotFoundError:
         current = None
-    if args.write:
-        if text != current:
-            MANIFEST.write_text(text, "utf-8")
-        print(f"{MANIFEST}: {'updated' if text != current else 'up to date'}")
-        return 0
-    if args.check:
-        print(f"{MANIFEST}: {'up to date' if text == current else 'STALE (run with --write)'}")
-        return 0 if text == current else 1
-    sys.stdout.write(text)
-    return 0
-
+    return sync_generated(MANIFEST, text, current, write=args.write, check=args.check)
 
 if __name__ == "__main__":
     sys.exit(main())
