@@ -40,3 +40,17 @@ def funded_wallet_key(x402_upstream) -> str:
     key = "0x" + secrets.token_hex(32)
     x402_upstream.ledger.fund(Account.from_key(key).address, 100)
     return key
+
+
+@pytest.fixture
+def openclaw_home(tmp_path, monkeypatch) -> Path:
+    """A fresh HOME for `openclaw-config`: no config file, no `openclaw` on PATH, no port or
+    config-path overrides from the environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OPENCLAW_CONFIG", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return home

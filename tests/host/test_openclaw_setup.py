@@ -30,15 +30,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("OPENCLAW_CONFIG", str(tmp_path / "none.yaml"))
-    monkeypatch.setenv("PATH", os.path.dirname(os.__file__))  # no openclaw on PATH here
-    for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+def home(openclaw_home):
+    return openclaw_home
 
 
 def test_model_rows_cover_profiles_models_and_aliases():

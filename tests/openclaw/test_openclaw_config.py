@@ -18,15 +18,8 @@ CATALOG = load_catalog()
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("OPENCLAW_CONFIG", str(tmp_path / "none.yaml"))
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no openclaw on PATH
-    for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+def home(openclaw_home):
+    return openclaw_home
 
 
 def write(capsys, path, *args: str) -> tuple[int, str, dict]:
