@@ -151,6 +151,26 @@ class ServerConfig(ConfigSection):
     body_timeout_seconds: float = Field(30, gt=0, le=3_600)  # the body, once the head is in
 
 
+class StateConfig(ConfigSection):
+    """Where shared state lives: ``local`` (this process and the data directory, the default)
+    or ``redis`` (one Redis shared by every proxy process of a team, see docs/deploy.md)."""
+
+    backend: Literal["local", "redis"] = "local"
+    # redis:// or rediss:// (TLS) URL, with a password if the server needs one
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # every key this proxy writes starts with it: several teams can share one Redis
+    key_prefix: str = Field("clawrouter", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # one Redis command may take this long before the server counts as unreachable
+    timeout_seconds: float = Field(2.0, gt=0, le=60)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        """Only Redis URLs (the message never repeats the URL: it may hold a password)."""
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// (TLS) or unix://")
+        return value
+
 
 class CommandsConfig(ConfigSection):
     """Who may run the chat commands that spend money or read local files."""
@@ -186,6 +206,7 @@ class PluginConfig(ConfigSection):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     images: ImageConfig = Field(default_factory=ImageConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
 
     # The OpenClaw plugin (openclaw/index.js) runs this command (no shell) to start the proxy
     # when /health does not answer; our Python host starts the proxy itself and ignores it.

@@ -54,3 +54,36 @@ def openclaw_home(tmp_path, monkeypatch) -> Path:
     for name in ("BLOCKRUN_PROXY_PORT", "OPENCLAW_CONFIG_PATH"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def redis_server_session():
+    """One real redis-server for the whole run (started on first use), see tests/support."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server_session) -> str:
+    """The URL of the shared test Redis, emptied for this test."""
+    redis_server_session.flush()
+    return redis_server_session.url
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, which the test may kill and restart."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
