@@ -31,6 +31,7 @@ from .upstream_body import tools_dropped
 from .upstream_chat import CHAT_PATH, Attempt, UpstreamChat
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..router import RoutingDecision
     from ..services import Services
 
@@ -59,6 +60,7 @@ class Plan:
     cache_key: str | None
     started: float
     headers: dict[str, str] = field(default_factory=dict)
+    api_key: "ApiKey | None" = None  # the caller, on a shared proxy with API keys
 
 
 class Pipeline:
@@ -74,8 +76,10 @@ class Pipeline:
         self._idle: asyncio.Future | None = None  # drain() waits for it: no work left
         self._aborted: set[asyncio.Task] = set()  # work drain() cancelled
 
-    async def chat(self, body: dict, headers: Mapping[str, str]) -> Reply:
-        """Answer one chat-completions request body. Raises ClawRouterError before streaming."""
+    async def chat(self, body: dict, headers: Mapping[str, str], *,
+                   api_key: "ApiKey | None" = None) -> Reply:
+        """Answer one chat-completions request body (from ``api_key``'s caller on a shared
+        proxy). Raises ClawRouterError before streaming."""
         if self.closing:
             raise ShuttingDown()
         started = time.perf_counter()
@@ -109,7 +113,7 @@ class Pipeline:
         reply_headers = _decision_headers(decision, sid, notice)
         if tools_dropped(body, services.catalog.chat[decision.model]):
             reply_headers["x-clawrouter-tools"] = "dropped"
-        plan = Plan(body, sid, requested, decision, chain, key, started, reply_headers)
+        plan = Plan(body, sid, requested, decision, chain, key, started, reply_headers, api_key)
         _log_decision(decision)
         if services.on_routed is not None:
             services.on_routed(decision)
