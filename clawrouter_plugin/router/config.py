@@ -4,8 +4,9 @@ Every field is optional; anything left out keeps the packaged default from
 ``data/routing.yaml`` and ``data/keywords.yaml``. :meth:`RoutingConfig.settings` merges the
 overrides onto those defaults and returns the effective :class:`~.settings.Settings`.
 Merge rules: tier tables are replaced per tier; weights, saturation, boundaries, classifier,
-overrides and ``profiles.<profile>`` per key; ``scoring.keywords.<dim>`` replaces a dimension (a list) or some languages
-of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>`` adds words.
+overrides and ``profiles.<profile>`` per key; ``scoring.keywords.<dim>`` replaces a dimension
+(a list) or some languages of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>``
+adds words.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ class OverridesConfig(ConfigSection):
         ),
         json_schema_extra={"deprecated": True},
     )
-    structured_output_min_tier: TierName | None = Field(None, json_schema_extra={"deprecated": True})
+    structured_output_min_tier: TierName | None = Field(None,
+                                                        json_schema_extra={"deprecated": True})
 
     @field_validator("unreliable_tool_models")
     @classmethod

@@ -43,12 +43,14 @@ def test_a_trivial_ask_over_a_long_input_is_not_raised_to_complex(router, ask):
 @pytest.mark.parametrize("table", TABLES)
 def test_every_chain_holds_the_input_in_every_table_and_tier(router, table, tokens):
     body = long_input("ok, thanks", tokens)
+    tools = chat("x", tools=True)["tools"]
     for tier in TIERS:
-        for extra in ({}, {"response_format": JSON_OBJECT}, {"tools": chat("x", tools=True)["tools"]}):
+        for extra in ({}, {"response_format": JSON_OBJECT}, {"tools": tools}):
             decision = router.route({**body, **extra}, table, min_tier=tier)
             assert decision.tier == tier
             assert decision.chain, (table, tier, extra)
-            too_small = [m for m in decision.chain if CATALOG.chat[m].context_window < need(decision)]
+            too_small = [m for m in decision.chain
+                         if CATALOG.chat[m].context_window < need(decision)]
             assert not too_small, (table, tier, tokens, extra, decision.signals)
 
 

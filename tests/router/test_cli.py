@@ -121,8 +121,9 @@ def test_jsonl_records_keep_exactly_their_fields(monkeypatch, capsys):
     change that drops or renames one fails. ``contributions`` is added only with --explain."""
     stdin = "\n".join([
         json.dumps({"id": 1, "body": {"messages": [{"role": "user", "content": "hi"}]}}),
-        json.dumps({"id": 2, "body": {"messages": [{"role": "user", "content": "Prove that "
-                    "there are infinitely many primes."}], "response_format": {"type": "json_object"}}}),
+        json.dumps({"id": 2, "body": {
+            "messages": [{"role": "user", "content": "Prove that there are infinitely many primes."}],
+            "response_format": {"type": "json_object"}}}),
         json.dumps({"id": 3, "body": {"messages": "nope"}}),
     ])
     for profiles in ([], ["--profile", "eco", "--profile", "sonnet", "--profile", "free"]):
@@ -154,7 +155,8 @@ def test_explain_lists_the_decision_the_signals_and_the_weights():
     assert "    +1.234  ask: word 'prove'" in lines
     assert "    -0.050  system prompt: 'json'" in lines
     assert "  signals" in lines and "    tools" in lines
-    assert lines.index("    +1.234  ask: word 'prove'") < lines.index("    -0.050  system prompt: 'json'")
+    first, second = "    +1.234  ask: word 'prove'", "    -0.050  system prompt: 'json'"
+    assert lines.index(first) < lines.index(second)
 
 
 def test_explain_on_the_command_line_without_a_traceback(tmp_path):
