@@ -14,7 +14,7 @@ import yaml
 BLOCKRUN_PREFIX = "blockrun/"
 # libyaml's loader when PyYAML was built with it (about 10x faster on the packaged data files)
 FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-CAPABILITIES = ("tools", "vision", "reasoning", "agentic")
+CAPABILITIES = ("tools", "vision", "reasoning", "agentic", "json", "json_schema")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class ChatModel:
     vision: bool = False
     reasoning: bool = False
     agentic: bool = False
+    json: bool = False  # honours response_format json_object
+    json_schema: bool = False  # honours response_format json_schema too
 
     @property
     def is_free(self) -> bool:
@@ -38,6 +40,12 @@ class ChatModel:
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD cost of a call with the given token counts."""
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
+
+    def honours(self, response_format: str) -> bool:
+        """Whether this model honours a response_format of this type ("" when none is asked)."""
+        if response_format == "json_schema":
+            return self.json_schema
+        return self.json or response_format != "json_object"
 
     def output_limit(self, cap: int) -> int:
         """The output cap this model is sent: ``cap``, at most the model's max output."""
@@ -137,6 +145,8 @@ def _load(text: str) -> Catalog:
         unknown = flags - set(CAPABILITIES)
         if unknown:
             raise ValueError(f"catalog: {model_id} has unknown capabilities {sorted(unknown)}")
+        if "json_schema" in flags and "json" not in flags:
+            raise ValueError(f"catalog: {model_id} has json_schema without json")
         chat[model_id] = ChatModel(
             id=model_id,
             input_price=float(row[0]),

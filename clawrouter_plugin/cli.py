@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--system", help="system prompt")
     route.add_argument("--jsonl", metavar="FILE", help="route one JSON request per line "
                        "({\"id\", \"body\"}); - reads stdin")
+    route.add_argument("--explain", action="store_true", help="also show the features that "
+                       "weighed most, with their weights, and each signal on its own line "
+                       "(with --jsonl: adds a contributions field)")
 
     wallet = sub.add_parser("wallet", help="show, export or recover the payment wallet")
     _add_common(wallet)

@@ -104,3 +104,30 @@ def test_bad_config_names_key_and_problem(tmp_path, body, needle):
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert needle in info.value.message
+
+
+def test_json_output_capabilities():
+    """``json``: the provider honours response_format json_object; ``json_schema``: it also
+    honours a json_schema (which implies json)."""
+    chat = load_catalog().chat
+    assert all(m.json for m in chat.values() if m.json_schema)
+    assert chat["openai/gpt-4o-mini"].json_schema and chat["google/gemini-2.5-flash"].json_schema
+    assert chat["deepseek/deepseek-chat"].json and not chat["deepseek/deepseek-chat"].json_schema
+    assert not chat["openai/o1-mini"].json  # o1-mini refuses response_format
+    assert chat[load_catalog().free_model].json_schema
+    assert sum(m.json for m in chat.values()) >= len(chat) - 5
+
+
+def test_a_json_schema_model_without_json_is_refused():
+    from clawrouter_plugin.catalog import _load
+
+    text = resources_text().replace("16384, json, json_schema]", "16384, json_schema]", 1)
+    assert text != resources_text()
+    with pytest.raises(ValueError, match="json_schema without json"):
+        _load(text)
+
+
+def resources_text() -> str:
+    from importlib import resources
+
+    return resources.files("clawrouter_plugin").joinpath("data/models.yaml").read_text("utf-8")

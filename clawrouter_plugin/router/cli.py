@@ -1,4 +1,8 @@
-"""``clawrouter route``: show routing decisions for a prompt or for a JSONL batch (no network)."""
+"""``clawrouter route``: show routing decisions for a prompt or for a JSONL batch (no network).
+
+``--explain`` adds why: the classifier's features that weighed most toward the chosen tier,
+with their weights, and every signal (tools, vision, pins, caps, chain filters) on its own line.
+The fields of a ``--jsonl`` record are an interface; ``--explain`` adds ``contributions``."""
 
 from __future__ import annotations
 
@@ -23,27 +27,50 @@ def route_command(args: argparse.Namespace) -> int:
     profiles = [router.resolve(name) for name in args.profile or ["auto"]]
     excluded = frozenset(router.catalog.resolve(m) for m in loaded.plugin.exclude_models)
     if args.jsonl:
-        return _route_jsonl(router, args.jsonl, profiles, excluded, sys.stdout)
+        return _route_jsonl(router, args.jsonl, profiles, excluded, sys.stdout, args.explain)
     if not args.prompt:
         raise ClawRouterError('give a prompt (clawrouter route "...") or --jsonl FILE')
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": args.prompt})
-    blocks = [_describe(router.route({"messages": messages}, p, excluded=excluded), p)
+    show = explain if args.explain else _describe
+    blocks = [show(router.route({"messages": messages}, p, excluded=excluded), p)
               for p in profiles]
     print("\n\n".join(blocks))
     return 0
 
 
-def _describe(d: RoutingDecision, asked: str) -> str:
-    savings = f", saves {d.savings:.1%}" if d.profile != "premium" else ""
-    return "\n".join([
+def _head(d: RoutingDecision, asked: str) -> list[str]:
+    return [
         f"{asked}: {d.tier} -> {d.model}"
         + (f"  (confidence {d.confidence:.2f}, score {d.score:.2f})" if d.tier != "DIRECT" else ""),
         f"  fallbacks  {', '.join(d.fallbacks) or '-'}",
         f"  table      {d.table}{' (agentic)' if d.agentic else ''}",
-        f"  signals    {'; '.join(d.signals) or '-'}",
+    ]
+
+
+def _costs(d: RoutingDecision) -> list[str]:
+    savings = f", saves {d.savings:.1%}" if d.profile != "premium" else ""
+    return [
         f"  tokens     {d.input_tokens} in / {d.output_tokens} out",
         f"  cost       ${d.cost_estimate:.6f} (baseline ${d.baseline_cost:.6f}{savings})",
+    ]
+
+
+def _describe(d: RoutingDecision, asked: str) -> str:
+    return "\n".join([*_head(d, asked), f"  signals    {'; '.join(d.signals) or '-'}",
+                      *_costs(d)])
+
+
+def explain(d: RoutingDecision, asked: str) -> str:
+    """The decision for profile ``asked``, then its features with their weights (largest first,
+    as the classifier ranks them) and its signals, one per line."""
+    features = [f"    {weight:+.3f}  {label}" for label, weight in d.contributions]
+    return "\n".join([
+        *_head(d, asked), *_costs(d),
+        "  features (weight toward the chosen tier)",
+        *(features or ["    - (none reported by the classifier)"]),
+        "  signals",
+        *([f"    {signal}" for signal in d.signals] or ["    -"]),
     ])
 
 
@@ -59,7 +86,7 @@ def _lines(path: str) -> Iterable[str]:
 
 
 def _route_jsonl(router: Router, path: str, profiles: list[str], excluded: frozenset[str],
-                 out: TextIO) -> int:
+                 out: TextIO, with_contributions: bool = False) -> int:
     failed = False
     for line in _lines(path):
         if not line.strip():
@@ -75,6 +102,8 @@ def _route_jsonl(router: Router, path: str, profiles: list[str], excluded: froze
                 else:
                     elapsed = (time.perf_counter_ns() - started) / 1000
                     record = _record(item_id, profile, decision, elapsed)
+                    if with_contributions:
+                        record["contributions"] = [list(p) for p in decision.contributions]
             else:
                 record = {"id": item_id, "profile": profile, "error": error}
             failed = failed or "error" in record

@@ -3,13 +3,15 @@
 Every field is optional; anything left out keeps the packaged default from
 ``data/routing.yaml`` and ``data/keywords.yaml``. :meth:`RoutingConfig.settings` merges the
 overrides onto those defaults and returns the effective :class:`~.settings.Settings`.
-Merge rules: tier tables are replaced per tier; weights, saturation, boundaries, classifier and
-overrides per key; ``scoring.keywords.<dim>`` replaces a dimension (a list) or some languages
-of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>`` adds words.
+Merge rules: tier tables are replaced per tier; weights, saturation, boundaries, classifier,
+overrides and ``profiles.<profile>`` per key; ``scoring.keywords.<dim>`` replaces a dimension
+(a list) or some languages of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>``
+adds words.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pydantic import (
@@ -29,6 +31,7 @@ from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, TIERS, Settings, build_sett
 from .tables import suggest
 
 TierName = Literal["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"]
+log = logging.getLogger("clawrouter.config")
 
 
 def _check_model(name: str) -> str:
@@ -128,10 +131,21 @@ class ClassifierConfig(ConfigSection):
     creative_damping: float | None = Field(None, ge=0, le=1)
 
 
+# Removed overrides still read from older configs: key -> what replaced it (the value is ignored)
+REMOVED_OVERRIDES = {
+    "max_tokens_force_complex": "a long input no longer raises the tier; the chain keeps to "
+                                "models whose context window holds it",
+    "structured_output_min_tier": "JSON output no longer sets a tier floor; a request with a "
+                                  "JSON response_format goes to models that honour it",
+}
+
+
 class OverridesConfig(ConfigSection):
     """Rules applied after classification."""
 
     agentic_mode: bool | None = None
+    unreliable_tool_models: list[str] | None = None
+    # deprecated: accepted (with a warning) so that older configs still load, never used
     max_tokens_force_complex: int | None = Field(
         None,
         ge=1,
@@ -139,18 +153,46 @@ class OverridesConfig(ConfigSection):
             "maxTokensForceComplex", "max_tokens_force_complex", "largeContextTokens",
             "large_context_tokens",
         ),
+        json_schema_extra={"deprecated": True},
     )
-    structured_output_min_tier: TierName | None = None
-    unreliable_tool_models: list[str] | None = None
+    structured_output_min_tier: TierName | None = Field(None,
+                                                        json_schema_extra={"deprecated": True})
 
     @field_validator("unreliable_tool_models")
     @classmethod
     def _known(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else [_check_model(name) for name in value]
 
+    @model_validator(mode="after")
+    def _warn_removed(self) -> OverridesConfig:
+        for field in REMOVED_OVERRIDES.keys() & self.model_fields_set:
+            log.warning("routing.overrides.%s is deprecated and ignored: %s", to_camel(field),
+                        REMOVED_OVERRIDES[field])
+        return self
+
+
+class ProfileConfig(ConfigSection):
+    """Limits of one routing profile."""
+
+    max_tier: TierName | None = None
+
+    @field_validator("max_tier", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ProfilesConfig(ConfigSection):
+    """Settings per routing profile (``free`` has none: it always answers with the free model)."""
+
+    auto: ProfileConfig = Field(default_factory=ProfileConfig)
+    eco: ProfileConfig = Field(default_factory=ProfileConfig)
+    premium: ProfileConfig = Field(default_factory=ProfileConfig)
+    agentic: ProfileConfig = Field(default_factory=ProfileConfig)
+
 
 class RoutingConfig(ConfigSection):
-    """Overrides for the router: tier tables per profile, scoring, classifier and overrides."""
+    """Router overrides: tier tables and limits per profile, scoring, classifier and overrides."""
 
     tiers: TierTable | None = None
     eco_tiers: TierTable | None = None
@@ -160,6 +202,7 @@ class RoutingConfig(ConfigSection):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     overrides: OverridesConfig = Field(default_factory=OverridesConfig)
+    profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
 
     _settings: Settings | None = None
 

@@ -110,7 +110,18 @@ class RequestView:
     has_tools: bool
     images: int
     tool_loop: bool  # the conversation already contains tool calls / results
-    structured: bool  # JSON / YAML / schema output asked for
+    structured: bool  # JSON / YAML / schema output asked for in words (prompt or system prompt)
+    response_format: str  # "json_object" or "json_schema" when the body asks for it, else ""
+
+
+JSON_FORMATS = ("json_object", "json_schema")
+
+
+def _response_format(body: dict) -> str:
+    """The JSON ``response_format`` type a body asks the model to honour, or ""."""
+    value = body.get("response_format")
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if kind in JSON_FORMATS else ""
 
 
 def _output_tokens(body: dict, default: int) -> int:
@@ -172,7 +183,7 @@ def read_request(body: Any, default_output_tokens: int, history_turns: int) -> R
         system = window("\n".join(systems), *CONTEXT_WINDOW)
     return RequestView(instruction, material, material_tokens, history, system, tokens,
                        tokens - boilerplate, _output_tokens(body, default_output_tokens), bool(tools),
-                       images, tool_loop, _structured(instruction, system))
+                       images, tool_loop, _structured(instruction, system), _response_format(body))
 
 
 def _call_tokens(calls: Any) -> int:

@@ -1,4 +1,6 @@
-"""The router: profile → tier table, classifier → tier, rules → floors, table → model chain."""
+"""The router: profile → tier table, classifier → tier, pin and cap → final tier, table → model
+chain. What a request needs from a model (context window, tools, images, JSON output) filters
+the chain (tables.py); it never changes the tier."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from .settings import TIERS
 from .tables import ChainBuilder, suggest
 
 PROFILES = ("auto", "eco", "premium", "free", "agentic")
-LARGE_CONTEXT_CONFIDENCE = 0.95
 _RANK = {tier: index for index, tier in enumerate(TIERS)}
 
 
@@ -42,6 +43,9 @@ class RoutingDecision(NamedTuple):
     baseline_cost: float  # the same tokens at the baseline (Opus) prices
     savings: float  # 0..1 = (baseline - cost) / baseline; 0 for premium
     score: float
+    # the classifier's features that weighed most, (readable label, weight toward the chosen
+    # tier), largest first; empty when the classifier gives none (and for explicit models)
+    contributions: tuple[tuple[str, float], ...] = ()
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -53,6 +57,7 @@ class RoutingDecision(NamedTuple):
         data = self._asdict()
         data["fallbacks"] = list(self.fallbacks)
         data["signals"] = list(self.signals)
+        data["contributions"] = [list(pair) for pair in self.contributions]
         return data
 
 
@@ -89,7 +94,8 @@ class Router:
     def route(self, body: Any, model: str | None = "auto", *, excluded: frozenset[str] = frozenset(),
               min_tier: str | None = None) -> RoutingDecision:
         """Decide the tier and model chain for ``body``. ``model`` is a profile or catalog id;
-        ``excluded`` catalog ids are avoided; ``min_tier`` keeps a session from downgrading."""
+        ``excluded`` catalog ids are avoided; ``min_tier`` keeps a session from downgrading, but
+        never above the profile's ``maxTier``."""
         name = model if model in self._known else self.resolve(model or "auto")
         if min_tier is not None and min_tier not in _RANK:
             raise ValueError(f"min_tier must be one of {', '.join(TIERS)}, not {min_tier!r}")
@@ -98,6 +104,7 @@ class Router:
         if name not in PROFILES:
             return self._direct(name, view, excluded)
         signals: list[str] = []
+        contributions: tuple[tuple[str, float], ...] = ()
         if name == "free":
             tier, score, confidence, agentic_task = "SIMPLE", 0.0, 1.0, False
             signals.append("free profile")
@@ -106,6 +113,7 @@ class Router:
             tier, score, confidence = verdict.tier, verdict.score, verdict.confidence
             agentic_task = verdict.agentic
             signals.extend(verdict.signals)
+            contributions = getattr(verdict, "contributions", ())
         table = name
         if name == "auto" and (view.has_tools or agentic_task or s.agentic_mode):
             table = "agentic"
@@ -113,52 +121,45 @@ class Router:
             signals.append("tools")
         if view.images:
             signals.append("vision")
-        if name != "free":
-            tier, confidence = self._floors(tier, confidence, view, signals)
+        if view.structured:
+            signals.append("structured output")
         if min_tier is not None and _RANK[min_tier] > _RANK[tier]:
             tier = min_tier
             signals.append(f"pinned ≥ {min_tier}")
+        cap = s.max_tiers.get(name)
+        if cap is not None and _RANK[tier] > _RANK[cap]:  # the user's explicit cap wins over a pin
+            tier = cap
+            signals.append(f"capped at {cap} (maxTier)")
         view.output_tokens = self.caps.clamp(view.output_tokens, tier)
         if name == "free":
             chain, notes = self.chains.free_only(table, tier, view, excluded)
         else:
             chain, notes = self.chains.build(table, tier, view, excluded)
         signals.extend(notes)
-        return self._decision(name, table, tier, chain, confidence, signals, view, score)
-
-    def _floors(self, tier: str, confidence: float, view: RequestView,
-                signals: list[str]) -> tuple[str, float]:
-        s = self.settings
-        # an agent host's own system prompt and tool list do not make a request "large"
-        if view.own_tokens > s.max_tokens_force_complex:
-            signals.append(f"large-context ({view.own_tokens} tokens)")
-            if _RANK[tier] < _RANK["COMPLEX"]:
-                tier, confidence = "COMPLEX", LARGE_CONTEXT_CONFIDENCE
-        floor = s.structured_output_min_tier
-        if view.structured and _RANK[tier] < _RANK[floor]:
-            tier = floor
-            signals.append(f"structured output ≥ {floor}")
-        return tier, confidence
+        return self._decision(name, table, tier, chain, confidence, signals, view, score,
+                              contributions)
 
     def _direct(self, model_id: str, view: RequestView, excluded: frozenset[str]) -> RoutingDecision:
         view.output_tokens = self.caps.clamp(view.output_tokens, "DIRECT")
         chain = [model_id]
         free = self.catalog.free_model
-        if not view.has_tools and free not in excluded and model_id != free:
+        if (not view.has_tools and free not in excluded and model_id != free
+                and self.catalog.chat[free].honours(view.response_format)):
             chain.append(free)
         signals = ["explicit model"] + (["tools"] if view.has_tools else [])
         return self._decision("direct", "direct", "DIRECT", tuple(chain), 1.0, signals, view, 0.0)
 
     def _decision(self, profile: str, table: str, tier: str, chain: tuple[str, ...],
-                  confidence: float, signals: list[str], view: RequestView,
-                  score: float) -> RoutingDecision:
+                  confidence: float, signals: list[str], view: RequestView, score: float,
+                  contributions: tuple[tuple[str, float], ...] = ()) -> RoutingDecision:
         tokens_in, tokens_out = view.input_tokens, view.output_tokens
         cost = self.catalog.chat[chain[0]].charge(tokens_in, tokens_out)
         baseline = self._baseline.charge(tokens_in, tokens_out)
         savings = _savings(profile, cost, baseline)
         return tuple.__new__(RoutingDecision, (  # skips NamedTuple's Python-level __new__
             profile, table, tier, chain[0], chain[1:], confidence, table == "agentic",
-            tuple(signals), tokens_in, tokens_out, cost, baseline, savings, score))
+            tuple(signals), tokens_in, tokens_out, cost, baseline, savings, score,
+            tuple(contributions)))
 
     def reorder(self, decision: RoutingDecision, chain: tuple[str, ...]) -> RoutingDecision:
         """``decision`` with ``chain`` (some of its models, in the order they will really be

@@ -56,9 +56,8 @@ class Settings:
     material_weight: float
     creative_damping: float
     agentic_mode: bool
-    max_tokens_force_complex: int
-    structured_output_min_tier: str
     unreliable_tool_models: tuple[str, ...]
+    max_tiers: dict[str, str]  # profile -> the highest tier it may choose (capped profiles only)
 
 
 def _read(name: str) -> Any:
@@ -168,7 +167,17 @@ def build_settings(user: RoutingConfig, *, is_default: bool = False) -> Settings
         material_weight=classifier["material_weight"],
         creative_damping=classifier["creative_damping"],
         agentic_mode=overrides["agentic_mode"],
-        max_tokens_force_complex=overrides["max_tokens_force_complex"],
-        structured_output_min_tier=overrides["structured_output_min_tier"],
         unreliable_tool_models=tuple(overrides["unreliable_tool_models"]),
+        max_tiers=_max_tiers(user, defaults),
     )
+
+
+def _max_tiers(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, str]:
+    """profile -> maxTier for the capped profiles: the user's value, else the packaged one."""
+    caps = {}
+    for profile in type(user.profiles).model_fields:
+        tier = _pick(getattr(user.profiles, profile).max_tier,
+                     getattr(defaults.profiles, profile).max_tier)
+        if tier is not None:
+            caps[profile] = tier
+    return caps

@@ -1,15 +1,20 @@
 """From (tier table, tier) to the ordered list of models to try, and what they cost.
 
-Filters, in order, each one falling back rather than leaving the chain empty:
+The tier comes from the ask alone; what the request needs from a model (room for a long input,
+tools, images, JSON output) is met here, by filtering the tier's chain. Filters, in order, each
+one falling back rather than leaving the chain empty:
 1. context window: keep models whose window is at least 1.1 × (input + output tokens); when
-   none of the tier's models fits, take the cheapest catalog models that fit, and when no model
-   fits at all, the widest-context models of the chain;
+   none of the tier's models fits, take the models of the table's higher tiers that can serve
+   the request, cheapest first; when none of those can either, the cheapest catalog models
+   that can; and when no model fits at all, the widest-context models of the chain;
 2. exclusions: drop excluded models unless that would drop all of them;
 3. tools: only tool-capable models (cheapest capable catalog models if none is left); models
    known for malformed tool calls move to the end;
 4. vision: only vision-capable models when the request has images (same fallback);
-5. no duplicates; the free model is appended as a last resort when the request has no tools,
-   no images, fits its window and the free model is not excluded.
+5. JSON output: with ``response_format`` json_object / json_schema, only models that honour
+   it (catalog capabilities ``json`` / ``json_schema``; same fallback);
+6. no duplicates; the free model is appended as a last resort when the request has no tools,
+   no images, fits its window, the free model honours its response_format and is not excluded.
 
 The free profile is different (:meth:`ChainBuilder.free_only`): its chain holds free models
 only, so it never pays. Tools are not required there: the pipeline sends a model that cannot
@@ -25,7 +30,7 @@ from collections.abc import Callable
 from ..catalog import Catalog, ChatModel
 from ..errors import BadRequest
 from .features import RequestView
-from .settings import Settings
+from .settings import TIERS, Settings
 
 CONTEXT_MARGIN = 1.1
 CATALOG_FALLBACKS = 3  # how many catalog models replace a chain that no model of could serve
@@ -65,17 +70,14 @@ class ChainBuilder:
                     smallest = min(smallest, free.context_window)
                 self._plain[table, tier] = (smallest, full)
 
-    def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> float:
-        model = self.chat.get(model_id)
-        return model.cost(input_tokens, output_tokens) if model else 0.0
-
     def build(self, table: str, tier: str, view: RequestView,
               excluded: frozenset[str]) -> tuple[tuple[str, ...], list[str]]:
         """(chain, notes about filters that had to fall back)."""
         notes: list[str] = []
         need = int(CONTEXT_MARGIN * (view.input_tokens + view.output_tokens))
         smallest, plain = self._plain[table, tier]
-        if need <= smallest and not (excluded or view.has_tools or view.images):
+        fmt = view.response_format
+        if need <= smallest and not (excluded or view.has_tools or view.images or fmt):
             return plain, notes
         chain = list(self.tables[table][tier])
 
@@ -84,17 +86,23 @@ class ChainBuilder:
 
         def serves(m: ChatModel) -> bool:
             return (fits(m) and m.id not in excluded and (m.tools or not view.has_tools)
-                    and (m.vision or not view.images))
+                    and (m.vision or not view.images) and m.honours(fmt))
 
         kept = [m for m in chain if fits(self.chat[m])]
         if not kept:
-            kept = self._cheapest(serves, view)
+            kept = self._higher(table, tier, serves, view)
             if kept:
-                notes.append(f"context: no {tier} model fits {need} tokens; using larger models")
+                notes.append(f"context: no {tier} model fits {need} tokens; using the models "
+                             "of higher tiers that do")
             else:
-                widest = max(self.chat[m].context_window for m in chain)
-                kept = [m for m in chain if self.chat[m].context_window == widest]
-                notes.append(f"context: no model fits {need} tokens; widest kept")
+                kept = self._cheapest(serves, view)
+                if kept:
+                    notes.append(f"context: no {table} model fits {need} tokens; using larger "
+                                 "models")
+                else:
+                    widest = max(self.chat[m].context_window for m in chain)
+                    kept = [m for m in chain if self.chat[m].context_window == widest]
+                    notes.append(f"context: no model fits {need} tokens; widest kept")
         chain = [m for m in kept if m not in excluded] or kept
         if len(chain) == len(kept) and any(m in excluded for m in kept):
             notes.append("exclusions ignored: nothing else can serve this request")
@@ -103,9 +111,12 @@ class ChainBuilder:
             chain.sort(key=lambda m: m in self.unreliable)
         if view.images:
             chain = self._require(chain, lambda m: m.vision, serves, view, "vision", notes)
+        if fmt:
+            what = "json_schema" if fmt == "json_schema" else "json"
+            chain = self._require(chain, lambda m: m.honours(fmt), serves, view, what, notes)
         free = self.chat.get(self.free)
         if (not view.has_tools and not view.images and free is not None and self.free not in excluded
-                and self.free not in chain and fits(free)):
+                and self.free not in chain and fits(free) and free.honours(fmt)):
             chain.append(self.free)
         return tuple(chain), notes
 
@@ -135,6 +146,13 @@ class ChainBuilder:
                 chain = capable
             else:
                 notes.append("tools dropped: the free model cannot call tools")
+        fmt = view.response_format
+        if fmt:
+            honours = [m for m in chain if self.chat[m].honours(fmt)]
+            if honours:
+                chain = honours
+            else:
+                notes.append(f"{fmt}: the free model may not honour this response_format")
         return tuple(chain), notes
 
     def _require(self, chain: list[str], capable: Callable[[ChatModel], bool],
@@ -147,6 +165,15 @@ class ChainBuilder:
         notes.append(f"{what}: no {what}-capable model in this tier; cheapest {what}-capable used"
                      if cheapest else f"{what}: no {what}-capable model available")
         return cheapest or chain
+
+    def _higher(self, table: str, tier: str, serves: Callable[[ChatModel], bool],
+                view: RequestView) -> list[str]:
+        """The models of ``table``'s tiers above ``tier`` that can serve the request, cheapest
+        first (a long input needs a larger window, not a weaker model from elsewhere)."""
+        above = TIERS[TIERS.index(tier) + 1:]
+        able = {m: self.chat[m] for t in above for m in self.tables[table][t]
+                if serves(self.chat[m])}
+        return sorted(able, key=lambda m: (able[m].cost(view.input_tokens, view.output_tokens), m))
 
     def _cheapest(self, serves: Callable[[ChatModel], bool], view: RequestView) -> list[str]:
         """The cheapest catalog models that can serve the request, cheapest first."""

@@ -158,41 +158,27 @@ def test_reasoning_needs_formal_evidence(router):
 @pytest.mark.parametrize("body", [
     chat("List three fruits.", system="Respond only in YAML."),
     chat("List three fruits.", system="Output must follow this JSON schema."),
-    chat("List three fruits and return them as JSON."),
+    chat("List three fruits, as JSON."),
     chat("Give me three fruits in YAML format."),
     chat("三种水果，以JSON格式输出。"),
 ])
-def test_structured_output_floor(router, body):
-    assert router.route(body).tier == "MEDIUM"
-
-
-def test_structured_output_floor_raises_simple_requests(router):
-    decision = router.route(chat("hi", system="Always answer in YAML."))
-    assert decision.tier == "MEDIUM"
-    assert "structured output ≥ MEDIUM" in decision.signals
+def test_structured_output_is_noted_but_sets_no_floor(router, body):
+    decision = router.route(body)
+    assert decision.tier == "SIMPLE", decision.signals
+    assert "structured output" in decision.signals
+    assert not any("≥" in s for s in decision.signals)
 
 
 def test_mentioning_json_is_not_asking_for_it(router):
     assert router.route(chat("What is JSON?")).tier == "SIMPLE"
+    assert "structured output" not in router.route(chat("What is JSON?")).signals
 
 
-def test_structured_floor_is_configurable():
-    router = Router(RoutingConfig.model_validate(
-        {"overrides": {"structuredOutputMinTier": "COMPLEX"}}))
-    assert router.route(chat("hi", system="Reply in JSON.")).tier == "COMPLEX"
-
-
-def test_large_context_floor(router):
+def test_a_long_input_raises_no_tier(router):
     decision = router.route(chat("Summarize this in one line:\n" + "word " * 90_000))
     assert decision.input_tokens > 100_000
-    assert decision.tier == "COMPLEX"
-    assert any(s.startswith("large-context") for s in decision.signals)
-
-
-def test_large_context_threshold_and_alias():
-    config = RoutingConfig.model_validate({"overrides": {"largeContextTokens": 50}})
-    decision = Router(config).route(chat("hello " * 300))
-    assert decision.tier == "COMPLEX"
+    assert not any(s.startswith("large-context") for s in decision.signals)
+    assert decision.tier in ("SIMPLE", "MEDIUM"), decision.signals
 
 
 def test_confidence_is_a_sigmoid_of_the_margin(router):

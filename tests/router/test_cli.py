@@ -32,7 +32,8 @@ def test_prompt_prints_one_block_per_profile(capsys):
 
 def test_system_prompt_option(capsys):
     assert main(["route", "hi", "--system", "Always answer in JSON."]) == 0
-    assert "auto: MEDIUM" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "auto: SIMPLE" in out and "structured output" in out
 
 
 def test_jsonl_file(tmp_path, capsys):
@@ -108,3 +109,68 @@ def test_console_script_runs_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+JSONL_KEYS = {"id", "profile", "tier", "model", "fallbacks", "agentic", "confidence", "signals",
+              "cost_estimate", "savings", "route_us"}
+ERROR_KEYS = {"id", "profile", "error"}
+
+
+def test_jsonl_records_keep_exactly_their_fields(monkeypatch, capsys):
+    """The --jsonl record is an interface (scripts read it): its keys are pinned here, so a
+    change that drops or renames one fails. ``contributions`` is added only with --explain."""
+    stdin = "\n".join([
+        json.dumps({"id": 1, "body": {"messages": [{"role": "user", "content": "hi"}]}}),
+        json.dumps({"id": 2, "body": {
+            "messages": [{"role": "user", "content": "Prove that there are infinitely many primes."}],
+            "response_format": {"type": "json_object"}}}),
+        json.dumps({"id": 3, "body": {"messages": "nope"}}),
+    ])
+    for profiles in ([], ["--profile", "eco", "--profile", "sonnet", "--profile", "free"]):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        assert main(["route", "--jsonl", "-", *profiles]) == 1
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert len(records) == 3 * max(1, len(profiles) // 2)
+        for record in records:
+            assert set(record) == (ERROR_KEYS if record["id"] == 3 else JSONL_KEYS), record
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert main(["route", "--jsonl", "-", "--explain"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [set(r) for r in records] == [JSONL_KEYS | {"contributions"}] * 2 + [ERROR_KEYS]
+    assert all(isinstance(r["contributions"], list) for r in records[:2])
+
+
+def test_explain_lists_the_decision_the_signals_and_the_weights():
+    from clawrouter_plugin.router import Router
+    from clawrouter_plugin.router.cli import explain
+
+    decision = Router().route({"messages": [{"role": "user", "content": "hi"}],
+                               "tools": [{"type": "function", "function": {"name": "f"}}]})
+    decision = decision._replace(contributions=(("ask: word 'prove'", 1.234),
+                                                ("system prompt: 'json'", -0.05)))
+    text = explain(decision, "auto")
+    lines = text.splitlines()
+    assert lines[0].startswith(f"auto: {decision.tier} -> {decision.model}")
+    assert "  features (weight toward the chosen tier)" in lines
+    assert "    +1.234  ask: word 'prove'" in lines
+    assert "    -0.050  system prompt: 'json'" in lines
+    assert "  signals" in lines and "    tools" in lines
+    first, second = "    +1.234  ask: word 'prove'", "    -0.050  system prompt: 'json'"
+    assert lines.index(first) < lines.index(second)
+
+
+def test_explain_on_the_command_line_without_a_traceback(tmp_path):
+    config = tmp_path / "openclaw.yaml"
+    config.write_text("plugins:\n  entries:\n    blockrun:\n      config:\n        routing:\n"
+                      "          profiles: {auto: {maxTier: MEDIUM}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "clawrouter_plugin", "route", "--explain", "--config", str(config),
+         "Prove that there are infinitely many primes."],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("auto: MEDIUM -> ")
+    assert "  signals" in lines and "    capped at MEDIUM (maxTier)" in lines
+    assert "  features (weight toward the chosen tier)" in lines

@@ -18,9 +18,10 @@ def test_defaults_are_complete():
     assert set(settings.weights) == set(KEYWORD_DIMS + STRUCTURAL_DIMS)
     assert all(settings.keywords[dim] for dim in KEYWORD_DIMS)
     assert settings.boundaries[0] < settings.boundaries[1] < settings.boundaries[2]
-    assert settings.max_tokens_force_complex == 100_000
-    assert settings.structured_output_min_tier == "MEDIUM"
     assert settings.agentic_mode is False
+    assert settings.max_tiers == {}  # no profile is capped by default
+    assert not hasattr(settings, "max_tokens_force_complex")
+    assert not hasattr(settings, "structured_output_min_tier")
 
 
 def test_every_default_keyword_list_covers_ten_languages():
@@ -33,14 +34,61 @@ def test_every_default_keyword_list_covers_ten_languages():
 
 
 def test_camel_and_snake_case_keys():
-    camel = RoutingConfig.model_validate({"overrides": {"maxTokensForceComplex": 5,
-                                                        "agenticMode": True}})
-    snake = RoutingConfig.model_validate({"overrides": {"max_tokens_force_complex": 5,
-                                                        "agentic_mode": True}})
-    alias = RoutingConfig.model_validate({"overrides": {"largeContextTokens": 5}})
-    assert camel.settings().max_tokens_force_complex == 5 == snake.settings().max_tokens_force_complex
-    assert alias.settings().max_tokens_force_complex == 5
+    camel = RoutingConfig.model_validate({"overrides": {"agenticMode": True},
+                                          "profiles": {"eco": {"maxTier": "COMPLEX"}}})
+    snake = RoutingConfig.model_validate({"overrides": {"agentic_mode": True},
+                                          "profiles": {"eco": {"max_tier": "COMPLEX"}}})
     assert camel.settings().agentic_mode and snake.settings().agentic_mode
+    assert camel.settings().max_tiers == {"eco": "COMPLEX"} == snake.settings().max_tiers
+
+
+@pytest.mark.parametrize("key", ["maxTokensForceComplex", "max_tokens_force_complex",
+                                 "largeContextTokens", "large_context_tokens",
+                                 "structuredOutputMinTier", "structured_output_min_tier"])
+def test_removed_override_keys_are_accepted_with_a_deprecation_warning(key, caplog):
+    """Configs written for the old overrides still load; the value is ignored and the log says
+    so, naming the key and what replaced it."""
+    value = "COMPLEX" if "tier" in key.lower() else 1234
+    with caplog.at_level("WARNING", logger="clawrouter.config"):
+        config = RoutingConfig.model_validate({"overrides": {key: value, "agenticMode": True}})
+    assert config.settings().agentic_mode  # the rest of the section still applies
+    warned = [r.getMessage() for r in caplog.records if r.name == "clawrouter.config"]
+    assert len(warned) == 1 and "routing.overrides." in warned[0] and "deprecated" in warned[0]
+    assert ("context window" if "tier" not in key.lower() else "response_format") in warned[0]
+
+
+def test_removed_override_keys_no_longer_change_the_tier():
+    from clawrouter_plugin.router import Router
+
+    router = Router(RoutingConfig.model_validate({"overrides": {
+        "maxTokensForceComplex": 50, "structuredOutputMinTier": "COMPLEX"}}))
+    body = {"messages": [{"role": "system", "content": "Reply in JSON."},
+                         {"role": "user", "content": "hello " * 300}]}
+    decision = router.route(body)
+    assert decision.tier == Router().route(body).tier == "SIMPLE", decision.signals
+    assert not any("large-context" in s or "≥" in s for s in decision.signals)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"profiles": {"auto": {"maxTier": "HUGE"}}}, "routing.profiles.auto.maxTier"),
+    ({"profiles": {"auto": {"maxTier": 2}}}, "routing.profiles.auto.maxTier"),
+    ({"profiles": {"turbo": {"maxTier": "SIMPLE"}}}, "routing.profiles.turbo"),
+    ({"profiles": {"auto": {"maxTeir": "SIMPLE"}}}, "routing.profiles.auto.maxTeir"),
+])
+def test_max_tier_errors_name_the_key(tmp_path, raw, expected):
+    import yaml
+
+    path = tmp_path / "openclaw.yaml"
+    path.write_text(yaml.safe_dump({"plugins": {"entries": {"blockrun": {"config": {
+        "routing": raw}}}}}))
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert expected in info.value.message
+
+
+def test_max_tier_names_are_case_insensitive():
+    config = RoutingConfig.model_validate({"profiles": {"auto": {"maxTier": "medium"}}})
+    assert config.settings().max_tiers == {"auto": "MEDIUM"}
 
 
 def test_tier_overrides_merge_per_tier_and_resolve_aliases():
@@ -85,8 +133,6 @@ def _error(raw: dict) -> str:
     ({"scoring": {"keywords": {"code": [" "]}}}, "scoring.keywords.code: empty keyword"),
     ({"scoring": {"keywords": {"code": ["ab*"]}}}, "at least 3 letters"),
     ({"classifier": {"ambiguousDefaultTier": "LARGE"}}, "classifier.ambiguousDefaultTier"),
-    ({"overrides": {"structuredOutputMinTier": "HUGE"}}, "overrides.structuredOutputMinTier"),
-    ({"overrides": {"maxTokensForceComplex": 0}}, "maxTokensForceComplex"),
     ({"overrides": {"unreliableToolModels": ["nope/x"]}}, "unknown model 'nope/x'"),
     ({"classifer": {}}, "classifer"),
 ])
@@ -107,7 +153,8 @@ def test_plugin_config_file_overrides_apply(tmp_path):
     path = tmp_path / "openclaw.yaml"
     path.write_text("plugins:\n  - id: clawrouter\n    config:\n      routing:\n"
                     "        overrides: {agenticMode: true, largeContextTokens: 1234}\n"
+                    "        profiles: {auto: {maxTier: COMPLEX}}\n"
                     "        tiers: {SIMPLE: {primary: mini}}\n")
     settings = load_config(str(path)).plugin.routing.settings()
-    assert settings.agentic_mode and settings.max_tokens_force_complex == 1234
+    assert settings.agentic_mode and settings.max_tiers == {"auto": "COMPLEX"}
     assert settings.tables["auto"]["SIMPLE"] == ("openai/gpt-4o-mini",)

@@ -10,6 +10,7 @@ import pytest
 from clawrouter_plugin.catalog import load_catalog
 from clawrouter_plugin.errors import BadRequest, ModelNotFound
 from clawrouter_plugin.router import TIERS, Router, RoutingConfig, RoutingDecision, route, tier_rank
+from clawrouter_plugin.router import router as router_module
 
 from .conftest import chat
 
@@ -277,3 +278,85 @@ def test_content_parts_and_odd_contents(router):
     assert router.route(body).tier == "REASONING"
     assert router.route({"messages": [{"role": "user", "content": None}]}).tier == "SIMPLE"
     assert router.route({"messages": [{"role": "system", "content": "Be brief."}]}).model
+
+
+def capped(**profiles) -> Router:
+    return Router(RoutingConfig.model_validate(
+        {"profiles": {name: {"maxTier": tier} for name, tier in profiles.items()}}))
+
+
+def test_max_tier_caps_the_profile_and_says_so():
+    router = capped(auto="MEDIUM")
+    decision = router.route(chat(HARD))
+    assert decision.tier == "MEDIUM"
+    assert "capped at MEDIUM (maxTier)" in decision.signals
+    assert decision.model == router.settings.tables["auto"]["MEDIUM"][0]
+    assert router.route(chat("hi")).tier == "SIMPLE"  # below the cap: untouched
+    assert not any("capped" in s for s in router.route(chat("hi")).signals)
+    assert router.route(chat(HARD), "eco").tier == "REASONING"  # other profiles uncapped
+
+
+def test_max_tier_applies_to_the_profile_asked_even_on_the_agentic_table():
+    decision = capped(auto="SIMPLE").route(chat(HARD, tools=True))
+    assert (decision.table, decision.tier) == ("agentic", "SIMPLE")
+    assert "capped at SIMPLE (maxTier)" in decision.signals
+    assert capped(agentic="COMPLEX").route(chat(HARD), "agentic").tier == "COMPLEX"
+
+
+def test_max_tier_wins_over_a_session_pin():
+    """The cap is the user's explicit configuration; a pin (from an earlier, harder turn) may
+    raise the tier only up to it."""
+    router = capped(auto="MEDIUM")
+    decision = router.route(chat("thanks!"), min_tier="REASONING")
+    assert decision.tier == "MEDIUM"
+    assert "pinned ≥ REASONING" in decision.signals
+    assert decision.signals.index("capped at MEDIUM (maxTier)") > decision.signals.index(
+        "pinned ≥ REASONING")
+    assert router.route(chat("thanks!"), min_tier="MEDIUM").tier == "MEDIUM"
+
+
+def test_max_tier_leaves_explicit_models_and_the_free_profile_alone():
+    router = capped(auto="SIMPLE", premium="SIMPLE")
+    assert router.route(chat(HARD), "sonnet").tier == "DIRECT"
+    assert router.route(chat(HARD), "free").chain == (FREE,)
+
+
+def test_decision_has_an_optional_contributions_field_last():
+    assert RoutingDecision._fields[-1] == "contributions"
+    assert RoutingDecision._field_defaults == {"contributions": ()}
+    decision = route(chat(HARD))
+    assert isinstance(decision.contributions, tuple)
+    assert decision.to_dict()["contributions"] == [list(p) for p in decision.contributions]
+
+
+@pytest.mark.skipif(not router_module.__file__.endswith(".py"),
+                    reason="a compiled Router's scorer cannot be replaced from Python")
+def test_decision_carries_the_classifiers_contributions():
+    """Router.route copies ``contributions`` from the classification when the classifier
+    provides it (the compiled module runs the same source: test_compiled.py)."""
+    from clawrouter_plugin.router.features import read_request
+
+    router = Router()
+    view = read_request(chat(HARD), 0, router.settings.history_turns)
+    own = tuple(getattr(router.scorer.classify(view), "contributions", ()))
+    assert router.route(chat(HARD)).contributions == own
+    verdict = router.scorer.classify
+    weights = (("ask: 'prove'", 1.25), ("ask: 'primes'", 0.5))
+
+    def with_weights(view):
+        return _WithContributions(*verdict(view)[:6], contributions=weights)
+
+    router.scorer.classify = with_weights
+    decision = router.route(chat(HARD))
+    assert decision.contributions == weights
+    assert decision.to_dict()["contributions"] == [list(pair) for pair in weights]
+    assert router.route(chat(HARD), "sonnet").contributions == ()
+
+
+class _WithContributions:
+    """A classification as the learned classifier returns it: the six fields plus weights."""
+
+    def __init__(self, tier, score, confidence, agentic_score, agentic, signals, *, contributions):
+        self.tier, self.score, self.confidence = tier, score, confidence
+        self.agentic_score, self.agentic, self.signals = agentic_score, agentic, signals
+        self.contributions = contributions
