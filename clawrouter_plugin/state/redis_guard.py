@@ -3,10 +3,10 @@
 A store runs each Redis call through its :class:`RedisGuard`. A failure marks the process's
 :class:`~.redis_conn.RedisLink` down (``/health`` shows it), is logged once per outage and
 per store (not once per request), and the call answers its fallback: a cache miss, no pin,
-the exclusions last seen, no pre-authorisation. For :data:`RETRY_SECONDS` after a failure,
-while the link is still down, calls answer the fallback without waiting on the server, so
-an unreachable Redis costs requests nothing; then the next call tries again, and the client
-reconnects by itself once the server is back.
+the exclusions last seen, no pre-authorisation. While the link is down, one call per
+:data:`RETRY_SECONDS` asks the server again and the others answer the fallback at once, so an
+unreachable (even silent) Redis costs requests next to nothing; the client reconnects by
+itself once the server is back.
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ class RedisGuard:
 
     async def run(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
         """``await call()``, or ``fallback`` when Redis cannot be reached."""
-        if not self.link.healthy and time.monotonic() < self._retry_at:
-            return fallback
+        if not self.link.healthy:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return fallback
+            self._retry_at = now + RETRY_SECONDS  # this call asks; the others wait for none
         try:
             result = await call()
         except REDIS_ERRORS as exc:

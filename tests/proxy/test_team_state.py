@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import pytest
+import redis.asyncio
 
 from clawrouter_plugin.state.sessions import header_session_id
 from commands import exclude, model
@@ -139,3 +140,31 @@ async def test_redis_killed_is_a_miss_then_sharing_comes_back(pair, x402_upstrea
             f":{secret}@", "***@"), "connected": True}
     finally:
         server.close()
+
+
+async def test_the_backend_is_chosen_once_at_start(start, tmp_path, redis_url):
+    from clawrouter_plugin.state.cache import LocalCache
+    from clawrouter_plugin.state.redis_cache import RedisCache
+    from clawrouter_plugin.state.redis_exclusions import RedisExclusions
+    from clawrouter_plugin.state.redis_sessions import RedisSessions
+
+    local = await start(data_dir=tmp_path / "local")
+    assert local.services.redis is None and isinstance(local.services.cache, LocalCache)
+    assert "redis" not in await health(local)
+    team = await start(data_dir=tmp_path / "team", state={"backend": "redis",
+                                                          "redisUrl": redis_url})
+    services = team.services
+    assert isinstance(services.cache, RedisCache)
+    assert isinstance(services.sessions, RedisSessions)
+    assert isinstance(services.exclusions, RedisExclusions)
+    assert services.redis is not None and await services.redis.ping()
+    observer = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        assert len(await observer.client_list()) == 2  # the proxy's connection and ours
+        await team.close()  # Services.aclose closes the link
+        deadline = time.monotonic() + 5
+        while len(await observer.client_list()) > 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(await observer.client_list()) == 1
+    finally:
+        await observer.aclose()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 import pytest
 
+from clawrouter_plugin.config import StateConfig
 from clawrouter_plugin.state.cache import CachedResponse, LocalCache, ResponseCache
 from clawrouter_plugin.state.cache_key import cache_key
 from clawrouter_plugin.state.redis_cache import RedisCache
+from clawrouter_plugin.state.redis_conn import open_link
 from clawrouter_plugin.state.redis_guard import RETRY_SECONDS
 
 from .conftest import link_to
@@ -159,3 +162,30 @@ async def test_server_down_is_a_miss_then_it_recovers(own_redis, own_link, caplo
         await asyncio.sleep(RETRY_SECONDS / 4)
     assert await cache.get("k") == reply("back")
     assert own_link.healthy is True
+
+
+async def test_a_silent_server_makes_one_request_wait_not_all():
+    """A server that accepts connections but never answers (a hung host): after the first
+    timeout, one call per retry window waits on it; the others miss at once."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    link = open_link(StateConfig(backend="redis", timeout_seconds=0.3,
+                                 redis_url=f"redis://127.0.0.1:{silent.getsockname()[1]}/0"))
+    try:
+        cache = RedisCache(link)
+        assert await cache.get("k") is None
+        assert link.healthy is False
+        await asyncio.sleep(RETRY_SECONDS + 0.1)
+
+        async def timed_get() -> float:
+            started = time.monotonic()
+            assert await cache.get("k") is None
+            return time.monotonic() - started
+
+        waits = sorted(await asyncio.gather(*(timed_get() for _ in range(10))))
+        assert waits[-1] >= 0.3  # one asked the server again
+        assert waits[-2] < 0.1  # the other nine did not wait for it
+    finally:
+        await link.aclose()
+        silent.close()
