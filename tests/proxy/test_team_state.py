@@ -106,6 +106,17 @@ async def test_an_exclusion_added_on_one_proxy_is_honoured_by_the_other(pair, re
     assert again["x-clawrouter-model"] == routed
 
 
+async def test_a_price_learnt_by_one_proxy_lets_the_other_pay_at_once(pair, redis_url,
+                                                                       x402_upstream, payer):
+    a, b = await pair(redis_url)
+    await ask(a, "Name a river", model_name="openai/gpt-4o-mini")
+    assert x402_upstream.count(path=CHAT_PATH, paid=False) == 1  # the 402 that taught it
+    await ask(b, "Name a lake", model_name="openai/gpt-4o-mini")
+    assert x402_upstream.count(path=CHAT_PATH, paid=False) == 1  # b pre-signed: no 402
+    assert x402_upstream.count(path=CHAT_PATH, paid=True) == 2
+    assert x402_upstream.ledger.total_paid(payer) == 2000  # each request paid once
+
+
 async def test_redis_killed_is_a_miss_then_sharing_comes_back(pair, x402_upstream):
     secret = "team-s3cret-pw"
     server = RedisServer(password=secret)
@@ -126,6 +137,9 @@ async def test_redis_killed_is_a_miss_then_sharing_comes_back(pair, x402_upstrea
         assert down["status"] == "degraded" and down["redis"]["connected"] is False
         assert down["redis"]["error"] and secret not in str(down)
         assert "***@127.0.0.1" in down["redis"]["url"]
+        for command, args in ((exclude, "add grok"), (model, "eco")):  # refused, in words
+            reply = await command.command(b.services).handler(ctx(args, session_id="conv"))
+            assert reply.is_error and "cannot be reached" in reply.text, reply.text
         server.start()  # back, empty (no persistence)
         assert (await health(b))["status"] == "ok"
         deadline = time.monotonic() + 10
