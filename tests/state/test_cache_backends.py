@@ -189,3 +189,27 @@ async def test_a_silent_server_makes_one_request_wait_not_all():
     finally:
         await link.aclose()
         silent.close()
+
+
+async def test_concurrent_stores_from_two_processes_keep_the_books_exact(redis_url):
+    """Each store is one script: index, sizes, total and entries agree after a burst of
+    stores through two links, and the cap holds."""
+    links = [link_to(redis_url), link_to(redis_url)]
+    try:
+        caches = [RedisCache(link, max_size=20, max_bytes=20_000, max_item_size=5000)
+                  for link in links]
+        await asyncio.gather(*(caches[i % 2].put(f"k{i % 37}", reply(size=300 + 97 * (i % 41)))
+                               for i in range(200)))
+        client = links[0].client
+        total = int(await client.get("test:cache:bytes"))
+        sizes = {k.decode(): int(v) for k, v in (await client.hgetall("test:cache:sizes")).items()}
+        index = {m.decode() for m in await client.zrange("test:cache:index", 0, -1)}
+        entries = {k.decode().removeprefix("test:cache:e:")
+                   async for k in client.scan_iter(match="test:cache:e:*")}
+        assert total == sum(sizes.values()) <= 20_000
+        assert set(sizes) == index == entries and 0 < len(index) <= 20
+        for name in entries:
+            assert len(await client.get(f"test:cache:e:{name}")) == sizes[name]
+    finally:
+        for link in links:
+            await link.aclose()
