@@ -14,6 +14,7 @@ from .balance import BalanceMonitor
 from .catalog import Catalog, load_catalog
 from .config import PluginConfig
 from .images import ImageService, ImageStore
+from .keys.store import KeyStore, open_key_store
 from .outbound import OutboundPolicy
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
@@ -23,8 +24,10 @@ from .router import Router
 from .state.cache import ResponseCache
 from .state.dedup import InFlight
 from .state.exclusions import ExclusionStore
+from .state.redis_conn import RedisLink, open_link
 from .state.sessions import SessionStore
 from .state.spend import SpendTracker
+from .state.usage_stats import LocalUsageStats, open_usage_stats
 from .usage import UsageLog
 
 
@@ -48,6 +51,9 @@ class Services:
     usage: UsageLog
     journal: PaymentJournal
     images: ImageService
+    keys: KeyStore  # API keys of a shared proxy (checked when server.keysRequired)
+    stats: LocalUsageStats  # what /stats answers: this process's log, or the team's totals
+    redis: RedisLink | None = None  # the process's one Redis link (state.backend: redis)
     recorder: Any = None
     pipeline: Any = None
     public_url: str = "http://localhost:8402"
@@ -61,8 +67,11 @@ class Services:
         if not self.http.closed:
             await self.http.close()
         self.cache.close()
+        await self.stats.aclose()  # the team's totals get the last records
         self.usage.close()  # its last lines complete their journal entries
         self.journal.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def build_services(
@@ -95,6 +104,8 @@ async def build_services(
     )
     usage = UsageLog(data_dir / "logs")
     journal = PaymentJournal.open(data_dir)
+    redis = open_link(config.state) if config.state.backend == "redis" else None
+    stats = open_usage_stats(usage, redis)  # before the replay: its records count for the team
     journal.replay(usage)  # payments signed before the last stop that have no record yet
     usage.on_written = journal.done
     http = aiohttp.ClientSession(
@@ -123,6 +134,7 @@ async def build_services(
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
+        keys=open_key_store(config.state, data_dir, redis), stats=stats, redis=redis,
         on_routed=on_routed, on_low_balance=on_low_balance,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
