@@ -21,6 +21,7 @@ from typing import Iterator
 import orjson
 
 from ..errors import ClawRouterError, KeysUnavailable, WalletError
+from ..paths import ensure_private_dir
 from ..payment.keystore import write_private
 from .model import ApiKey
 from .store import REVOCATION_SECONDS, KeyStore, from_record, unknown
@@ -131,6 +132,7 @@ class LocalKeyStore(KeyStore):
     def _locked(self) -> Iterator[None]:
         lock_path = self.path.with_name(f".{self.path.stem}.lock")
         try:
+            ensure_private_dir(self.path.parent)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise ClawRouterError(f"cannot lock {lock_path}: {exc.strerror}") from None

@@ -48,7 +48,10 @@ def to_record(key: ApiKey, hashed: str) -> dict:
 
 def from_record(record: dict) -> ApiKey:
     """The public fields of a stored record; ValueError/KeyError/TypeError if damaged."""
-    key = ApiKey(id=str(record["id"]), name=str(record["name"]),
+    key_id, name = record["id"], record["name"]
+    if not isinstance(key_id, str) or not isinstance(name, str):
+        raise TypeError("id and name must be strings")
+    key = ApiKey(id=key_id, name=name,
                  daily_usd=_budget(record.get("dailyUsd")), run_usd=_budget(record.get("runUsd")),
                  created=float(record.get("created") or 0.0), revoked=record.get("revoked") is True)
     if not isinstance(record.get("hash"), str):
