@@ -92,7 +92,7 @@ def refuse_foreign_callers(request: web.Request) -> None:
     not known).
     """
     headers = request.headers
-    if not request.app[ANY_HOST] and not _is_local(_host_of(headers.get("Host", "localhost"))):
+    if not request.app.get(ANY_HOST) and not _is_local(_host_of(headers.get("Host", "localhost"))):
         raise ClawRouterError("requests for other host names are not served", status=403,
                               code="forbidden_host")
     origin = headers.get("Origin")

@@ -23,7 +23,8 @@ from clawrouter_plugin.errors import ClawRouterError
 from clawrouter_plugin.keys.local import LocalKeyStore
 from clawrouter_plugin.proxy.app import create_app
 from clawrouter_plugin.services import build_services
-from tests.support.x402_upstream import CHAT_PATH
+from tests.images.conftest import CATALOG, catalog_price, image_handler
+from tests.support.x402_upstream import CHAT_PATH, IMAGE_PATH
 
 from .conftest import make_config, sdk
 from .test_costs import usage_lines
@@ -94,14 +95,21 @@ async def test_the_sdk_with_a_key_is_served_and_each_record_names_its_key(
     code, _, raw = await post(proxy, "/v1/embeddings", json_body={"model": "m", "input": "x"},
                               headers=bearer(bob_secret))
     assert code == 200, raw[:300]
-    assert x402_upstream.ledger.total_paid_usd(payer) == pytest.approx(0.003)
+    x402_upstream.set_price(IMAGE_PATH, catalog_price)
+    x402_upstream.set_handler(IMAGE_PATH, image_handler("data"))
+    code, _, raw = await post(proxy, "/v1/images/generations", json_body={"prompt": "a fox"},
+                              headers=bearer(alice_secret))
+    assert code == 200, raw[:300]
+    image_usd = CATALOG.images["google/nano-banana"].price("1024x1024")
+    assert x402_upstream.ledger.total_paid_usd(payer) == pytest.approx(0.003 + image_usd)
 
     lines = usage_lines(proxy)
     assert [(line["key"], line["cacheHit"], line.get("kind", "chat")) for line in lines] == [
-        (alice.id, False, "chat"), (bob.id, True, "chat"), (bob.id, False, "forward")]
+        (alice.id, False, "chat"), (bob.id, True, "chat"), (bob.id, False, "forward"),
+        (alice.id, False, "image")]
     code, _, raw = await post(proxy, "/stats?days=1", method="GET", headers=bearer(bob_secret))
     by_key = json.loads(raw)["byKey"]
-    assert by_key == {alice.id: {"requests": 1, "cost": 0.001},
+    assert by_key == {alice.id: {"requests": 2, "cost": pytest.approx(0.001 + image_usd)},
                       bob.id: {"requests": 2, "cost": 0.002}}
     everything = raw.decode() + caplog.text + json.dumps(lines)
     for secret in (alice_secret, bob_secret):
