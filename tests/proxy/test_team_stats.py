@@ -16,6 +16,7 @@ import yaml
 from clawrouter_plugin.cli import main
 from clawrouter_plugin.keys.cli import create_key
 from clawrouter_plugin.usage import UsageRecord, utc_now_iso
+from commands.stats import render_stats
 from tests.support.x402_upstream import CHAT_PATH
 
 from .conftest import make_config
@@ -164,6 +165,7 @@ async def test_with_redis_down_stats_shows_this_machines_numbers_and_says_so(
     down = await stats(proxy)
     assert down["scope"] == "local" and down["totalRequests"] == 1
     assert "Redis is unreachable" in down["teamError"]
+    assert "this machine only" in render_stats(down) and "whole team" in render_stats(answer)
     proxy.services.usage.append(_record("while-down"))  # written while Redis is away
     assert (await stats(proxy))["totalRequests"] == 2
     own_redis.start()  # empty: a restarted server without persistence
