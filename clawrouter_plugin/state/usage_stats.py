@@ -95,6 +95,7 @@ class TeamUsageStats(LocalUsageStats):
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Future | None = None  # the background flush (kept: not collected)
         self._failures = 0
         self._closed = False
         usage.mirror = self.add
@@ -121,12 +122,15 @@ class TeamUsageStats(LocalUsageStats):
 
     def _flush_soon(self) -> None:
         self._timer = None
-        asyncio.ensure_future(self._flush_in_background())
+        self._task = asyncio.ensure_future(self._flush_in_background())
 
     async def _flush_in_background(self) -> None:
         try:
             await self.flush()
         except REDIS_ERRORS:
+            if not self._failures:
+                log.warning("usage: cannot send usage totals to Redis (%s); retrying, this "
+                            "machine's usage log keeps every record", self.link.last_error)
             self._failures += 1
             wait = RETRY_SECONDS[min(self._failures, len(RETRY_SECONDS)) - 1]
             self._schedule(wait)
