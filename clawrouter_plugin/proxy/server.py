@@ -20,7 +20,8 @@ from .guard import ConnectionGuard, ConnectionLimits
 
 log = logging.getLogger("clawrouter.server")
 HOST = "127.0.0.1"
-_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # every address: reached locally through
+# listening on every address: this machine reaches the proxy (and probes it) at these
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
