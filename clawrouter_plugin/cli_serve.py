@@ -15,13 +15,16 @@ async def _serve(args: argparse.Namespace) -> int:
 
     loaded = load_config(args.config)
     plugin = with_overrides(loaded.plugin, port=args.port, api_base=args.api_base,
-                            data_dir=args.data_dir)
+                            data_dir=args.data_dir, host=args.host)
     handle = await start_proxy(config=plugin, setup=setup_services)
     if handle.reused:
         print(f"clawrouter is already running at {handle.base_url} "
               f"(wallet {handle.wallet_address}); reusing it.")
         return 0
     print(f"clawrouter listening on {handle.base_url}  (OpenAI base URL: {handle.base_url}/v1)")
+    if plugin.server.keys_required:
+        print(f"listening on {plugin.server.host}; every request needs an API key "
+              "(Authorization: Bearer <key>, see `clawrouter keys`)")
     print(f"wallet {handle.wallet_address}  data {plugin.data_path}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -39,6 +39,7 @@ from .models import check_count, check_size, resolve_model
 from .store import ImageStore, StoredImage
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..payment import PaymentRecord, X402Client
 
 log = logging.getLogger("clawrouter.images")
@@ -98,19 +99,22 @@ class ImageService:
         self.usage = usage
 
     async def generate(self, *, prompt: object, model: object = None, size: object = None,
-                       n: object = 1, session_id: str = "images") -> ImageResult:
-        """Generate ``n`` images of ``prompt`` (defaults: google/nano-banana, 1024x1024)."""
+                       n: object = 1, session_id: str = "images",
+                       api_key: "ApiKey | None" = None) -> ImageResult:
+        """Generate ``n`` images of ``prompt`` (defaults: google/nano-banana, 1024x1024) for
+        ``api_key``'s caller on a shared proxy."""
         text = _check_prompt(prompt)
         image_model = resolve_model(self.catalog, model)
         size_text = check_size(image_model, size)
         count = check_count(n, self.config.max_images)
         body = {"model": image_model.id, "prompt": text, "size": size_text, "n": count}
-        return await self._paid_call(GENERATE_PATH, body, image_model, model, session_id)
+        return await self._paid_call(GENERATE_PATH, body, image_model, model, session_id,
+                                     api_key)
 
     async def edit(self, *, prompt: object, image: object, mask: object = None,
                    model: object = None, size: object = None, n: object = 1,
                    allow_relative: bool = False, local_files: bool = True,
-                   session_id: str = "images") -> ImageResult:
+                   session_id: str = "images", api_key: "ApiKey | None" = None) -> ImageResult:
         """Edit ``image`` (path, URL or data URI; optional ``mask``) following ``prompt``.
 
         ``allow_relative`` lets paths be relative to the working directory (chat command only);
@@ -129,7 +133,7 @@ class ImageService:
         if "mask" in loaded:
             body["mask"] = loaded["mask"].data_uri()
         body.update(size=size_text, n=count)
-        return await self._paid_call(EDIT_PATH, body, image_model, model, session_id)
+        return await self._paid_call(EDIT_PATH, body, image_model, model, session_id, api_key)
 
     async def _load_inputs(self, sources: dict[str, object],
                            allow_relative: bool, local_files: bool) -> dict[str, ImageInput]:
@@ -147,14 +151,16 @@ class ImageService:
         return {label: task.result() for label, task in tasks.items()}
 
     async def _paid_call(self, path: str, body: dict, image_model: ImageModel,
-                         requested: object, session_id: str) -> ImageResult:
+                         requested: object, session_id: str,
+                         api_key: "ApiKey | None" = None) -> ImageResult:
         """One paid upstream request, then the returned images saved locally."""
         size, count = body["size"], body["n"]
         limit = round(image_model.price(size) * count, 6)
         started = time.monotonic()
         payload = json.dumps(body, ensure_ascii=False).encode()
         reservation = self.spend.reserve(session_id, limit) if self.spend else None  # 429 if over
-        tab = PaymentTab(session_id, "image", path, model=image_model.id)
+        tab = PaymentTab(session_id, "image", path, model=image_model.id,
+                         key=api_key.id if api_key is not None else None)
         try:
             async with self.client.open(
                 "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
