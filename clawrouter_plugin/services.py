@@ -23,8 +23,11 @@ from .router import Router
 from .state.cache import ResponseCache
 from .state.dedup import InFlight
 from .state.exclusions import ExclusionStore
+from .state.redis_conn import RedisLink, open_link
+from .state.redis_dedup import SharedInFlight
+from .state.redis_spend import RedisSpend
 from .state.sessions import SessionStore
-from .state.spend import SpendTracker
+from .state.spend import Spend, SpendTracker
 from .usage import UsageLog
 
 
@@ -41,9 +44,9 @@ class Services:
     client: X402Client
     balance: BalanceMonitor
     cache: ResponseCache
-    inflight: InFlight
+    inflight: InFlight | SharedInFlight
     sessions: SessionStore
-    spend: SpendTracker
+    spend: Spend
     exclusions: ExclusionStore
     usage: UsageLog
     journal: PaymentJournal
@@ -55,6 +58,7 @@ class Services:
     on_low_balance: Callable[[Any], None] | None = None
     commands: Any = None  # the entry point's CommandRunner, for the command endpoint
     extras: dict[str, Any] = field(default_factory=dict)
+    redis: RedisLink | None = None  # team mode (state.backend: redis): this process's one link
 
     async def aclose(self) -> None:
         """Close network sessions and files. Safe to call twice."""
@@ -63,6 +67,8 @@ class Services:
         self.cache.close()
         self.usage.close()  # its last lines complete their journal entries
         self.journal.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def build_services(
@@ -113,17 +119,21 @@ async def build_services(
         asset=payment.allowed_assets[0].asset if payment.allowed_assets else None,
         cache_seconds=payment.balance_cache_seconds, low_usd=payment.low_balance_usd,
     )
+    redis = open_link(config.state) if config.state.backend == "redis" else None
+    ttl = config.sessions.ttl_seconds
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
-        balance=balance, cache=cache, inflight=InFlight(),
-        sessions=SessionStore(ttl_seconds=config.sessions.ttl_seconds),
-        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
+        balance=balance, cache=cache,
+        inflight=InFlight() if redis is None else SharedInFlight(redis),
+        sessions=SessionStore(ttl_seconds=ttl),
+        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=ttl) if redis is None
+        else RedisSpend(redis, config.max_cost_per_run, ttl_seconds=ttl),
         exclusions=exclusions,
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
-        on_routed=on_routed, on_low_balance=on_low_balance,
+        on_routed=on_routed, on_low_balance=on_low_balance, redis=redis,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
     outbound = OutboundPolicy(allow_private=config.images.allow_private_urls,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import BudgetExceeded
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..router import RoutingDecision
     from ..services import Services
 
@@ -31,13 +32,15 @@ class SpendGuard:
         self._checked_at = float("-inf")
         self._refresh: asyncio.Task | None = None
 
-    def check(
+    async def check(
         self, body: dict, name: str, decision: "RoutingDecision", sid: str,
         as_tried: Callable[["RoutingDecision"], "RoutingDecision"],
+        api_key: "ApiKey | None" = None,
     ) -> tuple["RoutingDecision", str | None]:
         """The decision to use and an optional notice for the user; raises BudgetExceeded.
         ``as_tried`` puts a replacement decision's chain in the order it will be tried, so
-        the budget is checked against, and a notice names, the model really tried first."""
+        the budget is checked against, and a notice names, the model really tried first.
+        The budget is the tightest of the session's and ``api_key``'s (see state/budget.py)."""
         services = self.services
         notice = None
         if decision.tier != "DIRECT" and decision.cost_estimate > 0 and self.wallet_empty():
@@ -45,15 +48,15 @@ class SpendGuard:
                 decision = as_tried(
                     services.router.route(body, "free", excluded=services.exclusions.all()))
                 notice = "wallet empty: using the free model; fund your wallet to use paid models"
-        remaining = services.spend.remaining(sid)
-        if remaining is None or _charge(decision) <= remaining:
+        budget = await services.spend.budget(sid, api_key=api_key)
+        if budget is None or _charge(decision) <= budget.remaining:
             return decision, notice
-        limit = services.config.max_cost_per_run or 0.0
+        remaining, limit = budget.remaining, budget.limit
         if services.config.max_cost_per_run_mode == "strict":
             raise BudgetExceeded(
                 f"ClawRouter cost cap exceeded: this request is estimated at "
-                f"${_charge(decision):.4f} but only ${remaining:.4f} of the session's "
-                f"maxCostPerRun (${limit:.2f}) remains"
+                f"${_charge(decision):.4f} but only ${remaining:.4f} of {budget.label} "
+                f"(${limit:.2f}) remains"
             )
         for profile in self._cheaper_profiles(decision):
             candidate = as_tried(
@@ -63,9 +66,9 @@ class SpendGuard:
                         f"({profile}) instead of {decision.model}")
                 return candidate, note
         raise BudgetExceeded(
-            f"ClawRouter budget exhausted: ${remaining:.4f} remaining of maxCostPerRun "
-            f"${limit:.2f}, and no model that can answer this request fits. Increase "
-            "maxCostPerRun or start a new session.",
+            f"ClawRouter budget exhausted: ${remaining:.4f} remaining of {budget.label} "
+            f"(${limit:.2f}), and no model that can answer this request fits. Raise that "
+            "budget or start a new session.",
             code="budget_exhausted",
         )
 

@@ -170,7 +170,7 @@ async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_u
     outcomes: list = []
 
     async def one(client, index: int) -> None:
-        reservation = tracker.reserve("s", 0.00001)
+        reservation = await tracker.reserve("s", 0.00001)
         paid = 0.0
         try:
             response, _ = await client.request(
@@ -181,7 +181,7 @@ async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_u
         except BudgetExceeded:
             outcomes.append(429)
         finally:
-            reservation.commit(paid)
+            await reservation.commit(paid)
 
     async with client_for(x402_upstream, funded_wallet_key) as client:
         if presigned:  # the next requests go out with a pre-signed payment
@@ -191,8 +191,8 @@ async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_u
     settled = len(x402_upstream.ledger.settlements)
     assert sorted(outcomes) == [200, 200, 429, 429]
     assert settled == 2 + presigned
-    assert tracker.spent("s") == pytest.approx(settled * 0.001)
-    assert tracker.spent("s") <= tracker.limit and tracker.remaining("s") < 0.001
+    assert await tracker.spent("s") == pytest.approx(settled * 0.001)
+    assert await tracker.spent("s") <= tracker.limit and await tracker.remaining("s") < 0.001
     assert x402_upstream.count(paid=True) == settled  # the refused ones were never signed
 
 
