@@ -25,12 +25,12 @@ import orjson
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
 from ..errors import BadRequest, ClawRouterError, UpstreamError
+from ..keys.model import ApiKey
 from ..outbound import OutboundPolicy
 from ..payment.response import transport_error
 from ..payment.tab import PaymentTab
 from ..proxy.fallback import error_message
 from ..proxy.recorder import record_payments
-from ..keys.model import ApiKey
 from ..state.spend import Spend
 from ..usage import UsageLog
 from .download import download_image
