@@ -7,6 +7,7 @@ import pytest
 
 from clawrouter_plugin.config import StateConfig
 from clawrouter_plugin.errors import BudgetExceeded
+from clawrouter_plugin.keys.model import ApiKey
 from clawrouter_plugin.state.redis_conn import open_link
 from clawrouter_plugin.state.redis_spend import RedisSpend
 from clawrouter_plugin.state.spend import SpendTracker
@@ -136,6 +137,29 @@ async def test_concurrent_requests_cannot_overspend(make):
     assert len(admitted) == 3
     assert await tracker.spent("s") == pytest.approx(0.9)
     assert await tracker.spent("s") <= tracker.limit
+
+
+async def test_an_api_key_budget_is_checked_with_the_session_budget(make):
+    """A key's budgets per session and per day bind with the session's: a hold must fit all
+    of them, or none is touched."""
+    key = ApiKey(id="k", name="agents", run_usd=0.5, daily_usd=0.8)
+    tracker = make(1.0)
+    first = await tracker.reserve("s", 0.4, api_key=key)
+    assert first.available == pytest.approx(0.5)
+    with pytest.raises(BudgetExceeded) as err:
+        await tracker.reserve("s", 0.2, api_key=key)  # the session could, the key cannot
+    assert err.value.code == "key_budget_exceeded" and "'agents'" in err.value.message
+    assert await tracker.remaining("s") == pytest.approx(0.6)  # nothing more was held
+    assert await tracker.remaining("s", api_key=key) == pytest.approx(0.1)
+    await first.commit(0.4)
+    other = await tracker.reserve("t", 0.3, api_key=key)  # a new session, the same day
+    with pytest.raises(BudgetExceeded) as err:
+        await other.claim(0.5)
+    assert "daily" in err.value.message
+    await other.commit(0.3)
+    budget = await tracker.budget("u", api_key=key)
+    assert budget.remaining == pytest.approx(0.1) and "daily" in budget.label
+    assert await tracker.remaining("u") == pytest.approx(1.0)  # without the key: unlimited by it
 
 
 @pytest.mark.parametrize("bad", [-0.01, float("nan"), float("inf"), "0.1", True, None])
