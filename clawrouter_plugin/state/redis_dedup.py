@@ -4,12 +4,15 @@ Identical concurrent requests (same cache key) pay once, whichever processes the
 Within a process, :class:`~.dedup.InFlight` still shares one piece of work between its
 callers without asking Redis; that work joins the team-wide group of its key:
 
-- **Leader.** The first process to ``SET lock NX PX`` does the work and keeps its lock alive
-  (renewed every third of ``lock_seconds``). When it is done it stores its answer, or its
-  error, under ``done:<token>`` for ``result_seconds`` and drops the lock, in one script.
+- **Leader.** The first process to take the group's lock (``SET NX PX`` in a script that
+  also numbers the leaders of the group: its token is ``<generation>:<random>``) does the
+  work and keeps its lock alive (renewed every third of ``lock_seconds``). When it is done it
+  stores its answer, or its error, tagged with its token, for ``result_seconds`` and drops
+  the lock, in one script.
 - **Waiters** poll (10 ms growing to 100 ms, bounded by ``max_wait_seconds``) until the
-  answer of the leader they waited for appears, and return it as a shared answer, or raise
-  its error.
+  answer of the leader they waited for (or of a later one) appears, and return it as a
+  shared answer, or raise its error. An answer older than the leader they waited for is
+  never taken: it was not produced for them.
 - **Before the leader signs a payment** it writes a *paying* marker holding the payment's
   ``validBefore``, which expires at ``validBefore`` plus a margin. The marker is written only
   while the leader still holds the lock (one script), otherwise nothing is signed. It is
@@ -18,7 +21,8 @@ callers without asking Redis; that work joins the team-wide group of its key:
 - **Leader death rule.** When the lock expires without an answer (the leader's process died,
   or its work was cancelled), the next waiter to look *takes over* only if there is no
   paying marker: then the leader never signed anything and exactly one waiter (the one whose
-  ``SET NX`` wins) does the work and pays. With a marker, the leader's payment may still
+  ``SET NX`` wins) does the work and pays; a waiter that looks after that one already
+  finished takes its answer. With a marker, the leader's payment may still
   settle until ``validBefore``: nobody pays again, and every waiter (and any identical request
   until then) gets :class:`IdenticalRequestPending` (503, ``Retry-After``). Once
   ``validBefore`` has passed the authorization can no longer move money, the marker is
@@ -62,14 +66,24 @@ SETTLE_MARGIN_SECONDS = 60  # the paying marker outlives validBefore by this (cl
 POLL_FIRST, POLL_MAX = 0.01, 0.1
 _OK, _ERROR = b"o", b"e"
 
-# KEYS: lock, paying. ARGV: token, lock ms.
+# KEYS: lock, paying, done, generation. ARGV: random part of a token, lock ms, and for a
+# waiter whose leader vanished that leader's generation (else ''). A leader's token is
+# '<generation>:<random>'; its answer is stored as '<token>\n<answer>'.
 _JOIN = """
 local holder = redis.call('GET', KEYS[1])
 if holder then return {'wait', holder} end
+if ARGV[3] ~= '' then
+  local done = redis.call('GET', KEYS[3])
+  if done and tonumber(string.match(done, '^(%d+):')) > tonumber(ARGV[3]) then
+    return {'done', done}
+  end
+end
 local paying = redis.call('GET', KEYS[2])
 if paying then return {'pending', paying} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {'lead', ARGV[1]}
+local token = redis.call('INCR', KEYS[4]) .. ':' .. ARGV[1]
+redis.call('PEXPIRE', KEYS[4], 86400000)
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {'lead', token}
 """
 
 # KEYS: lock, paying. ARGV: token, validBefore, lock ms, margin s.
@@ -90,7 +104,7 @@ return 0
 
 # KEYS: lock, paying, done. ARGV: token, answer, result ms.
 _FINISH = """
-redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[1] .. '\\n' .. ARGV[2], 'PX', ARGV[3])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
 return 1
 """
@@ -138,12 +152,14 @@ class SharedInFlight:
     async def _group(self, key: str, factory: Callable[[], Awaitable[T]],
                      share: Shareable[T]) -> tuple[T, bool]:
         group = self.link.key("dedup", key)
-        lock, paying = group + ":lock", group + ":paying"
-        token = secrets.token_hex(12)
+        keys = [group + ":lock", group + ":paying", group + ":done", group + ":generation"]
+        lock, paying, done = keys[:3]
+        vanished = ""  # the generation of a leader that vanished while we waited for it
         deadline = time.monotonic() + self.max_wait
         while time.monotonic() < deadline:
             try:
-                state, value = await self._join(keys=[lock, paying], args=[token, self.lock_ms])
+                state, value = await self._join(keys=keys, args=[
+                    secrets.token_hex(12), self.lock_ms, vanished])
             except ResponseError:
                 raise
             except REDIS_ERRORS as exc:
@@ -152,17 +168,20 @@ class SharedInFlight:
                 return await factory(), False
             self.link.mark_up()
             if state == b"lead":
-                return await self._lead(lock, paying, f"{group}:done:{token}", token, factory,
+                return await self._lead(lock, paying, done, value.decode(), factory,
                                         share), False
             if state == b"pending":
                 raise IdenticalRequestPending(int(value), time.time(), SETTLE_MARGIN_SECONDS)
-            data = await self._wait(lock, f"{group}:done:{value.decode()}", value, deadline)
+            data = value if state == b"done" else await self._wait(lock, done, value, deadline)
             if data is not None:
-                return _result(data, share), True
+                return _result(data.partition(b"\n")[2], share), True
+            vanished = value.split(b":", 1)[0].decode()
         raise _too_long(self.max_wait)
 
     async def _wait(self, lock: str, done: str, holder: bytes, deadline: float) -> bytes | None:
-        """The answer of the leader holding ``holder``, or None when it vanished without one."""
+        """The stored answer of the leader holding ``holder`` (or of a later one), or None
+        when that leader vanished without one."""
+        generation = _generation(holder)
         delay = POLL_FIRST
         while time.monotonic() < deadline:
             await asyncio.sleep(delay)
@@ -175,7 +194,7 @@ class SharedInFlight:
                     "an identical request is being answered by another clawrouter process, "
                     "and its answer cannot be fetched while the shared state (Redis) is "
                     "unreachable; this request was not paid. Try again in a few seconds") from None
-            if data is not None:
+            if data is not None and _generation(data) >= generation:
                 return data
             if current != holder:
                 return None
@@ -226,6 +245,8 @@ class SharedInFlight:
         try:
             await self._finish_script(keys=[lock, paying, done], args=[token, answer,
                                                                        self.result_ms])
+        except ResponseError:
+            log.exception("could not hand an answer to identical requests in other processes")
         except REDIS_ERRORS as exc:
             self.link.mark_down(exc)
             log.warning("could not hand an answer to identical requests in other processes: %s",
@@ -241,6 +262,11 @@ class SharedInFlight:
         task = asyncio.get_running_loop().create_task(quietly())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _generation(token: bytes) -> int:
+    """The generation of a leader's token, or of the stored answer that starts with it."""
+    return int(token.split(b":", 1)[0])
 
 
 def _error_payload(exc: BaseException) -> bytes:
