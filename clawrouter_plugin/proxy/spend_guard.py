@@ -48,6 +48,8 @@ class SpendGuard:
                 decision = as_tried(
                     services.router.route(body, "free", excluded=services.exclusions.all()))
                 notice = "wallet empty: using the free model; fund your wallet to use paid models"
+        if _charge(decision) == 0:  # free: fits any budget, no need to read one
+            return decision, notice
         budget = await services.spend.budget(sid, api_key=api_key)
         if budget is None or _charge(decision) <= budget.remaining:
             return decision, notice
