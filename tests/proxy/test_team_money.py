@@ -186,6 +186,24 @@ async def test_redis_killed_mid_load(team, own_redis, x402_upstream, payer):
     reconcile(proxies, x402_upstream)
 
 
+async def test_redis_down_images_and_forwarded_calls_sign_nothing(team, own_redis,
+                                                                   x402_upstream):
+    """Every paying route claims its payment before signing: with Redis gone an image and
+    an embeddings call are 503 state_unavailable and the upstream sees no payment."""
+    (proxy,) = await team(1, own_redis.url)
+    x402_upstream.set_price("/v1/embeddings", "0.0004")
+    own_redis.kill()
+    code, headers, raw = await post(proxy, "/v1/embeddings", json_body={"input": "x"})
+    assert code == 503 and json.loads(raw)["error"]["code"] == "state_unavailable"
+    code, _, raw = await post(proxy, "/v1/images/generations",
+                              json_body={"model": "dall-e-3", "prompt": "a kite"})
+    assert code == 503 and json.loads(raw)["error"]["code"] == "state_unavailable"
+    assert x402_upstream.count(paid=True) == 0 and not x402_upstream.ledger.settlements
+    own_redis.start()
+    code, _, _ = await post(proxy, "/v1/embeddings", json_body={"input": "x"})
+    assert code == 200 and len(x402_upstream.ledger.settlements) == 1
+
+
 def _team_serve(tmp_path, upstream, key, redis_url) -> Serve:
     """A real ``clawrouter serve`` process on the team's Redis (for SIGKILL)."""
     serve = Serve(tmp_path, upstream.url, key)

@@ -149,6 +149,27 @@ async def test_a_leader_cancelled_after_signing_is_not_paid_again(processes):
     assert calls == 1
 
 
+async def test_a_leader_that_lost_its_lock_does_not_sign(processes, redis_url):
+    """The lock expired under a live leader (say its renewals could not reach Redis) and
+    another may have taken over: its next signature is refused before it exists."""
+    (flight,) = processes(1)
+    refused = []
+
+    async def factory():
+        await flight.link.client.delete(flight.link.key("dedup", "k", "lock"))
+        try:
+            await before_signing.get()(int(time.time()) + 300)
+        except ClawRouterError as exc:
+            refused.append(exc)
+            raise
+        return "signed"
+
+    with pytest.raises(ClawRouterError) as err:
+        await asyncio.wait_for(flight.run("k", factory, Json()), 10)
+    assert refused and err.value.status == 503 and "not paid" in err.value.message
+    assert await flight.link.client.get(flight.link.key("dedup", "k", "paying")) is None
+
+
 async def test_without_share_nothing_leaves_the_process(processes, own_redis):
     (flight,) = processes(1, url=own_redis.url)
     own_redis.kill()  # not needed: never asked
