@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import BudgetExceeded
 
@@ -23,10 +22,10 @@ DAY_TTL_SECONDS = 2 * 86_400  # a day's account outlives its day (a hold may cro
 SESSION, KEY_RUN, KEY_DAY = "s", "kr", "kd"
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     """One budget: where its spend is kept (``key``), its limit in USD (None: only counted),
-    how long it lives without activity, and what messages call it."""
+    how long it lives without activity, and what messages call it. (A named tuple: one is
+    made for every request, on the hot path.)"""
 
     key: tuple[str, ...]
     limit: float | None
@@ -34,8 +33,7 @@ class Account:
     label: str  # e.g. "the session's maxCostPerRun"
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(NamedTuple):
     """What is left of the tightest limited account of a request."""
 
     remaining: float

@@ -187,26 +187,34 @@ class SpendTracker:
         """
         usd = amount(usd)
         accounts = self._accounts(sid, api_key)
-        left = tightest(accounts, self._left(accounts))
+        states = [self._state(account) for account in accounts]
+        left = tightest(accounts, [None if account.limit is None else
+                                   account.limit - state.spent - state.held  # type: ignore
+                                   for account, state in zip(accounts, states)])
         reservation = Reservation(self, sid, accounts, None if left is None else left.remaining)
-        await self._hold(reservation, usd, "est")
-        for account in accounts:
-            self._state(account).holds += 1  # type: ignore[union-attr]
+        self._raise(reservation, states, usd, "est")  # type: ignore[arg-type]
+        for state in states:
+            state.holds += 1  # type: ignore[union-attr]
         return reservation
 
     async def _hold(self, reservation: Reservation, usd: float, what: str,
                     signing: bool = False) -> None:
+        if usd > reservation.amount:
+            states = [self._state(account) for account in reservation.accounts]
+            self._raise(reservation, states, usd, what)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _raise(reservation: Reservation, states: list[_Account], usd: float, what: str) -> None:
+        """Raise the reservation's hold to ``usd`` on every account, or on none."""
         extra = usd - reservation.amount
         if extra <= 0:
             return
-        states = [self._state(account) for account in reservation.accounts]
         for account, state in zip(reservation.accounts, states):
-            assert state is not None
             if account.limit is not None and state.spent + state.held + extra \
                     > account.limit + EPSILON:
                 raise over_budget(account, state.spent, state.held, extra, what)
         for state in states:
-            state.held += extra  # type: ignore[union-attr]
+            state.held += extra
         reservation.amount = usd
 
     async def _settle(self, reservation: Reservation, actual: float) -> None:
