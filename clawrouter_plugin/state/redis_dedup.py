@@ -160,11 +160,9 @@ class SharedInFlight:
             try:
                 state, value = await self._join(keys=keys, args=[
                     secrets.token_hex(12), self.lock_ms, vanished])
-            except ResponseError:
-                raise
             except REDIS_ERRORS as exc:
-                self.link.mark_down(exc)
-                log.info("Redis unreachable: identical requests are shared in this process only")
+                unavailable(self.link, exc)
+                log.info("Redis unusable: identical requests are shared in this process only")
                 return await factory(), False
             self.link.mark_up()
             if state == b"lead":
@@ -207,8 +205,6 @@ class SharedInFlight:
             try:
                 held = await self._signing(keys=[lock, paying], args=[
                     token, valid_before, self.lock_ms, SETTLE_MARGIN_SECONDS])
-            except ResponseError:
-                raise
             except REDIS_ERRORS as exc:
                 raise unavailable(self.link, exc) from None
             if not held:

@@ -124,10 +124,14 @@ return out
 
 
 def unavailable(link: RedisLink, error: BaseException) -> StateUnavailable:
-    """Note that Redis is down; the 503 that says nothing was signed."""
-    link.mark_down(error)
+    """Note that Redis failed (down, or refusing commands: out of memory, read-only, a
+    script error, which is logged); the 503 that says nothing was signed."""
+    if isinstance(error, ResponseError):
+        log.error("Redis refused a team-mode state command: %s", error)
+    else:
+        link.mark_down(error)
     return StateUnavailable(
-        "clawrouter cannot reach its shared state (Redis) to check the budgets, so nothing "
+        "clawrouter cannot use its shared state (Redis) to check the budgets, so nothing "
         "was signed or paid; try again in a few seconds (GET /health shows the Redis state)")
 
 
@@ -152,8 +156,6 @@ class RedisSpend:
     async def _run(self, script, keys: list[str], args: list) -> list:
         try:
             result = await script(keys=keys, args=args)
-        except ResponseError:
-            raise  # a bug in a script, not an unreachable server
         except REDIS_ERRORS as exc:
             raise unavailable(self.link, exc) from None
         self.link.mark_up()

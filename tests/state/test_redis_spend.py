@@ -146,3 +146,19 @@ async def test_redis_down_nothing_can_be_claimed_and_it_recovers(processes, own_
     await reservation.commit(0.001)
     assert spend.link.healthy is True
     assert await spend.spent("s") == pytest.approx(0.001)  # a restart without persistence
+
+
+async def test_a_redis_that_refuses_writes_signs_nothing(processes, own_redis):
+    """Out of memory (maxmemory reached, no eviction): Redis answers but refuses the claim.
+    That is a 503 too, not a server error, and the link is not reported down."""
+    (spend,) = processes(1, None, url=own_redis.url)
+    await spend.link.client.config_set("maxmemory", 1)
+    await spend.link.client.config_set("maxmemory-policy", "noeviction")
+    reservation = await spend.reserve("s", 0.0)
+    with pytest.raises(StateUnavailable):
+        await reservation.claim(0.001)
+    assert spend.link.healthy is True
+    await spend.link.client.config_set("maxmemory", 0)
+    await reservation.claim(0.001)
+    await reservation.commit(0.001)
+    assert await spend.spent("s") == pytest.approx(0.001)
