@@ -145,7 +145,11 @@ class Pipeline:
             services.on_routed(decision)
 
         dedup_key = key or f"nocache:{id(plan)}"
-        share = _SharedOutcome(decision) if key is not None else None  # across processes
+        # shared across processes (team mode) when it may cost money: a chain of only the
+        # free model is not worth a round trip to Redis
+        free = services.catalog.free_model
+        share = _SharedOutcome(decision) if key is not None and any(
+            model != free for model in chain) else None
         if not stream:
             work = asyncio.current_task()
             assert work is not None

@@ -204,6 +204,19 @@ async def test_redis_down_images_and_forwarded_calls_sign_nothing(team, own_redi
     assert code == 200 and len(x402_upstream.ledger.settlements) == 1
 
 
+async def test_redis_down_the_free_model_still_answers(team, own_redis, x402_upstream):
+    """Nothing is signed for the free model, so no budget needs checking: with Redis gone it
+    still answers (paid requests get the 503)."""
+    (proxy,) = await team(1, own_redis.url, maxCostPerRun=1.0)
+    own_redis.kill()
+    free = {"model": "free", "messages": [{"role": "user", "content": "hello"}]}
+    code, _, raw = await post(proxy, CHAT_PATH, json_body=free)
+    assert code == 200 and json.loads(raw)["choices"][0]["message"]["content"]
+    code, _, raw = await post(proxy, CHAT_PATH, json_body=ask("paid"))
+    assert code == 503 and json.loads(raw)["error"]["code"] == "state_unavailable"
+    assert x402_upstream.count(paid=True) == 0
+
+
 def _team_serve(tmp_path, upstream, key, redis_url) -> Serve:
     """A real ``clawrouter serve`` process on the team's Redis (for SIGKILL)."""
     serve = Serve(tmp_path, upstream.url, key)
