@@ -107,8 +107,11 @@ class SpendGuard:
             callback(info)
 
 
+def charge(estimate: float) -> float:
+    """What an estimate will likely be charged: at least the minimum charge, unless free."""
+    return 0.0 if estimate <= 0 else max(estimate, MIN_CHARGE_USD)
+
+
 def _charge(decision: "RoutingDecision") -> float:
-    """What a decision will likely be charged: its estimate, at least the minimum charge."""
-    if decision.cost_estimate <= 0:
-        return 0.0
-    return max(decision.cost_estimate, MIN_CHARGE_USD)
+    """What a decision will likely be charged (see :func:`charge`)."""
+    return charge(decision.cost_estimate)

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from .chat_format import CompletionAssembler, completion_to_chunks, token_counts
 from .fallback import error_message, should_try_next
+from .spend_guard import charge
 from .upstream_body import upstream_body
 
 if TYPE_CHECKING:
@@ -102,8 +103,11 @@ class UpstreamChat:
             model = models[index]
             index += 1
             tried += 1
+            # hold what the attempt will likely be charged (the guard's measure): an estimate
+            # below the upstream's minimum charge would leave too little held, and concurrent
+            # requests' claims could then all be refused while the budget has room for some
             estimate = services.router.cost(model, decision.input_tokens, decision.output_tokens)[0]
-            reservation = await services.spend.reserve(sid, estimate, api_key=api_key)
+            reservation = await services.spend.reserve(sid, charge(estimate), api_key=api_key)
             tab.model = model
             mark = tab.mark()
             try:

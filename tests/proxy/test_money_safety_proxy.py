@@ -46,6 +46,36 @@ async def test_concurrent_requests_of_one_session_stay_within_its_budget(start, 
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 2  # nothing else was signed
 
 
+async def test_concurrent_estimates_below_the_price_do_not_starve_the_budget(
+        start, x402_upstream, payer):
+    """Estimates ($0.000422) below what the upstream charges at least ($0.001): sixteen
+    concurrent requests of one $0.005 session must not hold so many estimates that no
+    payment fits any more. Each holds at least the minimum charge, so exactly five are
+    admitted, and all five are paid."""
+    proxy = await start(maxCostPerRun=0.005, maxCostPerRunMode="strict")
+    serve = x402_upstream._serve
+
+    async def slow_402(call, header):  # every request has reserved before the first 402
+        if header is None:
+            await asyncio.sleep(0.3)
+        return await serve(call, header)
+
+    x402_upstream._serve = slow_402
+
+    async def ask(index: int) -> int:
+        body = {"model": "deepseek/deepseek-chat", "max_tokens": 1000,
+                "messages": [{"role": "user", "content": f"question {index}"}]}
+        code, headers, _ = await post(proxy, "/v1/chat/completions", json_body=body,
+                                      headers={"x-session-id": "s"})
+        assert code != 200 or headers["x-clawrouter-estimate"] == "0.000422"
+        return code
+
+    codes = await asyncio.wait_for(asyncio.gather(*(ask(i) for i in range(16))), 20)
+    assert sorted(codes) == [200] * 5 + [429] * 11
+    assert x402_upstream.ledger.total_paid(payer) == 5000
+    assert x402_upstream.count(path=CHAT_PATH, paid=True) == 5
+
+
 async def test_connection_lost_after_paying_moves_only_to_the_free_model(start, x402_upstream,
                                                                          payer):
     proxy = await start()
