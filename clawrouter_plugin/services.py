@@ -24,7 +24,8 @@ from .router import Router
 from .state.backends import open_stores
 from .state.dedup import InFlight
 from .state.redis_conn import RedisLink, open_link
-from .state.spend import SpendTracker
+from .state.redis_dedup import SharedInFlight
+from .state.spend import Spend
 from .state.stores import CacheStore, ModelExclusions, SessionPins
 from .state.usage_stats import LocalUsageStats, open_usage_stats
 from .usage import UsageLog
@@ -43,9 +44,9 @@ class Services:
     client: X402Client
     balance: BalanceMonitor
     cache: CacheStore
-    inflight: InFlight
+    inflight: InFlight | SharedInFlight
     sessions: SessionPins
-    spend: SpendTracker
+    spend: Spend
     exclusions: ModelExclusions
     usage: UsageLog
     journal: PaymentJournal
@@ -126,10 +127,8 @@ async def build_services(
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
-        balance=balance, cache=stores.cache, inflight=InFlight(),
-        sessions=stores.sessions,
-        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
-        exclusions=stores.exclusions,
+        balance=balance, cache=stores.cache, inflight=stores.inflight,
+        sessions=stores.sessions, spend=stores.spend, exclusions=stores.exclusions,
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder

@@ -1,5 +1,6 @@
 """The one place that picks the state backend (``state.backend``): local or redis stores for
-the response cache, session pins, exclusions and the pre-authorisation cache."""
+the response cache, session pins, exclusions, spend and budgets, in-flight dedup and the
+pre-authorisation cache."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from ..config import PluginConfig
 from ..payment.preauth import PreAuthCache, PreAuthStore
 from ..payment.redis_preauth import RedisPreAuth
 from .cache import LocalCache, ResponseCache
+from .dedup import InFlight
 from .exclusions import ExclusionStore
 from .redis_cache import RedisCache
 from .redis_conn import RedisLink
+from .redis_dedup import SharedInFlight
 from .redis_exclusions import RedisExclusions
 from .redis_sessions import RedisSessions
+from .redis_spend import RedisSpend
 from .sessions import SessionStore
+from .spend import Spend, SpendTracker
 from .stores import CacheStore, ModelExclusions, SessionPins
 
 
@@ -27,6 +32,8 @@ class Stores(NamedTuple):
     sessions: SessionPins
     exclusions: ModelExclusions
     preauth: PreAuthStore | None  # None: pre-authorisation is off (payment.preauth)
+    spend: Spend
+    inflight: InFlight | SharedInFlight
 
 
 def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
@@ -45,6 +52,8 @@ def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
             exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog,
                                       config.exclude_models),
             preauth=PreAuthCache() if preauth else None,
+            spend=SpendTracker(config.max_cost_per_run, ttl_seconds=ttl),
+            inflight=InFlight(),
         )
     cache: CacheStore = RedisCache(
         link, max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
@@ -55,4 +64,6 @@ def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
         sessions=RedisSessions(link, ttl_seconds=ttl),
         exclusions=RedisExclusions(link, catalog, config.exclude_models),
         preauth=RedisPreAuth(link) if preauth else None,
+        spend=RedisSpend(link, config.max_cost_per_run, ttl_seconds=ttl),
+        inflight=SharedInFlight(link),
     )
