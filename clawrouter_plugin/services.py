@@ -25,6 +25,7 @@ from .state.backends import open_stores
 from .state.dedup import InFlight
 from .state.redis_conn import RedisLink, open_link
 from .state.redis_dedup import SharedInFlight
+from .state.request_reads import SequentialReads
 from .state.spend import Spend
 from .state.stores import CacheStore, ModelExclusions, SessionPins
 from .state.usage_stats import LocalUsageStats, open_usage_stats
@@ -53,6 +54,7 @@ class Services:
     images: ImageService
     keys: KeyStore  # API keys of a shared proxy (checked when server.keysRequired)
     stats: LocalUsageStats  # what /stats answers: this process's log, or the team's totals
+    reads: SequentialReads  # the pipeline's reads before routing (picked in state/backends.py)
     redis: RedisLink | None = None  # the process's one Redis link (state.backend: redis)
     recorder: Any = None
     pipeline: Any = None
@@ -129,6 +131,7 @@ async def build_services(
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
         balance=balance, cache=stores.cache, inflight=stores.inflight,
         sessions=stores.sessions, spend=stores.spend, exclusions=stores.exclusions,
+        reads=stores.reads,
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder

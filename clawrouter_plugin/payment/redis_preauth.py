@@ -6,6 +6,11 @@ upstream sent them, re-checked by the parser on the way back) and which one was 
 expires after ``ttl_seconds``. Every use still signs a fresh payment that the policy checks
 again, exactly as with the local cache. While Redis cannot be reached every lookup is a miss
 (the request negotiates its price with one more round trip) and nothing is stored.
+
+Each process also keeps what it read or wrote for ``NEAR_SECONDS`` in a local
+:class:`~.preauth.PreAuthCache`, so a paid request costs no Redis round trip for its price.
+A price that changes meanwhile costs at most one refused pre-signed payment (a 402, never
+settled), after which the entry is dropped here and in Redis.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import orjson
 
 from ..state.redis_conn import RedisLink
 from ..state.redis_guard import RedisGuard
-from .preauth import Key
+from .preauth import Key, PreAuthCache
 from .wire import PaymentRequired, Requirement, WireError, parse_requirement
+
+NEAR_SECONDS = 60.0  # how long a process trusts its own copy of a shared entry
 
 
 class RedisPreAuth:
@@ -24,6 +31,7 @@ class RedisPreAuth:
     def __init__(self, link: RedisLink, ttl_seconds: float = 3600):
         self._link = link
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
+        self._near = PreAuthCache(ttl_seconds=min(NEAR_SECONDS, ttl_seconds))
         self._guard = RedisGuard(link, "pre-authorisation",
                                  "each paid request negotiates its price first")
 
@@ -32,17 +40,25 @@ class RedisPreAuth:
 
     async def get(self, key: Key) -> tuple[PaymentRequired, Requirement] | None:
         """The remembered 402 and choice; None when absent, unreadable or unreachable."""
+        near = await self._near.get(key)
+        if near is not None:
+            return near
         value = await self._guard.run(lambda: self._link.client.get(self._key(key)), None)
-        return _decode(value) if value is not None else None
+        found = _decode(value) if value is not None else None
+        if found is not None:
+            await self._near.put(key, *found)
+        return found
 
     async def put(self, key: Key, required: PaymentRequired, chosen: Requirement) -> None:
         """Remember the 402 for every process (skipped while Redis cannot be reached)."""
         value = _encode(required, chosen)
+        await self._near.put(key, required, chosen)
         await self._guard.run(
             lambda: self._link.client.set(self._key(key), value, px=self._ttl_ms), None)
 
     async def drop(self, key: Key) -> None:
-        """Forget ``key`` everywhere."""
+        """Forget ``key`` here and in Redis (other processes' copies age out)."""
+        await self._near.drop(key)
         await self._guard.run(lambda: self._link.client.delete(self._key(key)), None)
 
 

@@ -121,15 +121,11 @@ class Pipeline:
         requested = str(body.get("model") or "auto")
         name = services.catalog.resolve(requested)
         key = None if cache_bypassed(body, headers) else cache_key(body)
-        if key is not None:
-            hit = await services.cache.get(key)
-            if hit is not None:
-                return self._cache_hit(hit, sid, requested, started, api_key)
+        pinned = services.catalog.is_profile(name) and services.config.sessions.enabled
+        hit, pin, excluded = await services.reads(key, sid if pinned else None)
+        if hit is not None:
+            return self._cache_hit(hit, sid, requested, started, api_key)
 
-        is_profile = services.catalog.is_profile(name)
-        pin = await services.sessions.get(sid) \
-            if is_profile and services.config.sessions.enabled else None
-        excluded = await services.exclusions.all()
         decision = services.router.route(
             body, name, excluded=excluded, min_tier=pin.tier if pin else None
         )

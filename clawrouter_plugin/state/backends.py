@@ -20,6 +20,7 @@ from .redis_dedup import SharedInFlight
 from .redis_exclusions import RedisExclusions
 from .redis_sessions import RedisSessions
 from .redis_spend import RedisSpend
+from .request_reads import ConcurrentReads, SequentialReads
 from .sessions import SessionStore
 from .spend import Spend, SpendTracker
 from .stores import CacheStore, ModelExclusions, SessionPins
@@ -34,6 +35,7 @@ class Stores(NamedTuple):
     preauth: PreAuthStore | None  # None: pre-authorisation is off (payment.preauth)
     spend: Spend
     inflight: InFlight | SharedInFlight
+    reads: SequentialReads  # the pipeline's reads before routing (cache, pin, exclusions)
 
 
 def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
@@ -43,27 +45,30 @@ def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
     cache_cfg, ttl = config.cache, config.sessions.ttl_seconds
     preauth = config.payment.preauth
     if link is None:
+        cache: CacheStore = LocalCache(ResponseCache(
+            data_dir / "cache", max_size=cache_cfg.max_size,
+            default_ttl=cache_cfg.ttl_seconds, max_item_size=cache_cfg.max_item_bytes,
+            enabled=cache_cfg.enabled))
+        sessions: SessionPins = SessionStore(ttl_seconds=ttl)
+        exclusions: ModelExclusions = ExclusionStore(
+            data_dir / "exclude-models.json", catalog, config.exclude_models)
         return Stores(
-            cache=LocalCache(ResponseCache(
-                data_dir / "cache", max_size=cache_cfg.max_size,
-                default_ttl=cache_cfg.ttl_seconds, max_item_size=cache_cfg.max_item_bytes,
-                enabled=cache_cfg.enabled)),
-            sessions=SessionStore(ttl_seconds=ttl),
-            exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog,
-                                      config.exclude_models),
+            cache=cache, sessions=sessions, exclusions=exclusions,
             preauth=PreAuthCache() if preauth else None,
             spend=SpendTracker(config.max_cost_per_run, ttl_seconds=ttl),
             inflight=InFlight(),
+            reads=SequentialReads(cache, sessions, exclusions),
         )
-    cache: CacheStore = RedisCache(
+    cache = RedisCache(
         link, max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
         max_item_size=cache_cfg.max_item_bytes, max_bytes=cache_cfg.max_bytes,
     ) if cache_cfg.enabled else LocalCache(ResponseCache(enabled=False))
+    sessions = RedisSessions(link, ttl_seconds=ttl)
+    exclusions = RedisExclusions(link, catalog, config.exclude_models)
     return Stores(
-        cache=cache,
-        sessions=RedisSessions(link, ttl_seconds=ttl),
-        exclusions=RedisExclusions(link, catalog, config.exclude_models),
+        cache=cache, sessions=sessions, exclusions=exclusions,
         preauth=RedisPreAuth(link) if preauth else None,
         spend=RedisSpend(link, config.max_cost_per_run, ttl_seconds=ttl),
         inflight=SharedInFlight(link),
+        reads=ConcurrentReads(cache, sessions, exclusions),
     )

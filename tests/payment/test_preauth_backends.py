@@ -88,7 +88,7 @@ async def test_an_unreadable_entry_is_a_miss(redis_url):
         (key,) = await link.client.keys("test:preauth:*")
         tampered = (await link.client.get(key)).replace(b'"payTo":"0x', b'"payTo":"zz')
         await link.client.set(key, tampered)  # the parser checks the entry again
-        assert await store.get(("/p", None)) is None
+        assert await RedisPreAuth(link).get(("/p", None)) is None  # another process reads it
     finally:
         await link.aclose()
 
@@ -100,9 +100,24 @@ async def test_server_down_is_a_miss(own_redis):
         paid = required()
         await store.put(("/p", None), paid, paid.accepts[0])
         own_redis.kill()
-        assert await store.get(("/p", None)) is None
+        assert await RedisPreAuth(link).get(("/p", None)) is None  # another process: a miss
         await store.put(("/p", None), paid, paid.accepts[0])  # skipped, no error
         await store.drop(("/p", None))
         assert link.healthy is False
+    finally:
+        await link.aclose()
+
+
+async def test_a_process_reads_its_own_entry_without_a_round_trip(own_redis):
+    link = link_to(own_redis.url)
+    try:
+        store, paid = RedisPreAuth(link), required()
+        await store.put(("/p", None), paid, paid.accepts[0])
+        assert await RedisPreAuth(link).get(("/p", None)) is not None  # shared through Redis
+        own_redis.kill()
+        assert await store.get(("/p", None)) == (paid, paid.accepts[0])  # its near copy
+        assert link.healthy is True  # no command was sent
+        await store.drop(("/p", None))
+        assert await store.get(("/p", None)) is None
     finally:
         await link.aclose()
