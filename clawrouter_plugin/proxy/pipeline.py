@@ -17,7 +17,6 @@ import orjson
 from ..ask import find_ask
 from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ShuttingDown
 from ..payment.tab import PaymentTab
-from ..router import tier_rank
 from ..state.cache import CachedResponse
 from ..state.cache_key import cache_bypassed, cache_key
 from ..state.headers import header
@@ -226,7 +225,8 @@ class Pipeline:
         services = self.services
         decision = plan.decision
         if decision.tier != "DIRECT" and services.config.sessions.enabled:
-            await self._update_pin(plan.session, decision, attempt.model)
+            await services.sessions.answered(plan.session, attempt.model, decision.tier,
+                                             decision.table)
         if plan.cache_key is not None:
             await services.cache.put(
                 plan.cache_key,
@@ -246,16 +246,6 @@ class Pipeline:
             latency_ms=(time.perf_counter() - plan.started) * 1000,
             tab=tab,
         )
-
-    async def _update_pin(self, sid: str, decision: "RoutingDecision", model: str) -> None:
-        sessions = self.services.sessions
-        pin = await sessions.get(sid)
-        if pin is None or tier_rank(decision.tier) > tier_rank(pin.tier):
-            await sessions.pin(sid, model, decision.tier, decision.table)
-        elif pin.model != model:
-            await sessions.set_model(sid, model)
-        else:
-            await sessions.touch(sid)
 
     def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float,
                    api_key: "ApiKey | None") -> Reply:

@@ -40,6 +40,25 @@ if ARGV[3] == '' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 0
 """
 
+# after an answer: ARGV = model, tier, table, now, ttl ms (see SessionPins.answered)
+_ANSWERED = """
+local rank = {SIMPLE = 0, MEDIUM = 1, COMPLEX = 2, REASONING = 3}
+local pinned = redis.call('HMGET', KEYS[1], 'tier', 'model')
+if not pinned[1] or (rank[ARGV[2]] or -1) > (rank[pinned[1]] or -1) then
+  redis.call('HINCRBY', KEYS[1], 'requests', 1)
+  redis.call('HSET', KEYS[1], 'model', ARGV[1], 'tier', ARGV[2], 'table', ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+elseif pinned[2] ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'model', ARGV[1])
+else
+  redis.call('HINCRBY', KEYS[1], 'requests', 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('HSET', KEYS[1], 'last_used', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 0
+"""
+
 
 class RedisSessions:
     """A :class:`~clawrouter_plugin.state.stores.SessionPins` in Redis (see the module doc)."""
@@ -52,6 +71,7 @@ class RedisSessions:
         self._guard = RedisGuard(link, "session pins", "routing goes on without session pins")
         self._pin = link.client.register_script(_PIN)
         self._used = link.client.register_script(_USED)
+        self._answered = link.client.register_script(_ANSWERED)
 
     def _keys(self, sid: str) -> list[str]:
         return [self._link.key("pin", sid), self._link.key("pref", sid)]
@@ -79,6 +99,12 @@ class RedisSessions:
         """Record the model that answered after a fallback; no-op without a pin."""
         args = [repr(time.time()), self._ttl_ms, model]
         await self._guard.run(lambda: self._used(keys=self._keys(sid), args=args), 0)
+
+    async def answered(self, sid: str, model: str, tier: str, table: str) -> None:
+        """See :meth:`~.stores.SessionPins.answered`: one script, so the check and the change
+        are one round trip and atomic across processes."""
+        args = [model, tier, table, repr(time.time()), self._ttl_ms]
+        await self._guard.run(lambda: self._answered(keys=self._keys(sid), args=args), 0)
 
     async def set_preference(self, sid: str, model: str) -> None:
         """Remember ``/model``'s choice for every process; StateUnavailable while Redis

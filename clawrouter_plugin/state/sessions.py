@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ask import conversation_opening
+from ..router import tier_rank
 from .canonical import canonical_json
 from .expiring import ExpiringMap
 from .headers import header
@@ -134,6 +135,16 @@ class SessionStore:
         if pin is not None:
             pin.model = model
             pin.last_used = now
+
+    async def answered(self, sid: str, model: str, tier: str, table: str) -> None:
+        """See :meth:`~.stores.SessionPins.answered`."""
+        pin = self._pins.get(sid, self._clock())
+        if pin is None or tier_rank(tier) > tier_rank(pin.tier):
+            await self.pin(sid, model, tier, table)
+        elif pin.model != model:
+            await self.set_model(sid, model)
+        else:
+            await self.touch(sid)
 
     async def set_preference(self, sid: str, model: str) -> None:
         """Remember the model a chat host's user chose for this session."""

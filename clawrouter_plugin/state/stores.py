@@ -54,6 +54,11 @@ class SessionPins(Protocol):
     async def set_model(self, sid: str, model: str) -> None:
         """The model that actually answered (after a fallback); no-op without a pin."""
 
+    async def answered(self, sid: str, model: str, tier: str, table: str) -> None:
+        """``model`` answered a request of ``sid`` routed to ``tier``: pin the session when it
+        has no pin or ``tier`` is above the pinned one, else record the model that answered
+        (after a fallback) or count one more request under the pin."""
+
     async def set_preference(self, sid: str, model: str) -> None:
         """The model a chat host's user chose for this session (``/model``)."""
 

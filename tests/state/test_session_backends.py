@@ -40,6 +40,26 @@ async def test_pin_touch_and_set_model(make):
     assert (await store.get("s")).model == "anthropic/claude-sonnet-4.6"
 
 
+async def test_answered_pins_raises_records_fallbacks_and_counts(make):
+    store = make()
+    await store.answered("s", "google/gemini-2.5-flash", "SIMPLE", "auto")  # no pin: pin
+    pin = await store.get("s")
+    assert (pin.model, pin.tier, pin.table, pin.requests) == (
+        "google/gemini-2.5-flash", "SIMPLE", "auto", 1)
+    await store.answered("s", "google/gemini-2.5-flash", "SIMPLE", "auto")  # same: counted
+    assert (await store.get("s")).requests == 2
+    await store.answered("s", "deepseek/deepseek-chat", "SIMPLE", "auto")  # a fallback answered
+    pin = await store.get("s")
+    assert (pin.model, pin.tier, pin.requests) == ("deepseek/deepseek-chat", "SIMPLE", 2)
+    await store.answered("s", "google/gemini-3.1-pro", "COMPLEX", "agentic")  # higher: re-pin
+    pin = await store.get("s")
+    assert (pin.model, pin.tier, pin.table, pin.requests) == (
+        "google/gemini-3.1-pro", "COMPLEX", "agentic", 3)
+    await store.answered("s", "google/gemini-3.1-pro", "MEDIUM", "auto")  # lower: stays pinned
+    pin = await store.get("s")
+    assert (pin.tier, pin.table, pin.requests) == ("COMPLEX", "agentic", 4)
+
+
 async def test_touch_and_set_model_without_a_pin_do_nothing(make):
     store = make()
     await store.touch("s")
