@@ -149,6 +149,17 @@ class OverridesConfig(ConfigSection):
         return None if value is None else [_check_model(name) for name in value]
 
 
+class PenaltyEntry(ConfigSection):
+    """The cost-aware tier choice of one profile (see router/decision.py): the quality loss
+    per tier routed below what a request needs, and the extra loss per tier above it."""
+
+    under_routing: float = Field(ge=0)
+    over_routing: float = Field(0.0, ge=0)
+
+
+ProfileName = Literal["auto", "eco", "premium", "agentic"]
+
+
 class RoutingConfig(ConfigSection):
     """Overrides for the router: tier tables per profile, scoring, classifier and overrides."""
 
@@ -157,6 +168,7 @@ class RoutingConfig(ConfigSection):
     premium_tiers: TierTable | None = None
     agentic_tiers: TierTable | None = None
     free_tiers: TierTable | None = None
+    penalties: dict[ProfileName, PenaltyEntry] | None = None
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     overrides: OverridesConfig = Field(default_factory=OverridesConfig)

@@ -29,6 +29,8 @@ STRUCTURAL_DIMS = (
 )
 # the parts of the score that count as formal evidence for REASONING
 FORMAL_DIMS = ("reasoning", "math", "algorithmic", "math_notation")
+# profiles whose tier is chosen cost-aware (each has penalties; "free" is always SIMPLE)
+PENALTY_PROFILES = ("auto", "eco", "premium", "agentic")
 # which tier table each profile uses (field name in RoutingConfig)
 TABLE_FIELDS = {
     "auto": "tiers", "eco": "eco_tiers", "premium": "premium_tiers",
@@ -41,6 +43,7 @@ class Settings:
     """Everything the router needs, fully resolved (no optional values)."""
 
     tables: dict[str, dict[str, tuple[str, ...]]]  # table -> tier -> (primary, *fallbacks)
+    penalties: dict[str, tuple[float, float]]  # profile -> (under-routing, over-routing)
     weights: dict[str, float]
     saturation: dict[str, float]
     keywords: dict[str, tuple[str, ...]]  # dimension -> keywords of every language
@@ -115,6 +118,16 @@ def _tables(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, dict[str,
     return tables
 
 
+def _penalties(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[float, float]]:
+    merged = dict(defaults.penalties or {})
+    merged.update(user.penalties or {})
+    missing = [profile for profile in PENALTY_PROFILES if profile not in merged]
+    if missing:
+        raise ValueError(f"penalties: missing profiles {', '.join(missing)}")
+    return {profile: (merged[profile].under_routing, merged[profile].over_routing)
+            for profile in PENALTY_PROFILES}
+
+
 def _keywords(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[str, ...]]:
     result = {}
     for dim in KEYWORD_DIMS:
@@ -152,6 +165,7 @@ def build_settings(user: RoutingConfig, *, is_default: bool = False) -> Settings
     overrides = _section(user.overrides, defaults.overrides)
     return Settings(
         tables=_tables(user, defaults),
+        penalties=_penalties(user, defaults),
         weights=weights,
         saturation=saturation,
         keywords=_keywords(user, defaults),

@@ -1,0 +1,448 @@
+"""The learned tier classifier: features of a request → calibrated p(tier) and the agentic flag.
+
+A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
+from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
+for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
+numpy: a few dict look-ups per feature.
+
+Features (see docs/routing.md, "How a tier is chosen"):
+
+- the user's ask (:func:`clawrouter_plugin.ask.find_ask`, head and tail of a long one): hashed
+  word unigrams and bigrams, and hashed character n-grams (language-agnostic);
+- the structure of the request: ask length, pasted material size, code, lists, math notation,
+  system-scale numbers, file paths, tools, images, JSON output, tool loop, history size;
+- the keyword dimensions of scorer.py (multilingual keyword lists: "reasoning", "design",
+  "simple", ...), which carry knowledge the corpus alone is too small to learn;
+- the system prompt, earlier user turns and pasted material, as word unigrams in their own
+  hash namespaces and down-weighted, so they inform the tier but cannot outvote the ask.
+
+Each text namespace is L2-normalised by its length (every occurrence counts
+``weight / sqrt(occurrences)``), so a long text does not weigh more than a short one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from array import array
+from functools import lru_cache
+from importlib import resources
+from itertools import cycle
+from operator import mul
+from typing import Any, NamedTuple
+
+from . import ngrams
+from .decision import Policy
+from .features import RequestView, text_tokens
+from .scorer import Scorer
+from .settings import KEYWORD_DIMS, TIERS
+from .shape import Shape, shape
+
+MODEL_FILE = "data/router_model.json"
+MODEL_FORMAT = 1
+COLUMNS = len(TIERS) + 1  # one weight per tier, then the agentic head's
+MATERIAL_CHARS = 1500  # pasted material: words of its first characters only
+CONTEXT_CHARS = 1500  # system prompt and each earlier turn: words of their first characters
+TOP_CONTRIBUTIONS = 8
+CONTEXT_CACHE = 256  # featurised system prompts / earlier turns kept (they repeat every turn)
+
+# namespace seeds of the hashed features
+ASK_WORD, ASK_BIGRAM, ASK_CHAR = ngrams.seed("ask-word"), ngrams.seed("ask-bigram"), ngrams.seed(
+    "ask-char")
+SYSTEM_WORD, HISTORY_WORD, MATERIAL_WORD = (ngrams.seed("system-word"), ngrams.seed(
+    "history-word"), ngrams.seed("material-word"))
+_DENSE_SEED = ngrams.seed("dense")
+
+# ask length in tokens: upper edges of the buckets (one-hot)
+ASK_TOKEN_EDGES = (2, 4, 8, 16, 32, 64, 128, 256)
+MATERIAL_TOKEN_EDGES = (2000, 20000, 100000)  # pasted material: none / small / large / huge
+# Shape fields used as features (value 0..1), with their readable names
+SHAPE_FEATURES = (("code_block", "code"), ("multi_step", "list items"),
+                  ("enumeration", "many requirements"), ("questions", "several questions"),
+                  ("math_notation", "math notation"), ("scale", "system-scale numbers"),
+                  ("trivial_math", "small arithmetic"), ("file_paths", "file paths"),
+                  ("agent_question", "asks a question"))
+_SHAPE_INDEX = tuple(Shape._fields.index(name) for name, _ in SHAPE_FEATURES)
+
+
+def _ask_length_label(index: int) -> str:
+    if index < len(ASK_TOKEN_EDGES):
+        return f"ask ≤{ASK_TOKEN_EDGES[index]} tokens"
+    return f"ask >{ASK_TOKEN_EDGES[-1]} tokens"
+
+
+def _material_label(index: int) -> str:
+    if index < len(MATERIAL_TOKEN_EDGES):
+        return f"pasted material ≤{MATERIAL_TOKEN_EDGES[index] // 1000}k tokens"
+    return f"pasted material >{MATERIAL_TOKEN_EDGES[-1] // 1000}k tokens"
+
+
+# every dense feature's readable name, in a fixed order
+DENSE_NAMES: tuple[str, ...] = (
+    tuple(_ask_length_label(i) for i in range(len(ASK_TOKEN_EDGES) + 1))
+    + tuple(_material_label(i) for i in range(len(MATERIAL_TOKEN_EDGES) + 1))
+    + tuple(label for _, label in SHAPE_FEATURES)
+    + ("tools", "images", "JSON output", "tool loop", "own system prompt",
+       "1 earlier turn", "2 earlier turns", "3+ earlier turns")
+    + tuple(f"keywords: {dim.replace('_', ' ')}" for dim in KEYWORD_DIMS)
+)
+DENSE_BUCKETS = tuple(ngrams.bucket(_DENSE_SEED, name) for name in DENSE_NAMES)
+_ASK_LEN0 = 0
+_MATERIAL0 = len(ASK_TOKEN_EDGES) + 1
+_SHAPE0 = _MATERIAL0 + len(MATERIAL_TOKEN_EDGES) + 1
+_FLAGS0 = _SHAPE0 + len(SHAPE_FEATURES)
+_KEYWORDS0 = _FLAGS0 + 8
+_KEYWORD_INDEX = {dim: _KEYWORDS0 + i for i, dim in enumerate(KEYWORD_DIMS)}
+
+
+class Features(NamedTuple):
+    """One request's features: sparse hashed groups and the dense (structural) values."""
+
+    words: dict[int, float]  # ask word unigrams and bigrams
+    chars: dict[int, float]  # ask character n-grams
+    system: dict[int, float]
+    history: dict[int, float]
+    material: dict[int, float]
+    dense: list[tuple[int, float]]  # (index into DENSE_NAMES, value)
+    ask: str  # the normalised ask (for labelling n-grams in explanations)
+
+
+class Classification(NamedTuple):
+    """The classifier's verdict on one request.
+
+    ``tier`` is the one chosen from ``probabilities`` (SIMPLE, MEDIUM, COMPLEX, REASONING;
+    calibrated, summing to 1): by a profile's cost-aware policy, else the most probable.
+    ``contributions`` are the features that pushed hardest toward ``tier``, largest first.
+    """
+
+    tier: str
+    score: float  # expected tier index: sum of p(tier) * index (0 = SIMPLE .. 3 = REASONING)
+    confidence: float  # p(tier)
+    agentic_score: float  # p(multi-step agent task)
+    agentic: bool
+    signals: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    contributions: tuple[tuple[str, float], ...]
+
+
+def _edge_index(value: int, edges: tuple[int, ...]) -> int:
+    for index, edge in enumerate(edges):
+        if value <= edge:
+            return index
+    return len(edges)
+
+
+def _bag(text: str, uni_seed: int, limit: int, weight: float) -> dict[int, float]:
+    """Word unigrams of the first ``limit`` characters of ``text``, L2-normalised × weight."""
+    out: dict[int, float] = {}
+    tokens = ngrams.words(ngrams.normalize(text[:limit]))
+    if tokens:
+        ngrams.add_words(out, tokens, uni_seed, 0, weight / math.sqrt(len(tokens)))
+    return out
+
+
+class Params(NamedTuple):
+    """Featurisation settings stored with the weights (training and inference agree)."""
+
+    char_low: int
+    char_high: int
+    word_weight: float
+    char_weight: float
+    system_weight: float
+    history_weight: float
+    material_weight: float
+    keyword_weight: float
+
+
+DEFAULT_PARAMS = Params(2, 4, 1.0, 1.0, 0.3, 0.3, 0.3, 3.0)
+
+
+class Featurizer:
+    """Turns a :class:`RequestView` into :class:`Features` (caches context texts)."""
+
+    def __init__(self, params: Params, keywords: Scorer):
+        self.p = params
+        self.keywords = keywords
+        self._system = lru_cache(maxsize=CONTEXT_CACHE)(self._system_bag)
+        self._history = lru_cache(maxsize=CONTEXT_CACHE)(self._history_bag)
+
+    def _system_bag(self, text: str) -> dict[int, float]:
+        return _bag(text, SYSTEM_WORD, CONTEXT_CHARS, self.p.system_weight)
+
+    def _history_bag(self, text: str) -> dict[int, float]:
+        return _bag(text, HISTORY_WORD, CONTEXT_CHARS, self.p.history_weight)
+
+    def clear_cache(self) -> None:
+        """Forget cached context features (benchmarks, tests)."""
+        self._system.cache_clear()
+        self._history.cache_clear()
+        self.keywords.clear_cache()
+
+    def features(self, view: RequestView) -> Features:
+        """The features of one request."""
+        p = self.p
+        ask = ngrams.normalize(view.instruction)
+        words: dict[int, float] = {}
+        tokens = ngrams.words(ask)
+        if tokens:
+            ngrams.add_words(words, tokens, ASK_WORD, ASK_BIGRAM,
+                             p.word_weight / math.sqrt(2 * len(tokens) - 1))
+        chars: dict[int, float] = {}
+        span = len(ask) + 2 - p.char_low + 1
+        if span > 0:
+            count = span * (p.char_high - p.char_low + 1)
+            ngrams.add_chars(chars, ask, p.char_low, p.char_high, ASK_CHAR,
+                             p.char_weight / math.sqrt(count))
+        system = self._system(view.system) if view.system else {}
+        history: dict[int, float] = {}
+        if view.history:
+            history = self._history("\n".join(view.history))
+        material: dict[int, float] = {}
+        if view.material:
+            material = _bag(view.material, MATERIAL_WORD, MATERIAL_CHARS, p.material_weight)
+        dense = _dense(view, ask)
+        for dim, value in self.keywords.values(view).items():
+            dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
+        return Features(words, chars, system, history, material, dense, ask)
+
+    def flat(self, view: RequestView) -> dict[int, float]:
+        """Every feature of one request in one sparse vector (bucket → value), for training."""
+        f = self.features(view)
+        out: dict[int, float] = {}
+        for group in (f.words, f.chars, f.system, f.history, f.material):
+            for key, value in group.items():
+                out[key] = out.get(key, 0.0) + value
+        for index, value in f.dense:
+            key = DENSE_BUCKETS[index]
+            out[key] = out.get(key, 0.0) + value
+        return out
+
+
+def _dense(view: RequestView, ask: str) -> list[tuple[int, float]]:
+    """The structural features that are not zero."""
+    dense = [(_ASK_LEN0 + _edge_index(text_tokens(ask), ASK_TOKEN_EDGES), 1.0)]
+    if view.material_tokens:
+        dense.append((_MATERIAL0 + _edge_index(view.material_tokens, MATERIAL_TOKEN_EDGES), 1.0))
+    form = shape(view)
+    for offset, field in enumerate(_SHAPE_INDEX):
+        value = form[field]
+        if value > 0.0:
+            dense.append((_SHAPE0 + offset, value))
+    flags = (view.has_tools, view.images > 0, view.structured, view.tool_loop, bool(view.system))
+    for offset, flag in enumerate(flags):
+        if flag:
+            dense.append((_FLAGS0 + offset, 1.0))
+    turns = len(view.history)
+    if turns:
+        dense.append((_FLAGS0 + len(flags) + min(turns, 3) - 1, 1.0))
+    return dense
+
+
+class Model(NamedTuple):
+    """Weights of the classifier as read from the model file."""
+
+    params: Params
+    rows: dict[int, int]  # bucket → row in ``weights``
+    weights: list[float]  # COLUMNS per row
+    bias: list[float]  # COLUMNS
+    temperature: float  # tier logits are divided by this (calibration)
+    agentic_threshold: float
+
+
+def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
+                 bias: list[float], temperature: float, agentic_threshold: float,
+                 meta: dict[str, Any]) -> str:
+    """The model file's text (deterministic): weights quantised to int16 per column."""
+    scales = []
+    for column in range(COLUMNS):
+        peak = max((abs(row[column]) for row in weights), default=0.0)
+        scales.append(peak / 32767 if peak > 0 else 1.0)
+    quantised = array("h", [int(round(row[c] / scales[c])) for row in weights
+                            for c in range(COLUMNS)])
+    ids = array("I", buckets)
+    if ids.itemsize != 4 or quantised.itemsize != 2:
+        raise RuntimeError("unexpected C integer sizes")
+    document = {
+        "format": MODEL_FORMAT, "tiers": list(TIERS), "bucket_bits": ngrams.BUCKET_BITS,
+        "params": params._asdict(), "dense": list(DENSE_NAMES),
+        "temperature": round(temperature, 6), "agentic_threshold": round(agentic_threshold, 6),
+        "bias": [round(b, 6) for b in bias], "scales": [repr(s) for s in scales],
+        "buckets": base64.b64encode(_little(ids)).decode("ascii"),
+        "weights": base64.b64encode(_little(quantised)).decode("ascii"),
+        "meta": meta,
+    }
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def _little(values: array) -> bytes:
+    if array("H", [1]).tobytes()[0] != 1:  # big-endian machine: store little-endian anyway
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def decode_model(text: str) -> Model:
+    """A :class:`Model` from the model file's text; ValueError when it does not fit this code."""
+    doc = json.loads(text)
+    if doc.get("format") != MODEL_FORMAT or doc.get("tiers") != list(TIERS):
+        raise ValueError("router model file: unsupported format")
+    if doc["bucket_bits"] != ngrams.BUCKET_BITS or doc["dense"] != list(DENSE_NAMES):
+        raise ValueError("router model file: trained with other features than this code reads")
+    ids = array("I")
+    ids.frombytes(base64.b64decode(doc["buckets"]))
+    quantised = array("h")
+    quantised.frombytes(base64.b64decode(doc["weights"]))
+    if array("H", [1]).tobytes()[0] != 1:
+        ids.byteswap()
+        quantised.byteswap()
+    if len(quantised) != len(ids) * COLUMNS:
+        raise ValueError("router model file: weights do not match the buckets")
+    scales = [float(s) for s in doc["scales"]]
+    weights = list(map(mul, quantised, cycle(scales)))
+    rows = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+    return Model(Params(**doc["params"]), rows, weights, [float(b) for b in doc["bias"]],
+                 float(doc["temperature"]), float(doc["agentic_threshold"]))
+
+
+@lru_cache(maxsize=1)
+def packaged_model() -> Model:
+    """The model shipped with the package (read once per process)."""
+    text = resources.files("clawrouter_plugin").joinpath(MODEL_FILE).read_text("utf-8")
+    return decode_model(text)
+
+
+class Classifier:
+    """Scores requests with the learned model; build once per Router."""
+
+    def __init__(self, keywords: Scorer, model: Model | None = None):
+        self.model = model or packaged_model()
+        self.featurizer = Featurizer(self.model.params, keywords)
+
+    def clear_cache(self) -> None:
+        """Forget cached context features (benchmarks, tests)."""
+        self.featurizer.clear_cache()
+
+    def logits(self, f: Features) -> list[float]:
+        """Raw scores: four tier logits (before calibration), then the agentic logit."""
+        m = self.model
+        rows, w = m.rows, m.weights
+        z = list(m.bias)
+        for group in (f.words, f.chars, f.system, f.history, f.material):
+            for key, value in group.items():
+                row = rows.get(key)
+                if row is not None:
+                    base = row * COLUMNS
+                    for c in range(COLUMNS):
+                        z[c] += value * w[base + c]
+        for index, value in f.dense:
+            row = rows.get(DENSE_BUCKETS[index])
+            if row is not None:
+                base = row * COLUMNS
+                for c in range(COLUMNS):
+                    z[c] += value * w[base + c]
+        return z
+
+    def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
+        """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
+        the one ``policy`` chooses from the probabilities (cost-aware), else the most probable."""
+        f = self.featurizer.features(view)
+        z = self.logits(f)
+        probabilities = softmax([z[c] / self.model.temperature for c in range(len(TIERS))])
+        if policy is not None:
+            best = policy.choose(probabilities)
+        else:
+            best = 0
+            for c in range(1, len(TIERS)):
+                if probabilities[c] > probabilities[best]:
+                    best = c
+        agentic_score = 1.0 / (1.0 + math.exp(-z[len(TIERS)]))
+        agentic = agentic_score >= self.model.agentic_threshold
+        contributions = self.contributions(f, best)
+        signals = [f"{label} {weight:+.2f}" for label, weight in contributions]
+        if agentic:
+            signals.append(f"agentic-task ({agentic_score:.2f})")
+        score = 0.0
+        for c in range(len(TIERS)):
+            score += c * probabilities[c]
+        return tuple.__new__(Classification, (  # skips NamedTuple's Python-level __new__
+            TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
+            tuple(probabilities), contributions))
+
+    def contributions(self, f: Features, column: int) -> tuple[tuple[str, float], ...]:
+        """The features that pushed hardest toward tier ``column`` (weight × value, largest
+        first): n-grams of the ask by name, the system prompt, earlier turns and pasted
+        material each as one total."""
+        rows, w = self.model.rows, self.model.weights
+        items: list[tuple[float, int, int]] = []  # (contribution, group, bucket or index)
+        for group_id, group in enumerate((f.words, f.chars)):
+            for key, value in group.items():
+                row = rows.get(key)
+                if row is not None:
+                    items.append((value * w[row * COLUMNS + column], group_id, key))
+        for index, value in f.dense:
+            row = rows.get(DENSE_BUCKETS[index])
+            if row is not None:
+                items.append((value * w[row * COLUMNS + column], 2, index))
+        for group_id, group in ((3, f.system), (4, f.history), (5, f.material)):
+            total = 0.0
+            for key, value in group.items():
+                row = rows.get(key)
+                if row is not None:
+                    total += value * w[row * COLUMNS + column]
+            if total != 0.0:
+                items.append((total, group_id, 0))
+        items.sort(key=_magnitude, reverse=True)
+        top = items[:TOP_CONTRIBUTIONS]
+        labels = self._labels(f, top)
+        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in top)
+
+    def _labels(self, f: Features, top: list[tuple[float, int, int]]) -> dict[tuple[int, int],
+                                                                             str]:
+        p = self.model.params
+        wanted_words = {key for _, group_id, key in top if group_id == 0}
+        wanted_chars = {key for _, group_id, key in top if group_id == 1}
+        labels: dict[tuple[int, int], str] = {}
+        if wanted_words:
+            for key, text in word_labels(f.ask, wanted_words).items():
+                labels[(0, key)] = f"ngram '{text}'"
+        if wanted_chars:
+            found = ngrams.char_labels(f.ask, p.char_low, p.char_high, ASK_CHAR, wanted_chars)
+            for key, text in found.items():
+                labels[(1, key)] = f"chars '{text}'"
+        names = ("", "", "", "system prompt", "earlier turns", "pasted material")
+        for _, group_id, key in top:
+            if group_id == 2:
+                labels[(2, key)] = DENSE_NAMES[key]
+            elif group_id > 2:
+                labels[(group_id, key)] = names[group_id]
+            elif (group_id, key) not in labels:
+                labels[(group_id, key)] = "ngram (hash collision)"
+        return labels
+
+
+def _magnitude(item: tuple[float, int, int]) -> float:
+    return item[0]
+
+
+def word_labels(ask: str, wanted: set[int]) -> dict[int, str]:
+    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket."""
+    found: dict[int, str] = {}
+    tokens = ngrams.words(ask)
+    for index, token in enumerate(tokens):
+        key = ngrams.bucket(ASK_WORD, token)
+        if key in wanted and key not in found:
+            found[key] = token
+        if index:
+            key = ngrams.bigram_bucket(tokens[index - 1], token, ASK_WORD, ASK_BIGRAM)
+            if key in wanted and key not in found:
+                found[key] = tokens[index - 1] + " " + token
+    return found
+
+
+def softmax(z: list[float]) -> list[float]:
+    """Probabilities from logits (numerically stable)."""
+    top = max(z)
+    exps = [math.exp(v - top) for v in z]
+    total = sum(exps)
+    return [e / total for e in exps]
