@@ -62,7 +62,7 @@ def measure(router: Router, bodies: list[dict], rounds: int, cold: bool = True) 
     """Microseconds per route() call, every body ``rounds`` times."""
     for body in bodies:  # warm up the interpreter, not the cache
         router.route(body)
-    clear = router.scorer.clear_cache
+    clear = router.classifier.clear_cache
     samples = []
     gc.disable()
     try:
