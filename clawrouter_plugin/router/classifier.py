@@ -30,7 +30,7 @@ from functools import lru_cache
 from importlib import resources
 from itertools import cycle
 from operator import mul
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from . import ngrams
 from .decision import Policy
@@ -48,8 +48,9 @@ TOP_CONTRIBUTIONS = 8
 CONTEXT_CACHE = 256  # featurised system prompts / earlier turns kept (they repeat every turn)
 
 # namespace seeds of the hashed features
-ASK_WORD, ASK_BIGRAM, ASK_CHAR = ngrams.seed("ask-word"), ngrams.seed("ask-bigram"), ngrams.seed(
-    "ask-char")
+ASK_WORD: Final = ngrams.seed("ask-word")
+ASK_BIGRAM: Final = ngrams.seed("ask-bigram")
+ASK_CHAR: Final = ngrams.seed("ask-char")
 SYSTEM_WORD, HISTORY_WORD, MATERIAL_WORD = (ngrams.seed("system-word"), ngrams.seed(
     "history-word"), ngrams.seed("material-word"))
 _DENSE_SEED = ngrams.seed("dense")
@@ -96,14 +97,25 @@ _KEYWORDS0 = _FLAGS0 + 8
 _KEYWORD_INDEX = {dim: _KEYWORDS0 + i for i, dim in enumerate(KEYWORD_DIMS)}
 
 
-class Features(NamedTuple):
-    """One request's features: sparse hashed groups and the dense (structural) values."""
+class Bag(NamedTuple):
+    """Hashed n-grams of one text: a bucket per occurrence, each worth ``value``."""
 
-    words: dict[int, float]  # ask word unigrams and bigrams
-    chars: dict[int, float]  # ask character n-grams
-    system: dict[int, float]
-    history: dict[int, float]
-    material: dict[int, float]
+    keys: list[int]
+    value: float
+
+
+EMPTY = Bag([], 0.0)
+
+
+class Features(NamedTuple):
+    """One request's features: hashed n-gram bags and the dense (structural) values."""
+
+    words: Bag  # ask word unigrams and bigrams
+    chars: Bag  # ask character n-grams: filled for training only (inference scores them
+    #             straight from ``ask``, see Classifier.score)
+    system: Bag
+    history: Bag
+    material: Bag
     dense: list[tuple[int, float]]  # (index into DENSE_NAMES, value)
     ask: str  # the normalised ask (for labelling n-grams in explanations)
 
@@ -133,13 +145,20 @@ def _edge_index(value: int, edges: tuple[int, ...]) -> int:
     return len(edges)
 
 
-def _bag(text: str, uni_seed: int, limit: int, weight: float) -> dict[int, float]:
+def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
     """Word unigrams of the first ``limit`` characters of ``text``, L2-normalised × weight."""
-    out: dict[int, float] = {}
+    keys: list[int] = []
     tokens = ngrams.words(ngrams.normalize(text[:limit]))
-    if tokens:
-        ngrams.add_words(out, tokens, uni_seed, 0, weight / math.sqrt(len(tokens)))
-    return out
+    if not tokens:
+        return EMPTY
+    ngrams.add_words(keys, tokens, uni_seed, 0)
+    return Bag(keys, weight / math.sqrt(len(tokens)))
+
+
+def char_value(ask: str, p: Params) -> float:
+    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
+    span = len(ask) + 2 - p.char_low + 1
+    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
 
 
 class Params(NamedTuple):
@@ -167,10 +186,10 @@ class Featurizer:
         self._system = lru_cache(maxsize=CONTEXT_CACHE)(self._system_bag)
         self._history = lru_cache(maxsize=CONTEXT_CACHE)(self._history_bag)
 
-    def _system_bag(self, text: str) -> dict[int, float]:
+    def _system_bag(self, text: str) -> Bag:
         return _bag(text, SYSTEM_WORD, CONTEXT_CHARS, self.p.system_weight)
 
-    def _history_bag(self, text: str) -> dict[int, float]:
+    def _history_bag(self, text: str) -> Bag:
         return _bag(text, HISTORY_WORD, CONTEXT_CHARS, self.p.history_weight)
 
     def clear_cache(self) -> None:
@@ -179,40 +198,39 @@ class Featurizer:
         self._history.cache_clear()
         self.keywords.clear_cache()
 
-    def features(self, view: RequestView) -> Features:
-        """The features of one request."""
+    def features(self, view: RequestView, chars: bool = False) -> Features:
+        """The features of one request (the character n-gram bag only when ``chars``)."""
         p = self.p
         ask = ngrams.normalize(view.instruction)
-        words: dict[int, float] = {}
+        words = char_bag = EMPTY
         tokens = ngrams.words(ask)
         if tokens:
-            ngrams.add_words(words, tokens, ASK_WORD, ASK_BIGRAM,
-                             p.word_weight / math.sqrt(2 * len(tokens) - 1))
-        chars: dict[int, float] = {}
-        span = len(ask) + 2 - p.char_low + 1
-        if span > 0:
-            count = span * (p.char_high - p.char_low + 1)
-            ngrams.add_chars(chars, ask, p.char_low, p.char_high, ASK_CHAR,
-                             p.char_weight / math.sqrt(count))
-        system = self._system(view.system) if view.system else {}
-        history: dict[int, float] = {}
+            keys: list[int] = []
+            ngrams.add_words(keys, tokens, ASK_WORD, ASK_BIGRAM)
+            words = Bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
+        if chars and ask:
+            keys = []
+            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
+            char_bag = Bag(keys, char_value(ask, p))
+        system = self._system(view.system) if view.system else EMPTY
+        history = EMPTY
         if view.history:
             history = self._history("\n".join(view.history))
-        material: dict[int, float] = {}
+        material = EMPTY
         if view.material:
             material = _bag(view.material, MATERIAL_WORD, MATERIAL_CHARS, p.material_weight)
         dense = _dense(view, ask)
         for dim, value in self.keywords.values(view).items():
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
-        return Features(words, chars, system, history, material, dense, ask)
+        return Features(words, char_bag, system, history, material, dense, ask)
 
     def flat(self, view: RequestView) -> dict[int, float]:
         """Every feature of one request in one sparse vector (bucket → value), for training."""
-        f = self.features(view)
+        f = self.features(view, chars=True)
         out: dict[int, float] = {}
-        for group in (f.words, f.chars, f.system, f.history, f.material):
-            for key, value in group.items():
-                out[key] = out.get(key, 0.0) + value
+        for bag in (f.words, f.chars, f.system, f.history, f.material):
+            for key in bag.keys:
+                out[key] = out.get(key, 0.0) + bag.value
         for index, value in f.dense:
             key = DENSE_BUCKETS[index]
             out[key] = out.get(key, 0.0) + value
@@ -243,9 +261,11 @@ class Model(NamedTuple):
     """Weights of the classifier as read from the model file."""
 
     params: Params
-    rows: dict[int, int]  # bucket → row in ``weights``
-    weights: list[float]  # COLUMNS per row
-    bias: list[float]  # COLUMNS
+    # offsets[bucket]: where the bucket's COLUMNS weights start in ``weights`` (-1: unused);
+    # flat lists, because mypyc reads their items without allocating
+    offsets: list[int]
+    weights: list[float]
+    bias: tuple[float, float, float, float, float]
     temperature: float  # tier logits are divided by this (calibration)
     agentic_threshold: float
 
@@ -300,8 +320,11 @@ def decode_model(text: str) -> Model:
         raise ValueError("router model file: weights do not match the buckets")
     scales = [float(s) for s in doc["scales"]]
     weights = list(map(mul, quantised, cycle(scales)))
-    rows = dict(zip(ids.tolist(), range(len(ids)), strict=True))
-    return Model(Params(**doc["params"]), rows, weights, [float(b) for b in doc["bias"]],
+    offsets = [-1] * ngrams.BUCKETS
+    for row, key in enumerate(ids.tolist()):
+        offsets[key] = row * COLUMNS
+    b = [float(x) for x in doc["bias"]]
+    return Model(Params(**doc["params"]), offsets, weights, (b[0], b[1], b[2], b[3], b[4]),
                  float(doc["temperature"]), float(doc["agentic_threshold"]))
 
 
@@ -325,30 +348,43 @@ class Classifier:
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
+        return self.score(f)[:COLUMNS]
+
+    def score(self, f: Features) -> list[float]:
+        """The logits (COLUMNS values), then what each text group added to each of them
+        (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
+        pasted material). Character n-grams are hashed and scored in one pass over ``ask``."""
         m = self.model
-        rows, w = m.rows, m.weights
-        z = list(m.bias)
-        for group in (f.words, f.chars, f.system, f.history, f.material):
-            for key, value in group.items():
-                row = rows.get(key)
-                if row is not None:
-                    base = row * COLUMNS
-                    for c in range(COLUMNS):
-                        z[c] += value * w[base + c]
-        for index, value in f.dense:
-            row = rows.get(DENSE_BUCKETS[index])
-            if row is not None:
-                base = row * COLUMNS
+        offsets, w = m.offsets, m.weights
+        out = list(m.bias)
+        bags = (f.words, EMPTY, f.system, f.history, f.material)
+        for group in range(5):
+            sums = [0.0, 0.0, 0.0, 0.0, 0.0]
+            if group == 1:
+                if f.ask:
+                    _char_sums(f.ask, m.params.char_low, m.params.char_high, offsets, w, sums)
+                value = char_value(f.ask, m.params)
+            else:
+                bag = bags[group]
+                _key_sums(bag.keys, offsets, w, sums)
+                value = bag.value
+            for c in range(COLUMNS):
+                out[c] += value * sums[c]
+                out.append(value * sums[c])
+        for index, weight in f.dense:
+            at = offsets[DENSE_BUCKETS[index]]
+            if at >= 0:
                 for c in range(COLUMNS):
-                    z[c] += value * w[base + c]
-        return z
+                    out[c] += weight * w[at + c]
+        return out
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
         """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
         the one ``policy`` chooses from the probabilities (cost-aware), else the most probable."""
         f = self.featurizer.features(view)
-        z = self.logits(f)
-        probabilities = softmax([z[c] / self.model.temperature for c in range(len(TIERS))])
+        z = self.score(f)
+        t = self.model.temperature
+        probabilities = softmax([z[0] / t, z[1] / t, z[2] / t, z[3] / t])
         if policy is not None:
             best = policy.choose(probabilities)
         else:
@@ -356,73 +392,147 @@ class Classifier:
             for c in range(1, len(TIERS)):
                 if probabilities[c] > probabilities[best]:
                     best = c
-        agentic_score = 1.0 / (1.0 + math.exp(-z[len(TIERS)]))
+        agentic_score = 1.0 / (1.0 + math.exp(-z[4]))
         agentic = agentic_score >= self.model.agentic_threshold
-        contributions = self.contributions(f, best)
+        contributions = self.contributions(f, best, z)
         signals = [f"{label} {weight:+.2f}" for label, weight in contributions]
         if agentic:
             signals.append(f"agentic-task ({agentic_score:.2f})")
-        score = 0.0
-        for c in range(len(TIERS)):
-            score += c * probabilities[c]
+        score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
         return tuple.__new__(Classification, (  # skips NamedTuple's Python-level __new__
             TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
             tuple(probabilities), contributions))
 
-    def contributions(self, f: Features, column: int) -> tuple[tuple[str, float], ...]:
+    def contributions(self, f: Features, column: int,
+                      scored: list[float]) -> tuple[tuple[str, float], ...]:
         """The features that pushed hardest toward tier ``column`` (weight × value, largest
-        first): n-grams of the ask by name, the system prompt, earlier turns and pasted
-        material each as one total."""
-        rows, w = self.model.rows, self.model.weights
-        items: list[tuple[float, int, int]] = []  # (contribution, group, bucket or index)
-        for group_id, group in enumerate((f.words, f.chars)):
-            for key, value in group.items():
-                row = rows.get(key)
-                if row is not None:
-                    items.append((value * w[row * COLUMNS + column], group_id, key))
-        for index, value in f.dense:
-            row = rows.get(DENSE_BUCKETS[index])
-            if row is not None:
-                items.append((value * w[row * COLUMNS + column], 2, index))
-        for group_id, group in ((3, f.system), (4, f.history), (5, f.material)):
-            total = 0.0
-            for key, value in group.items():
-                row = rows.get(key)
-                if row is not None:
-                    total += value * w[row * COLUMNS + column]
+        first): word n-grams of the ask by name, structural features by name, and the ask's
+        character n-grams, the system prompt, earlier turns and pasted material each as one
+        total. ``scored`` is :meth:`score`'s result for ``f``."""
+        offsets, w = self.model.offsets, self.model.weights
+        top = _Top(TOP_CONTRIBUTIONS)
+        bag = f.words
+        for key in bag.keys:
+            at = offsets[key]
+            if at >= 0:
+                value = bag.value * w[at + column]
+                # few pass the floor: for them, an n-gram seen n times counts n times
+                if value > top.floor and not top.has(0, key):
+                    top.offer(value * bag.keys.count(key), 0, key)
+        for index, weight in f.dense:
+            at = offsets[DENSE_BUCKETS[index]]
+            if at >= 0:
+                top.offer(weight * w[at + column], 2, index)
+        for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
+            total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
-                items.append((total, group_id, 0))
-        items.sort(key=_magnitude, reverse=True)
-        top = items[:TOP_CONTRIBUTIONS]
-        labels = self._labels(f, top)
-        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in top)
+                top.offer(total, group, 0)
+        best = top.ranked()
+        labels = self._labels(f, best)
+        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
 
     def _labels(self, f: Features, top: list[tuple[float, int, int]]) -> dict[tuple[int, int],
                                                                              str]:
-        p = self.model.params
         wanted_words = {key for _, group_id, key in top if group_id == 0}
-        wanted_chars = {key for _, group_id, key in top if group_id == 1}
         labels: dict[tuple[int, int], str] = {}
         if wanted_words:
             for key, text in word_labels(f.ask, wanted_words).items():
                 labels[(0, key)] = f"ngram '{text}'"
-        if wanted_chars:
-            found = ngrams.char_labels(f.ask, p.char_low, p.char_high, ASK_CHAR, wanted_chars)
-            for key, text in found.items():
-                labels[(1, key)] = f"chars '{text}'"
-        names = ("", "", "", "system prompt", "earlier turns", "pasted material")
+        names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
         for _, group_id, key in top:
             if group_id == 2:
                 labels[(2, key)] = DENSE_NAMES[key]
-            elif group_id > 2:
+            elif group_id != 0:
                 labels[(group_id, key)] = names[group_id]
             elif (group_id, key) not in labels:
                 labels[(group_id, key)] = "ngram (hash collision)"
         return labels
 
 
-def _magnitude(item: tuple[float, int, int]) -> float:
-    return item[0]
+def _key_sums(keys: list[int], offsets: list[int], w: list[float], sums: list[float]) -> None:
+    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``."""
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for key in keys:
+        at = offsets[key]
+        if at >= 0:
+            s0 += w[at]
+            s1 += w[at + 1]
+            s2 += w[at + 2]
+            s3 += w[at + 3]
+            s4 += w[at + 4]
+    sums[0] += s0
+    sums[1] += s1
+    sums[2] += s2
+    sums[3] += s3
+    sums[4] += s4
+
+
+def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float],
+               sums: list[float]) -> None:
+    """Add the weights of the character n-grams of ``text`` to ``sums``: the buckets of
+    :func:`ngrams.add_chars` (namespace ASK_CHAR), hashed and looked up in one pass."""
+    padded = " " + text + " "
+    codes = [ord(ch) for ch in padded]
+    size = len(codes)
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for start in range(size - low + 1):
+        h = ASK_CHAR
+        stop = start + high
+        if stop > size:
+            stop = size
+        length = 0
+        for index in range(start, stop):
+            h = ((h ^ codes[index]) * ngrams.FNV_PRIME) & 0xFFFFFFFF
+            length += 1
+            if length >= low:
+                at = offsets[h & ngrams.MASK]
+                if at >= 0:
+                    s0 += w[at]
+                    s1 += w[at + 1]
+                    s2 += w[at + 2]
+                    s3 += w[at + 3]
+                    s4 += w[at + 4]
+    sums[0] += s0
+    sums[1] += s1
+    sums[2] += s2
+    sums[3] += s3
+    sums[4] += s4
+
+
+class _Top:
+    """The ``size`` largest (value, group, key) items offered, without sorting them all."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: list[tuple[float, int, int]] = []
+        self.floor = -math.inf  # the smallest value kept, once full
+
+    def offer(self, value: float, group: int, key: int) -> None:
+        if value <= self.floor:
+            return
+        items = self.items
+        if len(items) < self.size:
+            items.append((value, group, key))
+            if len(items) == self.size:
+                self.floor = min(item[0] for item in items)
+            return
+        lowest = 0
+        for index in range(1, len(items)):
+            if items[index][0] < items[lowest][0]:
+                lowest = index
+        items[lowest] = (value, group, key)
+        self.floor = min(item[0] for item in items)
+
+    def has(self, group: int, key: int) -> bool:
+        """Whether (group, key) is already kept."""
+        for item in self.items:
+            if item[1] == group and item[2] == key:
+                return True
+        return False
+
+    def ranked(self) -> list[tuple[float, int, int]]:
+        """The kept items, largest first."""
+        return sorted(self.items, reverse=True)
 
 
 def word_labels(ask: str, wanted: set[int]) -> dict[int, str]:

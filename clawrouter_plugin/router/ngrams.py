@@ -15,12 +15,14 @@ Japanese and Korean, which do not separate words.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-BUCKET_BITS = 20
-BUCKETS = 1 << BUCKET_BITS
-_MASK = BUCKETS - 1
-_FNV_OFFSET = 2166136261
-_FNV_PRIME = 16777619
+# Final: mypyc inlines these constants in the hashing loops
+BUCKET_BITS: Final = 20
+BUCKETS: Final = 1 << BUCKET_BITS
+MASK: Final = BUCKETS - 1
+_FNV_OFFSET: Final = 2166136261
+FNV_PRIME: Final = 16777619
 _WORD = re.compile(r"\w+")
 _DIGITS = str.maketrans("123456789", "000000000")
 
@@ -33,13 +35,13 @@ def seed(namespace: str) -> int:
 def fold(h: int, text: str) -> int:
     """FNV-1a of ``text``'s code points, starting from ``h`` (32 bits)."""
     for ch in text:
-        h = ((h ^ ord(ch)) * _FNV_PRIME) & 0xFFFFFFFF
+        h = ((h ^ ord(ch)) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 
 def bucket(namespace_seed: int, text: str) -> int:
     """The bucket of one named feature."""
-    return fold(namespace_seed, text) & _MASK
+    return fold(namespace_seed, text) & MASK
 
 
 def normalize(text: str) -> str:
@@ -52,30 +54,27 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def add_words(out: dict[int, float], tokens: list[str], uni_seed: int, bi_seed: int,
-              weight: float) -> None:
-    """Add unigrams (and bigrams when ``bi_seed`` is not 0) of ``tokens`` to ``out``, each
-    occurrence worth ``weight``."""
+def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) -> None:
+    """Append the buckets of the unigrams (and bigrams when ``bi_seed`` is not 0) of
+    ``tokens`` to ``out``, one per occurrence."""
     previous = -1
     for token in tokens:
         h = fold(uni_seed, token)
-        key = h & _MASK
-        out[key] = out.get(key, 0.0) + weight
+        out.append(h & MASK)
         if bi_seed and previous >= 0:
-            key = (((previous ^ h) * _FNV_PRIME) ^ bi_seed) & _MASK
-            out[key] = out.get(key, 0.0) + weight
+            out.append((((previous ^ h) * FNV_PRIME) ^ bi_seed) & MASK)
         previous = h
 
 
 def bigram_bucket(first: str, second: str, uni_seed: int, bi_seed: int) -> int:
     """The bucket :func:`add_words` gives the bigram ``first second``."""
     h = fold(uni_seed, first)
-    return (((h ^ fold(uni_seed, second)) * _FNV_PRIME) ^ bi_seed) & _MASK
+    return (((h ^ fold(uni_seed, second)) * FNV_PRIME) ^ bi_seed) & MASK
 
 
-def add_chars(out: dict[int, float], text: str, low: int, high: int, char_seed: int,
-              weight: float) -> None:
-    """Add the character n-grams (``low`` to ``high`` characters) of `` text `` to ``out``."""
+def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:
+    """Append the buckets of the character n-grams (``low`` to ``high`` characters) of
+    `` text `` to ``out``, one per occurrence."""
     padded = " " + text + " "
     codes = [ord(ch) for ch in padded]
     size = len(codes)
@@ -86,26 +85,7 @@ def add_chars(out: dict[int, float], text: str, low: int, high: int, char_seed: 
             stop = size
         length = 0
         for index in range(start, stop):
-            h = ((h ^ codes[index]) * _FNV_PRIME) & 0xFFFFFFFF
+            h = ((h ^ codes[index]) * FNV_PRIME) & 0xFFFFFFFF
             length += 1
             if length >= low:
-                key = h & _MASK
-                out[key] = out.get(key, 0.0) + weight
-
-
-def char_labels(text: str, low: int, high: int, char_seed: int,
-                wanted: set[int]) -> dict[int, str]:
-    """The n-gram text of each ``wanted`` bucket found in ``text`` (for explanations)."""
-    padded = " " + text + " "
-    found: dict[int, str] = {}
-    size = len(padded)
-    for start in range(size - low + 1):
-        h = char_seed
-        for index in range(start, min(start + high, size)):
-            h = ((h ^ ord(padded[index])) * _FNV_PRIME) & 0xFFFFFFFF
-            key = h & _MASK
-            if index - start + 1 >= low and key in wanted and key not in found:
-                found[key] = padded[start:index + 1]
-                if len(found) == len(wanted):
-                    return found
-    return found
+                out.append(h & MASK)

@@ -11,6 +11,7 @@ import pytest
 
 from clawrouter_plugin.router import TIERS, Router, RoutingConfig, ngrams
 from clawrouter_plugin.router.classifier import (
+    ASK_WORD,
     COLUMNS,
     DENSE_NAMES,
     MODEL_FILE,
@@ -43,16 +44,15 @@ def test_hashes_are_stable_fnv1a():
 def test_normalisation_and_char_ngrams():
     assert ngrams.normalize("  Design  a URL shortener\nfor 1B URLs ") == (
         "design a url shortener for 0b urls")
-    grams: dict[int, float] = {}
-    ngrams.add_chars(grams, "ab", 2, 3, 7, 1.0)  # " ab " → " a", "ab", "b ", " ab", "ab "
-    assert sum(grams.values()) == 5
-    found = ngrams.char_labels("ab", 2, 3, 7, set(grams))
-    assert set(found.values()) == {" a", "ab", "b ", " ab", "ab "}
+    grams: list[int] = []
+    ngrams.add_chars(grams, "ab", 2, 3, 7)  # " ab " → " a", "ab", "b ", " ab", "ab "
+    assert grams == [ngrams.bucket(7, gram) for gram in (" a", " ab", "ab", "ab ", "b ")]
 
 
 def test_cjk_text_gets_character_features(router):
     features = router.classifier.featurizer.features(view(chat("请证明根号二是无理数")))
-    assert len(features.chars) >= 20 and features.words  # \w+ keeps the run as one word
+    chars = router.classifier.featurizer.features(view(chat("请证明根号二是无理数")), chars=True).chars
+    assert len(chars.keys) >= 20 and features.words.keys  # \w+: the run is one word
 
 
 def test_the_shipped_model_fits_the_code_and_the_size_limit():
@@ -61,26 +61,27 @@ def test_the_shipped_model_fits_the_code_and_the_size_limit():
     document = json.loads(text)
     assert document["dense"] == list(DENSE_NAMES) and document["tiers"] == list(TIERS)
     model = packaged_model()
-    assert len(model.weights) == len(model.rows) * COLUMNS > 10_000
+    used = [at for at in model.offsets if at >= 0]
+    assert len(model.offsets) == ngrams.BUCKETS and len(used) > 10_000
+    assert sorted(used) == list(range(0, len(model.weights), COLUMNS))
     assert model.temperature > 0 and 0 < model.agentic_threshold < 1
 
 
 def test_model_file_round_trip_is_deterministic():
     model = packaged_model()
-    buckets = sorted(model.rows)[:50]
-    weights = [[model.weights[model.rows[b] * COLUMNS + c] for c in range(COLUMNS)]
-               for b in buckets]
+    buckets = [b for b, at in enumerate(model.offsets) if at >= 0][:50]
+    weights = [model.weights[model.offsets[b]:model.offsets[b] + COLUMNS] for b in buckets]
     args = (model.params, buckets, weights, model.bias, model.temperature,
             model.agentic_threshold, {"note": "test"})
     first = encode_model(*args)
     assert encode_model(*args) == first
     again = decode_model(first)
-    assert list(again.rows) == buckets
+    assert [b for b, at in enumerate(again.offsets) if at >= 0] == buckets
     for b in buckets:
         for c in range(COLUMNS):
-            expected = model.weights[model.rows[b] * COLUMNS + c]
-            assert again.weights[again.rows[b] * COLUMNS + c] == pytest.approx(
-                expected, abs=2e-4 * max(1.0, abs(expected)))
+            expected = model.weights[model.offsets[b] + c]
+            got = again.weights[again.offsets[b] + c]
+            assert got == pytest.approx(expected, abs=2e-4 * max(1.0, abs(expected)))
 
 
 def test_a_model_for_other_features_is_refused():
@@ -88,6 +89,22 @@ def test_a_model_for_other_features_is_refused():
     document["dense"] = document["dense"][:-1]
     with pytest.raises(ValueError, match="other features"):
         decode_model(json.dumps(document))
+
+
+def test_inference_scores_the_vector_training_sees(router):
+    """The fast path (bags summed per text) gives the logits of the flat training vector."""
+    model = router.classifier.model
+    for body in (chat("Prove that the the the sum of two odd numbers is even.",
+                      system="Answer briefly.", history=["earlier turn about sharding"]),
+                 chat("hi"), chat("设计一个短链接服务")):
+        request = view(body)
+        fast = router.classifier.logits(router.classifier.featurizer.features(request))
+        slow = list(router.classifier.model.bias)
+        for key, value in router.classifier.featurizer.flat(request).items():
+            if model.offsets[key] >= 0:
+                for c in range(COLUMNS):
+                    slow[c] += value * model.weights[model.offsets[key] + c]
+        assert fast == pytest.approx(slow, abs=1e-9)
 
 
 @pytest.mark.parametrize("text", ["hi", "Prove that √2 is irrational.", "设计一个短链接服务",
@@ -121,11 +138,23 @@ def test_contributions_explain_the_chosen_tier(router):
     assert decision.signals[0] == verdict.signals[0]
 
 
+def test_a_repeated_ngram_contributes_once_per_occurrence(router):
+    classifier = router.classifier
+    request = view(chat("thanks thanks"))
+    verdict = classifier.classify(request)
+    shown = dict(verdict.contributions)
+    assert "ngram 'thanks'" in shown, shown
+    features = classifier.featurizer.features(request)
+    at = classifier.model.offsets[ngrams.bucket(ASK_WORD, "thanks")]
+    weight = classifier.model.weights[at + TIERS.index(verdict.tier)]
+    assert shown["ngram 'thanks'"] == round(2 * features.words.value * weight, 2)
+
+
 def test_context_is_featurised_separately_and_shown_as_one_total(router):
     system = ("You are a senior distributed-systems architect. Analyze every design for "
               "scalability, consistency, sharding and failure modes step by step.")
     features = router.classifier.featurizer.features(view(chat("hi", system=system)))
-    assert features.system and not (set(features.system) & set(features.words))
+    assert features.system.keys and not set(features.system.keys) & set(features.words.keys)
     verdict = router.classifier.classify(view(chat("ok, thanks", system=system,
                                                    history=["Design a payment system."])))
     labels = {label for label, _ in verdict.contributions}
