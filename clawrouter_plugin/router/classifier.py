@@ -474,18 +474,19 @@ def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float
     padded = " " + text + " "
     codes = [ord(ch) for ch in padded]
     size = len(codes)
+    prime, mask, seed = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR  # native locals in mypyc
     s0 = s1 = s2 = s3 = s4 = 0.0
     for start in range(size - low + 1):
-        h = ASK_CHAR
+        h = seed
         stop = start + high
         if stop > size:
             stop = size
         length = 0
         for index in range(start, stop):
-            h = ((h ^ codes[index]) * ngrams.FNV_PRIME) & 0xFFFFFFFF
+            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
             length += 1
             if length >= low:
-                at = offsets[h & ngrams.MASK]
+                at = offsets[h & mask]
                 if at >= 0:
                     s0 += w[at]
                     s1 += w[at + 1]
@@ -514,14 +515,18 @@ class _Top:
         if len(items) < self.size:
             items.append((value, group, key))
             if len(items) == self.size:
-                self.floor = min(item[0] for item in items)
+                self.floor = items[self._lowest()][0]
             return
+        items[self._lowest()] = (value, group, key)
+        self.floor = items[self._lowest()][0]
+
+    def _lowest(self) -> int:
+        items = self.items
         lowest = 0
         for index in range(1, len(items)):
             if items[index][0] < items[lowest][0]:
                 lowest = index
-        items[lowest] = (value, group, key)
-        self.floor = min(item[0] for item in items)
+        return lowest
 
     def has(self, group: int, key: int) -> bool:
         """Whether (group, key) is already kept."""

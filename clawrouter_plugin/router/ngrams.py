@@ -34,8 +34,9 @@ def seed(namespace: str) -> int:
 
 def fold(h: int, text: str) -> int:
     """FNV-1a of ``text``'s code points, starting from ``h`` (32 bits)."""
+    prime = FNV_PRIME
     for ch in text:
-        h = ((h ^ ord(ch)) * FNV_PRIME) & 0xFFFFFFFF
+        h = ((h ^ ord(ch)) * prime) & 0xFFFFFFFF
     return h
 
 
@@ -58,11 +59,12 @@ def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) ->
     """Append the buckets of the unigrams (and bigrams when ``bi_seed`` is not 0) of
     ``tokens`` to ``out``, one per occurrence."""
     previous = -1
+    prime, mask = FNV_PRIME, MASK
     for token in tokens:
         h = fold(uni_seed, token)
-        out.append(h & MASK)
+        out.append(h & mask)
         if bi_seed and previous >= 0:
-            out.append((((previous ^ h) * FNV_PRIME) ^ bi_seed) & MASK)
+            out.append((((previous ^ h) * prime) ^ bi_seed) & mask)
         previous = h
 
 
@@ -78,6 +80,7 @@ def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) ->
     padded = " " + text + " "
     codes = [ord(ch) for ch in padded]
     size = len(codes)
+    prime, mask = FNV_PRIME, MASK
     for start in range(size - low + 1):
         h = char_seed
         stop = start + high
@@ -85,7 +88,7 @@ def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) ->
             stop = size
         length = 0
         for index in range(start, stop):
-            h = ((h ^ codes[index]) * FNV_PRIME) & 0xFFFFFFFF
+            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
             length += 1
             if length >= low:
-                out.append(h & MASK)
+                out.append(h & mask)
