@@ -87,6 +87,7 @@ DENSE_NAMES: tuple[str, ...] = (
     + ("tools", "images", "JSON output", "tool loop", "own system prompt",
        "1 earlier turn", "2 earlier turns", "3+ earlier turns")
     + tuple(f"keywords: {dim.replace('_', ' ')}" for dim in KEYWORD_DIMS)
+    + tuple(f"context keywords: {dim.replace('_', ' ')}" for dim in KEYWORD_DIMS)
 )
 DENSE_BUCKETS = tuple(ngrams.bucket(_DENSE_SEED, name) for name in DENSE_NAMES)
 _ASK_LEN0 = 0
@@ -95,6 +96,8 @@ _SHAPE0 = _MATERIAL0 + len(MATERIAL_TOKEN_EDGES) + 1
 _FLAGS0 = _SHAPE0 + len(SHAPE_FEATURES)
 _KEYWORDS0 = _FLAGS0 + 8
 _KEYWORD_INDEX = {dim: _KEYWORDS0 + i for i, dim in enumerate(KEYWORD_DIMS)}
+_CONTEXT_KEYWORD_INDEX = {dim: _KEYWORDS0 + len(KEYWORD_DIMS) + i
+                          for i, dim in enumerate(KEYWORD_DIMS)}
 
 
 class Bag(NamedTuple):
@@ -220,8 +223,11 @@ class Featurizer:
         if view.material:
             material = _bag(view.material, MATERIAL_WORD, MATERIAL_CHARS, p.material_weight)
         dense = _dense(view, ask)
-        for dim, value in self.keywords.values(view).items():
+        in_ask, in_context = self.keywords.values(view)
+        for dim, value in in_ask.items():
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
+        for dim, value in in_context.items():
+            dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
         return Features(words, char_bag, system, history, material, dense, ask)
 
     def flat(self, view: RequestView) -> dict[int, float]:

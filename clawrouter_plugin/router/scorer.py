@@ -2,9 +2,10 @@
 
 These values are features of the learned classifier (classifier.py); they carry what the
 keyword lists know in every language (``доказ*`` and ``证明`` are both "reasoning"). Each
-dimension's value grows with the distinct keywords found: the instruction counts fully, earlier
-user turns, the system prompt and pasted material with lower weights (each capped at its
-weight). Agent keywords in the system prompt or pasted material are ignored.
+dimension's value grows with the distinct keywords found. The ask and its context (earlier
+user turns, the system prompt and pasted material, each with a lower weight and capped at it)
+give separate values, so that the context cannot pass for the ask. Agent keywords in the
+system prompt or pasted material are ignored.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class Scorer:
         """Forget cached scans of system prompts and earlier turns (benchmarks, tests)."""
         self._scan_context.cache_clear()
 
-    def values(self, view: RequestView) -> dict[str, float]:
-        """Keyword-dimension values (0..1) of a request; dimensions without keywords are left out."""
+    def values(self, view: RequestView) -> tuple[dict[str, float], dict[str, float]]:
+        """Keyword-dimension values (0..1) of the ask, and of its context (pasted material,
+        earlier turns, system prompt: keywords not in the ask, each segment counted with its
+        weight). Dimensions without keywords are left out."""
         shown: dict[str, list[str]] = {}
         # cached too: an agent's tool loop re-sends the same last user message many times
         for dim, word in self._scan_context(view.instruction):
@@ -52,9 +55,10 @@ class Scorer:
         for dim, words in shown.items():
             value = len(words) * inv_sat[dim]
             values[dim] = min(value, 1.0)
+        context: dict[str, float] = {}
         if view.material or view.history or view.system:
-            self._context(view, shown, values)
-        return values
+            self._context(view, shown, context)
+        return values, context
 
     def _context(self, view: RequestView, shown: dict[str, list[str]],
                  values: dict[str, float]) -> None:

@@ -171,6 +171,16 @@ def test_context_informs_but_does_not_outvote_a_trivial_ask(router, ask):
     assert decision.tier == "SIMPLE", decision.signals
 
 
+def test_an_acknowledgement_after_a_hard_turn_stays_simple(router):
+    hard = ("Design a distributed rate limiter for a multi-region API gateway: compare token "
+            "bucket and sliding window, explain consistency trade-offs and failure modes.")
+    body = {"messages": [{"role": "user", "content": hard}, {"role": "assistant", "content": "…"},
+                         {"role": "user", "content": "thanks!"},
+                         {"role": "assistant", "content": "…"}, {"role": "user", "content": "ok"}]}
+    decision = router.route(body)
+    assert decision.tier == "SIMPLE", decision.signals
+
+
 def test_a_classifier_uses_the_policy_it_is_given(router):
     request = view(chat("Explain how DNS resolution works, with the caching layers."))
     plain = router.classifier.classify(request)
@@ -231,7 +241,7 @@ def test_penalties_are_configurable():
 ])
 def test_each_keyword_dimension_is_a_feature(router, dimension, text):
     keywords = router.classifier.featurizer.keywords
-    assert dimension in keywords.values(view(chat(text)))
+    assert dimension in keywords.values(view(chat(text)))[0]
     features = router.classifier.featurizer.features(view(chat(text)))
     names = {DENSE_NAMES[index] for index, _ in features.dense}
     assert f"keywords: {dimension.replace('_', ' ')}" in names
@@ -254,13 +264,18 @@ def test_each_distinct_keyword_counts_once(router):
         view(chat("Prove prove prove prove it.")))
 
 
-def test_keywords_outside_the_ask_count_less(router):
+def test_keywords_outside_the_ask_are_separate_features_and_count_less(router):
     keywords = router.classifier.featurizer.keywords
     words = "We run a multi-region distributed database with sharding and replication."
-    in_ask = keywords.values(view(chat("And then? " + words)))["engineering"]
-    in_history = keywords.values(view(chat("And then?", history=[words])))["engineering"]
-    in_system = keywords.values(view(chat("And then?", system=words)))["engineering"]
-    assert in_ask > in_history > in_system > 0
+    in_ask, context = keywords.values(view(chat("And then? " + words)))
+    assert in_ask["engineering"] > 0 and not context
+    ask_h, in_history = keywords.values(view(chat("And then?", history=[words])))
+    ask_s, in_system = keywords.values(view(chat("And then?", system=words)))
+    assert "engineering" not in ask_h and "engineering" not in ask_s
+    assert in_ask["engineering"] > in_history["engineering"] > in_system["engineering"] > 0
+    features = router.classifier.featurizer.features(view(chat("And then?", history=[words])))
+    names = {DENSE_NAMES[index] for index, _ in features.dense}
+    assert "context keywords: engineering" in names and "keywords: engineering" not in names
 
 
 def test_a_keyword_listed_twice_counts_once():
@@ -299,7 +314,7 @@ def test_short_arabic_terms_need_whole_words():
 def test_keyword_lists_are_configurable():
     def values(config: dict, text: str) -> dict:
         router = Router(RoutingConfig.model_validate(config))
-        return router.classifier.featurizer.keywords.values(view(chat(text)))
+        return router.classifier.featurizer.keywords.values(view(chat(text)))[0]
 
     replaced = {"scoring": {"keywords": {"simple": ["banana"]}}}
     assert "simple" not in values(replaced, "hello") and "simple" in values(replaced, "banana")
