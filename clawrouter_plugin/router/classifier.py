@@ -347,10 +347,22 @@ class Classifier:
     def __init__(self, keywords: Scorer, model: Model | None = None):
         self.model = model or packaged_model()
         self.featurizer = Featurizer(self.model.params, keywords)
+        # an agent's tool loop routes the same ask again on every call
+        self._char_scores = lru_cache(maxsize=CONTEXT_CACHE)(self._chars)
 
     def clear_cache(self) -> None:
-        """Forget cached context features (benchmarks, tests)."""
+        """Forget cached context and ask features (benchmarks, tests)."""
         self.featurizer.clear_cache()
+        self._char_scores.cache_clear()
+
+    def _chars(self, ask: str) -> tuple[float, float, float, float, float]:
+        """The summed weights of the ask's character n-grams (not yet times their value)."""
+        sums = [0.0, 0.0, 0.0, 0.0, 0.0]
+        if ask:
+            p = self.model.params
+            _char_sums(ask, p.char_low, p.char_high, self.model.offsets, self.model.weights,
+                       sums)
+        return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
@@ -365,12 +377,11 @@ class Classifier:
         out = list(m.bias)
         bags = (f.words, EMPTY, f.system, f.history, f.material)
         for group in range(5):
-            sums = [0.0, 0.0, 0.0, 0.0, 0.0]
             if group == 1:
-                if f.ask:
-                    _char_sums(f.ask, m.params.char_low, m.params.char_high, offsets, w, sums)
+                sums = list(self._char_scores(f.ask))
                 value = char_value(f.ask, m.params)
             else:
+                sums = [0.0, 0.0, 0.0, 0.0, 0.0]
                 bag = bags[group]
                 _key_sums(bag.keys, offsets, w, sums)
                 value = bag.value
