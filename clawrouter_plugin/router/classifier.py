@@ -3,16 +3,17 @@
 A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
 from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
 for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
-numpy: a few dict look-ups per feature.
+numpy: a few list reads per feature.
 
-Features (see docs/routing.md, "How a tier is chosen"):
+Features (see docs/routing.md, "The learned classifier"):
 
 - the user's ask (:func:`clawrouter_plugin.ask.find_ask`, head and tail of a long one): hashed
   word unigrams and bigrams, and hashed character n-grams (language-agnostic);
 - the structure of the request: ask length, pasted material size, code, lists, math notation,
   system-scale numbers, file paths, tools, images, JSON output, tool loop, history size;
 - the keyword dimensions of scorer.py (multilingual keyword lists: "reasoning", "design",
-  "simple", ...), which carry knowledge the corpus alone is too small to learn;
+  "simple", ...), which carry knowledge the corpus alone is too small to learn; those of the
+  ask and those of its context are separate features;
 - the system prompt, earlier user turns and pasted material, as word unigrams in their own
   hash namespaces and down-weighted, so they inform the tier but cannot outvote the ask.
 
