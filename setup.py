@@ -13,8 +13,11 @@ from setuptools import setup
 
 # pure functions and classes on the per-request routing path (no pydantic, no I/O)
 COMPILED = [
+    "clawrouter_plugin/router/classifier.py",
+    "clawrouter_plugin/router/decision.py",
     "clawrouter_plugin/router/features.py",
     "clawrouter_plugin/router/keywords.py",
+    "clawrouter_plugin/router/ngrams.py",
     "clawrouter_plugin/router/router.py",
     "clawrouter_plugin/router/scorer.py",
     "clawrouter_plugin/router/shape.py",

@@ -1,8 +1,10 @@
 """Routing speed: median and p99 per request, printed (not a timed test).
 
 Run: .venv/bin/python bench/bench_router.py [--rounds N] [--passes P]
-Corpora: every development-set request of at most 500 characters (all languages), and
-synthetic 100k-character requests (English prose, Chinese prose, pasted code, a long chat).
+Corpora: every development-set request of at most 500 characters (all languages), synthetic
+100k-character requests (English prose, Chinese prose, pasted code, a long chat), and requests
+in the OpenClaw gateway's shape (tests/support/host_shapes.py: ~47k-character system prompt,
+13 tools, envelope, context block).
 Every timed call starts with an empty context cache (system prompts and earlier turns are
 scanned again), except in the "agent loop" line, which re-routes the same conversation as an
 agent does on every tool call. The machine may be shared: each line reports the median of all
@@ -15,12 +17,17 @@ import argparse
 import gc
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from clawrouter_plugin.router import Router
 
-DEVSET = Path(__file__).resolve().parent.parent / "tests" / "router" / "devset.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+DEVSET = ROOT / "tests" / "router" / "devset.jsonl"
+sys.path.insert(0, str(ROOT))  # for the host-shaped requests under tests/
+
+from tests.support.host_shapes import openclaw_turn  # noqa: E402
 
 
 def _chars(body: dict) -> int:
@@ -58,11 +65,24 @@ def long_bodies() -> dict[str, dict]:
     }
 
 
+def openclaw_bodies() -> dict[str, dict]:
+    """Requests as the OpenClaw gateway sends them."""
+    ask = ("Refactor the payment module so that retries use exponential backoff, update the "
+           "tests, and run the whole suite.")
+    return {
+        "'hello'": openclaw_turn("hello"),
+        "a coding ask": openclaw_turn(ask),
+        "a coding ask, tool loop, 2 earlier turns": openclaw_turn(
+            ask, earlier=(("hi", "Hello!"), ("what's in the repo?", "A payments service.")),
+            tool_results=True),
+    }
+
+
 def measure(router: Router, bodies: list[dict], rounds: int, cold: bool = True) -> list[float]:
     """Microseconds per route() call, every body ``rounds`` times."""
     for body in bodies:  # warm up the interpreter, not the cache
         router.route(body)
-    clear = router.scorer.clear_cache
+    clear = router.classifier.clear_cache
     samples = []
     gc.disable()
     try:
@@ -103,6 +123,9 @@ def main() -> None:
     for name, body in long_bodies().items():
         passes = [measure(router, [body], max(5, args.rounds // 4)) for _ in range(args.passes)]
         print(f"100k chars, {name}:\n    {_stats(passes)}")
+    for name, body in openclaw_bodies().items():
+        passes = [measure(router, [body], max(5, args.rounds // 4)) for _ in range(args.passes)]
+        print(f"OpenClaw-shaped, {name}:\n    {_stats(passes)}")
 
 
 if __name__ == "__main__":

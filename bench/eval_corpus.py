@@ -1,12 +1,14 @@
 """Today's router on the labelled corpus (tests/router/corpus/, issue #13).
 
-Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--test] [--failures]
+Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--test] [--wrapped] [--failures]
 
 By default only the train and validation splits are routed: the test split is frozen for the
 final measurement and is never looked at while tuning. ``--test`` routes the test split alone.
-Rows with a ``pad`` are routed with their filler expanded. Prints markdown: accuracy,
-under- and over-routing, recall per tier, agentic precision / recall, then per language and
-per category.
+Rows with a ``pad`` are routed with their filler expanded; ``--wrapped`` sends every request
+as the OpenClaw gateway would (tests/support/host_shapes.py). Prints markdown: accuracy,
+under- and over-routing, recall per tier, agentic precision / recall, the price of the routed
+models against always-premium and against routing by the labels, then per language and per
+category.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from clawrouter_plugin.router import Router
 from clawrouter_plugin.router.corpus import CorpusError, expand, in_split, load_corpus
 from clawrouter_plugin.router.evaluate import Report, evaluate, format_report
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "router" / "corpus"
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "router" / "corpus"
+sys.path.insert(0, str(ROOT))
+
+from tests.support.host_shapes import wrap  # noqa: E402
 
 
 def group_table(report: Report, prefix: str) -> str:
@@ -53,6 +59,8 @@ def main() -> int:
     parser.add_argument("--test", action="store_true",
                         help="route the frozen test split instead of train + validation")
     parser.add_argument("--profile", default="auto")
+    parser.add_argument("--wrapped", action="store_true",
+                        help="send every request wrapped as the OpenClaw gateway does")
     parser.add_argument("--failures", action="store_true", help="list misrouted ids")
     args = parser.parse_args()
     try:
@@ -61,12 +69,14 @@ def main() -> int:
         print(f"corpus error: {exc}", file=sys.stderr)
         return 1
     splits = ("test",) if args.test else ("train", "validation")
-    chosen = [{**row, "body": expand(row)} for row in in_split(rows, *splits)]
+    chosen = [{**row, "body": wrap(expand(row)) if args.wrapped else expand(row)}
+              for row in in_split(rows, *splits)]
     start = time.perf_counter()
     report = evaluate(chosen, Router(), args.profile)
     elapsed = time.perf_counter() - start
+    shape = ", OpenClaw-wrapped" if args.wrapped else ""
     print(format_report(report, f"Corpus, {' + '.join(splits)} ({report.total} of {len(rows)} "
-                                f"requests, profile {args.profile})"))
+                                f"requests, profile {args.profile}{shape})"))
     print(f"\n(routed in {elapsed:.1f} s)\n\n#### Per language\n")
     print(group_table(report, "lang"))
     print("\n#### Per category\n")

@@ -94,9 +94,10 @@ def test_both_plugin_shapes(tmp_path):
     ("plugins:\n  entries:\n    clawrouter:\n      config:\n        cache: {maxSize: true}\n",
      "cache.maxSize"),
     ("plugins:\n  entries:\n    clawrouter:\n      config:\n"
-     "        routing: {scoring: {steepness: .inf}}\n", "routing.scoring.steepness"),
+     "        routing: {classifier: {historyWeight: .inf}}\n", "routing.classifier.historyWeight"),
     ("plugins:\n  entries:\n    clawrouter:\n      config:\n"
-     "        routing: {scoring: {steepness: true}}\n", "routing.scoring.steepness"),
+     "        routing: {classifier: {historyWeight: true}}\n",
+     "routing.classifier.historyWeight"),
 ])
 def test_bad_config_names_key_and_problem(tmp_path, body, needle):
     path = tmp_path / "openclaw.yaml"

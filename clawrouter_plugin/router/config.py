@@ -3,9 +3,9 @@
 Every field is optional; anything left out keeps the packaged default from
 ``data/routing.yaml`` and ``data/keywords.yaml``. :meth:`RoutingConfig.settings` merges the
 overrides onto those defaults and returns the effective :class:`~.settings.Settings`.
-Merge rules: tier tables are replaced per tier; weights, saturation, boundaries, classifier,
-overrides and ``profiles.<profile>`` per key; ``scoring.keywords.<dim>`` replaces a dimension
-(a list) or some languages of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>``
+Merge rules: tier tables are replaced per tier; penalties per profile; saturation, classifier,
+overrides and ``profiles.<profile>`` per key; ``scoring.keywords.<dim>`` replaces a dimension (a
+list) or some languages of it (a ``{language: list}`` mapping); ``scoring.extraKeywords.<dim>``
 adds words.
 """
 
@@ -27,7 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from ..catalog import load_catalog
 from ..config_section import ConfigSection
-from .settings import KEYWORD_DIMS, STRUCTURAL_DIMS, TIERS, Settings, build_settings
+from .settings import KEYWORD_DIMS, TIERS, Settings, build_settings
 from .tables import suggest
 
 TierName = Literal["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"]
@@ -80,8 +80,6 @@ def _dim_model(name: str, dims: tuple[str, ...], annotation: object, doc: str) -
     return model
 
 
-Weights = _dim_model("Weights", KEYWORD_DIMS + STRUCTURAL_DIMS, float | None,
-                     "Weight of each scoring dimension (keyword and structural).")
 Saturation = _dim_model("Saturation", KEYWORD_DIMS, float | None,
                         "Distinct keywords at which a keyword dimension reaches 1.0.")
 KeywordLists = _dim_model("KeywordLists", KEYWORD_DIMS, list[str] | dict[str, list[str]] | None,
@@ -90,24 +88,12 @@ ExtraKeywords = _dim_model("ExtraKeywords", KEYWORD_DIMS, list[str] | None,
                            "Keywords added to the default lists.")
 
 
-class Boundaries(ConfigSection):
-    """Score thresholds between tiers."""
-
-    simple_medium: float | None = None
-    medium_complex: float | None = None
-    complex_reasoning: float | None = None
-
-
 class ScoringConfig(ConfigSection):
-    """Weighted-dimension scoring: weights, keyword lists, tier boundaries, confidence."""
+    """Keyword dimensions (features of the classifier): keyword lists and saturation."""
 
-    weights: Weights = Field(default_factory=Weights)  # type: ignore[valid-type]
     saturation: Saturation = Field(default_factory=Saturation)  # type: ignore[valid-type]
     keywords: KeywordLists = Field(default_factory=KeywordLists)  # type: ignore[valid-type]
     extra_keywords: ExtraKeywords = Field(default_factory=ExtraKeywords)  # type: ignore[valid-type]
-    tier_boundaries: Boundaries = Field(default_factory=Boundaries)
-    steepness: float | None = Field(None, gt=0)
-    confidence_threshold: float | None = Field(None, ge=0, le=1)
 
     @field_validator("saturation")
     @classmethod
@@ -119,16 +105,12 @@ class ScoringConfig(ConfigSection):
 
 
 class ClassifierConfig(ConfigSection):
-    """Thresholds of the classifier."""
+    """What the classifier reads: earlier turns, and the weight of keywords outside the ask."""
 
-    ambiguous_default_tier: TierName | Literal["keep", "up"] | None = None
-    reasoning_min_evidence: float | None = Field(None, ge=0)
-    agentic_threshold: float | None = Field(None, gt=0)
     history_weight: float | None = Field(None, ge=0, le=1)
     history_turns: int | None = Field(None, ge=0, le=20)
     system_weight: float | None = Field(None, ge=0, le=1)
     material_weight: float | None = Field(None, ge=0, le=1)
-    creative_damping: float | None = Field(None, ge=0, le=1)
 
 
 # Removed overrides still read from older configs: key -> what replaced it (the value is ignored)
@@ -191,14 +173,27 @@ class ProfilesConfig(ConfigSection):
     agentic: ProfileConfig = Field(default_factory=ProfileConfig)
 
 
+class PenaltyEntry(ConfigSection):
+    """The cost-aware tier choice of one profile (see router/decision.py): the quality loss
+    per tier routed below what a request needs, and the extra loss per tier above it."""
+
+    under_routing: float = Field(ge=0)
+    over_routing: float = Field(0.0, ge=0)
+
+
+ProfileName = Literal["auto", "eco", "premium", "agentic"]
+
+
 class RoutingConfig(ConfigSection):
-    """Router overrides: tier tables and limits per profile, scoring, classifier and overrides."""
+    """Overrides for the router: tier tables, penalties and limits per profile, keyword lists,
+    classifier and overrides."""
 
     tiers: TierTable | None = None
     eco_tiers: TierTable | None = None
     premium_tiers: TierTable | None = None
     agentic_tiers: TierTable | None = None
     free_tiers: TierTable | None = None
+    penalties: dict[ProfileName, PenaltyEntry] | None = None
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     overrides: OverridesConfig = Field(default_factory=OverridesConfig)

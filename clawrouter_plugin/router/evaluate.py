@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .decision import REFERENCE_OUTPUT_TOKENS
+from .features import read_request
 from .router import Router
 from .settings import TIERS
 
@@ -32,6 +34,11 @@ class Report:
     agentic: Counter = field(default_factory=Counter)  # tp, fp, fn, tn
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, label, routed
     confidences: list[tuple[float, bool]] = field(default_factory=list)
+    # USD over all rows, each priced at its input tokens and REFERENCE_OUTPUT_TOKENS of output:
+    # the routed model, the baseline (premium) model, and the model its label's tier would get
+    cost: float = 0.0
+    baseline_cost: float = 0.0
+    label_cost: float = 0.0
 
     @property
     def accuracy(self) -> float:
@@ -69,11 +76,20 @@ class Report:
 
 
 def evaluate(rows: list[dict], router: Router | None = None, profile: str = "auto") -> Report:
-    """Route every row with ``profile`` and compare with its labels."""
+    """Route every row with ``profile`` and compare with its labels. The agentic flag compared
+    is the classifier's (a request with tools uses the agentic table without being an agent
+    task)."""
     router = router or Router()
     report = Report()
+    chat = router.catalog.chat
+    baseline = chat[router.catalog.baseline_model]
     for row in rows:
         decision = router.route(row["body"], profile)
+        tokens = decision.input_tokens
+        label_model = router.settings.tables[decision.table][row["tier"]][0]
+        report.cost += chat[decision.model].cost(tokens, REFERENCE_OUTPUT_TOKENS)
+        report.baseline_cost += baseline.cost(tokens, REFERENCE_OUTPUT_TOKENS)
+        report.label_cost += chat[label_model].cost(tokens, REFERENCE_OUTPUT_TOKENS)
         ok = decision.tier == row["tier"]
         report.total += 1
         report.correct += ok
@@ -86,7 +102,8 @@ def evaluate(rows: list[dict], router: Router | None = None, profile: str = "aut
             counts["ok"] += ok
             counts["below"] += step < 0
             counts["above"] += step > 0
-        expected, got = bool(row.get("agentic")), decision.agentic
+        view = read_request(row["body"], 0, router.settings.history_turns)
+        expected, got = bool(row.get("agentic")), router.classifier.classify(view).agentic
         report.agentic["tp" if expected and got else "fp" if got else "fn" if expected
                        else "tn"] += 1
         if not ok:
@@ -101,7 +118,12 @@ def format_report(report: Report, title: str) -> str:
              f"- routed below the label: {report.below:.1%}",
              f"- routed above the label: {report.above:.1%}",
              (f"- agentic precision / recall: {report.agentic_precision:.2f} / "
-             f"{report.agentic_recall:.2f}"), "",
+             f"{report.agentic_recall:.2f}"),
+             (f"- price of the routed models: {report.cost / max(1e-12, report.baseline_cost):.1%}"
+              f" of always using the premium model, "
+              f"{report.cost / max(1e-12, report.label_cost):.2f}× routing by the labels "
+              f"(which is {report.label_cost / max(1e-12, report.baseline_cost):.1%} of premium)"),
+             "",
              "| label \\ routed | " + " | ".join(TIERS) + " | accuracy |",
              "|---|" + "---:|" * (len(TIERS) + 1)]
     for label in TIERS:

@@ -9,7 +9,9 @@ from typing import Any, NamedTuple
 
 from ..catalog import Catalog, load_catalog
 from ..errors import ModelNotFound
+from .classifier import Classifier
 from .config import RoutingConfig
+from .decision import policies
 from .features import RequestView, read_request
 from .output_cap import OutputCaps
 from .scorer import Scorer
@@ -62,7 +64,8 @@ class RoutingDecision(NamedTuple):
 
 
 class Router:
-    """Routes chat-completions bodies. Build once (keyword tables compile here), call often."""
+    """Routes chat-completions bodies. Build once (the model and keyword tables load here), call
+    often."""
 
     def __init__(self, config: RoutingConfig | None = None, catalog: Catalog | None = None,
                  caps: OutputCaps | None = None):
@@ -75,7 +78,8 @@ class Router:
                 for model_id in chain:
                     if model_id not in self.catalog.chat:
                         raise ModelNotFound(f"tier table model {model_id!r} is not in the catalog")
-        self.scorer = Scorer(self.settings)
+        self.classifier = Classifier(Scorer(self.settings))
+        self.policies = policies(self.settings.tables, self.settings.penalties, self.catalog)
         self.chains = ChainBuilder(self.settings, self.catalog)
         self._baseline = self.catalog.chat[self.catalog.baseline_model]
         self._known = frozenset(PROFILES) | frozenset(self.catalog.chat)
@@ -109,7 +113,7 @@ class Router:
             tier, score, confidence, agentic_task = "SIMPLE", 0.0, 1.0, False
             signals.append("free profile")
         else:
-            verdict = self.scorer.classify(view)
+            verdict = self.classifier.classify(view, self.policies.get(name))
             tier, score, confidence = verdict.tier, verdict.score, verdict.confidence
             agentic_task = verdict.agentic
             signals.extend(verdict.signals)

@@ -22,13 +22,8 @@ KEYWORD_DIMS = (
     "simple", "lookup", "creative", "writing", "explain", "domain",
     "agent_action", "agent_object", "agent_verify", "agent_sequence",
 )
-# dimensions computed from the shape of the request
-STRUCTURAL_DIMS = (
-    "length", "code_block", "multi_step", "enumeration", "questions", "math_notation", "scale",
-    "trivial_math", "agentic", "file_paths", "tool_loop", "agent_question",
-)
-# the parts of the score that count as formal evidence for REASONING
-FORMAL_DIMS = ("reasoning", "math", "algorithmic", "math_notation")
+# profiles whose tier is chosen cost-aware (each has penalties; "free" is always SIMPLE)
+PENALTY_PROFILES = ("auto", "eco", "premium", "agentic")
 # which tier table each profile uses (field name in RoutingConfig)
 TABLE_FIELDS = {
     "auto": "tiers", "eco": "eco_tiers", "premium": "premium_tiers",
@@ -41,20 +36,13 @@ class Settings:
     """Everything the router needs, fully resolved (no optional values)."""
 
     tables: dict[str, dict[str, tuple[str, ...]]]  # table -> tier -> (primary, *fallbacks)
-    weights: dict[str, float]
+    penalties: dict[str, tuple[float, float]]  # profile -> (under-routing, over-routing)
     saturation: dict[str, float]
     keywords: dict[str, tuple[str, ...]]  # dimension -> keywords of every language
-    boundaries: tuple[float, float, float]
-    steepness: float
-    confidence_threshold: float
-    ambiguous_default_tier: str  # "keep", "up" or a tier
-    reasoning_min_evidence: float
-    agentic_threshold: float
     history_weight: float
     history_turns: int
     system_weight: float
     material_weight: float
-    creative_damping: float
     agentic_mode: bool
     unreliable_tool_models: tuple[str, ...]
     max_tiers: dict[str, str]  # profile -> the highest tier it may choose (capped profiles only)
@@ -74,7 +62,7 @@ def default_config() -> RoutingConfig:
     raw.setdefault("scoring", {})["keywords"] = _read("keywords.yaml")
     config = RoutingConfig.model_validate(raw, context={"defaults": True})
     missing = [f"{section}.{to_camel(dim)}" for section, dims in (
-        ("scoring.weights", KEYWORD_DIMS + STRUCTURAL_DIMS), ("scoring.saturation", KEYWORD_DIMS),
+        ("scoring.saturation", KEYWORD_DIMS),
         ("scoring.keywords", KEYWORD_DIMS)) for dim in dims
         if getattr(_path(config, section), dim) is None]
     if missing:
@@ -86,10 +74,6 @@ def _path(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, to_snake(part))
     return obj
-
-
-def _pick(override: Any, default: Any) -> Any:
-    return default if override is None else override
 
 
 def _section(override: Any, default: Any) -> dict[str, Any]:
@@ -112,6 +96,16 @@ def _tables(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, dict[str,
             for tier in TIERS
         }
     return tables
+
+
+def _penalties(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[float, float]]:
+    merged = dict(defaults.penalties or {})
+    merged.update(user.penalties or {})
+    missing = [profile for profile in PENALTY_PROFILES if profile not in merged]
+    if missing:
+        raise ValueError(f"penalties: missing profiles {', '.join(missing)}")
+    return {profile: (merged[profile].under_routing, merged[profile].over_routing)
+            for profile in PENALTY_PROFILES}
 
 
 def _keywords(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[str, ...]]:
@@ -139,33 +133,18 @@ def _keywords(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, tuple[s
 def build_settings(user: RoutingConfig, *, is_default: bool = False) -> Settings:
     """Merge ``user`` onto the packaged defaults; errors name the offending key."""
     defaults = user if is_default else default_config()
-    scoring = user.scoring
-    weights = _section(scoring.weights, defaults.scoring.weights)
-    saturation = _section(scoring.saturation, defaults.scoring.saturation)
-    bounds = _section(scoring.tier_boundaries, defaults.scoring.tier_boundaries)
-    boundaries = (bounds["simple_medium"], bounds["medium_complex"], bounds["complex_reasoning"])
-    if not boundaries[0] < boundaries[1] < boundaries[2]:
-        raise ValueError("scoring.tierBoundaries: must increase "
-                         "(simpleMedium < mediumComplex < complexReasoning)")
+    saturation = _section(user.scoring.saturation, defaults.scoring.saturation)
     classifier = _section(user.classifier, defaults.classifier)
     overrides = _section(user.overrides, defaults.overrides)
     return Settings(
         tables=_tables(user, defaults),
-        weights=weights,
+        penalties=_penalties(user, defaults),
         saturation=saturation,
         keywords=_keywords(user, defaults),
-        boundaries=boundaries,
-        steepness=_pick(scoring.steepness, defaults.scoring.steepness),
-        confidence_threshold=_pick(scoring.confidence_threshold,
-                                   defaults.scoring.confidence_threshold),
-        ambiguous_default_tier=classifier["ambiguous_default_tier"],
-        reasoning_min_evidence=classifier["reasoning_min_evidence"],
-        agentic_threshold=classifier["agentic_threshold"],
         history_weight=classifier["history_weight"],
         history_turns=classifier["history_turns"],
         system_weight=classifier["system_weight"],
         material_weight=classifier["material_weight"],
-        creative_damping=classifier["creative_damping"],
         agentic_mode=overrides["agentic_mode"],
         unreliable_tool_models=tuple(overrides["unreliable_tool_models"]),
         max_tiers=_max_tiers(user, defaults),

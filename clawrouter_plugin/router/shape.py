@@ -1,14 +1,12 @@
-"""Structural dimensions: what the shape of a request says, independent of its words."""
+"""Structural features: what the shape of a request says, independent of its words."""
 
 from __future__ import annotations
 
-import math
 import re
 from typing import NamedTuple
 
 from .features import RequestView, text_tokens
 
-SHORT_TOKENS, LONG_TOKENS = 20, 50  # "simple" cues fade out between these instruction lengths
 PROBE_CHARS = 2000  # regex-based checks only look at this much of the text
 
 _LIST_ITEM = re.compile(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]+\S")
@@ -52,9 +50,8 @@ def _large(number: bytes) -> bool:
 
 
 class Shape(NamedTuple):
-    """Structural dimension values: 0..1, except ``length`` (-1..1)."""
+    """Structural feature values, 0..1 (features of the classifier)."""
 
-    length: float  # -1 for a few words .. +1 for hundreds (instruction only, log scale)
     code_block: float  # fenced or code-shaped text
     multi_step: float  # numbered / bulleted lists
     enumeration: float  # many comma-separated requirements
@@ -62,17 +59,8 @@ class Shape(NamedTuple):
     math_notation: float  # ^ √ ∑ ≤, f(x), a_n, ...
     scale: float  # system-scale numbers (50M users, 100,000 writes, 10k requests)
     trivial_math: float  # a short question about small-number arithmetic
-    brevity: float  # 1 for short instructions, down to 0.3 for long ones
     file_paths: float
-    tool_loop: float
     agent_question: float  # the instruction asks a question (less likely an agent task)
-
-
-# the fields that add to the tier score, in Shape order
-SCORED = Shape._fields[:8]
-LABELS = ((1, "code block"), (2, "multi-step"), (3, "many requirements"),
-          (4, "several questions"), (5, "math notation"), (6, "large scale"),
-          (7, "trivial arithmetic"), (9, "file paths"), (10, "tool loop"))
 
 
 _OPERATORS = ("+", "*", "×", "÷", "% of", " - ", " x ", " / ", "times", "plus", "minus",
@@ -86,7 +74,7 @@ def _trivial_arithmetic(text: str, own_tokens: int, notation: int, count: int) -
 
 
 def shape(view: RequestView) -> Shape:
-    """The structural dimensions of a request."""
+    """The structural features of a request."""
     instruction = view.instruction
     body = instruction + "\n" + view.material[:PROBE_CHARS] if view.material else instruction
     text = _FENCED.sub(" ", instruction) if "```" in instruction else instruction
@@ -100,17 +88,14 @@ def shape(view: RequestView) -> Shape:
         notation += sum(map(body.count, _MATH_CHARS.intersection(body)))
     if "(" in body or "_" in body:
         notation += len(_MATH_TERMS.findall(body, 0, PROBE_CHARS))
-    length = math.log2(own / 40) / 3 if own else -1.0
     code = 0.5 * ("```" in body) + (body.count("{") + body.count(";") + body.count("=>")
                                     + body.count("==")) / 8
     items = len(_LIST_ITEM.findall(text, 0, PROBE_CHARS)) / 4 if "\n" in text else 0.0
-    brevity = (LONG_TOKENS - own) / (LONG_TOKENS - SHORT_TOKENS)
     files = ("." in text and _FILE.search(text)) or ("/" in text and _PATH.search(text))
     found = numbers(text[:PROBE_CHARS])
     scale = sum(map(_large, found)) if found else 0
     # tuple.__new__ skips NamedTuple's Python-level __new__ (this runs on every request)
     return tuple.__new__(Shape, (
-        -1.0 if length < -1.0 else min(length, 1.0),
         min(code, 1.0),
         min(items, 1.0),
         0.0 if commas <= 1 else 1.0 if commas >= 6 else (commas - 1) / 5,
@@ -118,8 +103,6 @@ def shape(view: RequestView) -> Shape:
         1.0 if notation >= 3 else notation / 3,
         1.0 if scale >= 2 else scale / 2,
         1.0 if found and _trivial_arithmetic(text, own, notation, len(found)) else 0.0,
-        0.3 if brevity < 0.3 else min(brevity, 1.0),
         1.0 if files else 0.0,
-        1.0 if view.tool_loop else 0.0,
         1.0 if questions else 0.0,
     ))

@@ -1,69 +1,281 @@
-"""The classifier: every dimension, matching rules, context weights, floors and confidence."""
+"""The learned classifier: features, the shipped model, probabilities, explanations, keyword
+dimensions (its multilingual features) and the cost-aware tier choice."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import pytest
 
-from clawrouter_plugin.router import Router, RoutingConfig
+from clawrouter_plugin.router import TIERS, Router, RoutingConfig, ngrams
+from clawrouter_plugin.router.classifier import (
+    ASK_WORD,
+    COLUMNS,
+    DENSE_NAMES,
+    MODEL_FILE,
+    TOP_CONTRIBUTIONS,
+    Classifier,
+    decode_model,
+    encode_model,
+    packaged_model,
+)
+from clawrouter_plugin.router.decision import Policy
+from clawrouter_plugin.router.features import read_request
 from clawrouter_plugin.router.keywords import KeywordMatcher, normalize
 
 from .conftest import chat
 
+MODEL_PATH = Path(__file__).resolve().parents[2] / "clawrouter_plugin" / MODEL_FILE
 
-def fired(decision, label: str) -> bool:
-    return any(s.startswith(label + " (") or s == label for s in decision.signals)
 
+def view(body: dict):
+    return read_request(body, 0, 3)
+
+
+def test_hashes_are_stable_fnv1a():
+    # FNV-1a 32-bit of "a" and "foobar" (published test vectors): weights are indexed by it
+    assert ngrams.fold(2166136261, "a") == 0xE40C292C
+    assert ngrams.fold(2166136261, "foobar") == 0xBF9CF968
+    assert 0 <= ngrams.bucket(ngrams.seed("x"), "hello") < ngrams.BUCKETS
+
+
+def test_normalisation_and_char_ngrams():
+    assert ngrams.normalize("  Design  a URL shortener\nfor 1B URLs ") == (
+        "design a url shortener for 0b urls")
+    grams: list[int] = []
+    ngrams.add_chars(grams, "ab", 2, 3, 7)  # " ab " → " a", "ab", "b ", " ab", "ab "
+    assert grams == [ngrams.bucket(7, gram) for gram in (" a", " ab", "ab", "ab ", "b ")]
+
+
+def test_cjk_text_gets_character_features(router):
+    features = router.classifier.featurizer.features(view(chat("请证明根号二是无理数")))
+    chars = router.classifier.featurizer.features(view(chat("请证明根号二是无理数")), chars=True).chars
+    assert len(chars.keys) >= 20 and features.words.keys  # \w+: the run is one word
+
+
+def test_the_shipped_model_fits_the_code_and_the_size_limit():
+    text = MODEL_PATH.read_text("utf-8")
+    assert len(text.encode()) <= 2_000_000
+    document = json.loads(text)
+    assert document["dense"] == list(DENSE_NAMES) and document["tiers"] == list(TIERS)
+    model = packaged_model()
+    used = [at for at in model.offsets if at >= 0]
+    assert len(model.offsets) == ngrams.BUCKETS and len(used) > 10_000
+    assert sorted(used) == list(range(0, len(model.weights), COLUMNS))
+    assert model.temperature > 0 and 0 < model.agentic_threshold < 1
+
+
+def test_model_file_round_trip_is_deterministic():
+    model = packaged_model()
+    buckets = [b for b, at in enumerate(model.offsets) if at >= 0][:50]
+    weights = [model.weights[model.offsets[b]:model.offsets[b] + COLUMNS] for b in buckets]
+    args = (model.params, buckets, weights, model.bias, model.temperature,
+            model.agentic_threshold, {"note": "test"})
+    first = encode_model(*args)
+    assert encode_model(*args) == first
+    again = decode_model(first)
+    assert [b for b, at in enumerate(again.offsets) if at >= 0] == buckets
+    for b in buckets:
+        for c in range(COLUMNS):
+            expected = model.weights[model.offsets[b] + c]
+            got = again.weights[again.offsets[b] + c]
+            assert got == pytest.approx(expected, abs=2e-4 * max(1.0, abs(expected)))
+
+
+def test_a_model_for_other_features_is_refused():
+    document = json.loads(MODEL_PATH.read_text("utf-8"))
+    document["dense"] = document["dense"][:-1]
+    with pytest.raises(ValueError, match="other features"):
+        decode_model(json.dumps(document))
+
+
+def test_inference_scores_the_vector_training_sees(router):
+    """The fast path (bags summed per text) gives the logits of the flat training vector."""
+    model = router.classifier.model
+    for body in (chat("Prove that the the the sum of two odd numbers is even.",
+                      system="Answer briefly.", history=["earlier turn about sharding"]),
+                 chat("hi"), chat("设计一个短链接服务")):
+        request = view(body)
+        fast = router.classifier.logits(router.classifier.featurizer.features(request))
+        slow = list(router.classifier.model.bias)
+        for key, value in router.classifier.featurizer.flat(request).items():
+            if model.offsets[key] >= 0:
+                for c in range(COLUMNS):
+                    slow[c] += value * model.weights[model.offsets[key] + c]
+        assert fast == pytest.approx(slow, abs=1e-9)
+
+
+@pytest.mark.parametrize("text", ["hi", "Prove that √2 is irrational.", "设计一个短链接服务",
+                                  "Write a Python function that reverses a list."])
+def test_probabilities_are_calibrated_softmax_outputs(router, text):
+    verdict = router.classifier.classify(view(chat(text)))
+    assert len(verdict.probabilities) == 4
+    assert math.isclose(sum(verdict.probabilities), 1.0, rel_tol=1e-9)
+    assert verdict.confidence == verdict.probabilities[TIERS.index(verdict.tier)]
+    assert verdict.confidence == max(verdict.probabilities)  # no policy: the most probable
+    expected = sum(i * p for i, p in enumerate(verdict.probabilities))
+    assert verdict.score == pytest.approx(expected)
+    assert 0.0 <= verdict.agentic_score <= 1.0
+
+
+def test_contributions_explain_the_chosen_tier(router):
+    verdict = router.classifier.classify(view(chat("Prove that there are infinitely many "
+                                                   "primes.")))
+    assert verdict.tier == "REASONING"
+    contributions = verdict.contributions
+    assert 0 < len(contributions) <= TOP_CONTRIBUTIONS
+    weights = [w for _, w in contributions]
+    assert weights == sorted(weights, reverse=True) and weights[0] > 0
+    labels = [label for label, _ in contributions]
+    assert "keywords: reasoning" in labels
+    assert all("collision" not in label for label in labels)
+    # signals show the same, readably: "keywords: reasoning +4.64"
+    assert verdict.signals[:len(contributions)] == tuple(
+        f"{label} {weight:+.2f}" for label, weight in contributions)
+    decision = router.route(chat("Prove that there are infinitely many primes."))
+    assert decision.signals[0] == verdict.signals[0]
+
+
+def test_a_repeated_ngram_contributes_once_per_occurrence(router):
+    classifier = router.classifier
+    request = view(chat("thanks thanks"))
+    verdict = classifier.classify(request)
+    shown = dict(verdict.contributions)
+    assert "ngram 'thanks'" in shown, shown
+    features = classifier.featurizer.features(request)
+    at = classifier.model.offsets[ngrams.bucket(ASK_WORD, "thanks")]
+    weight = classifier.model.weights[at + TIERS.index(verdict.tier)]
+    assert shown["ngram 'thanks'"] == round(2 * features.words.value * weight, 2)
+
+
+def test_context_is_featurised_separately_and_shown_as_one_total(router):
+    system = ("You are a senior distributed-systems architect. Analyze every design for "
+              "scalability, consistency, sharding and failure modes step by step.")
+    features = router.classifier.featurizer.features(view(chat("hi", system=system)))
+    assert features.system.keys and not set(features.system.keys) & set(features.words.keys)
+    verdict = router.classifier.classify(view(chat("ok, thanks", system=system,
+                                                   history=["Design a payment system."])))
+    labels = {label for label, _ in verdict.contributions}
+    assert labels & {"system prompt", "earlier turns"} or len(labels) == TOP_CONTRIBUTIONS
+
+
+@pytest.mark.parametrize("ask", ["hi", "ok, thanks", "what's 2+2?"])
+def test_context_informs_but_does_not_outvote_a_trivial_ask(router, ask):
+    system = ("You are an expert mathematician and software architect. Prove every claim, "
+              "derive formulas step by step, analyze complexity and design for scale.")
+    history = ["Design a globally distributed database with multi-region consensus.",
+               "Now prove that the protocol is linearizable."]
+    decision = router.route(chat(ask, system=system, history=history))
+    assert decision.tier == "SIMPLE", decision.signals
+
+
+def test_an_acknowledgement_after_a_hard_turn_stays_simple(router):
+    hard = ("Design a distributed rate limiter for a multi-region API gateway: compare token "
+            "bucket and sliding window, explain consistency trade-offs and failure modes.")
+    body = {"messages": [{"role": "user", "content": hard}, {"role": "assistant", "content": "…"},
+                         {"role": "user", "content": "thanks!"},
+                         {"role": "assistant", "content": "…"}, {"role": "user", "content": "ok"}]}
+    decision = router.route(body)
+    assert decision.tier == "SIMPLE", decision.signals
+
+
+def test_a_classifier_uses_the_policy_it_is_given(router):
+    request = view(chat("Explain how DNS resolution works, with the caching layers."))
+    plain = router.classifier.classify(request)
+    cautious = router.classifier.classify(request, Policy((0.0, 0.0, 0.0, 0.0), 100.0, 0.0))
+    assert cautious.tier == "REASONING"  # every tier costs the same, under-routing is dear
+    assert cautious.probabilities == plain.probabilities
+    assert cautious.confidence == plain.probabilities[3]
+
+
+# --- the cost-aware choice ------------------------------------------------------------------
+
+def test_policy_picks_the_cheapest_tier_when_sure():
+    policy = Policy((0.1, 0.2, 0.5, 0.6), under=1.0, over=0.1)
+    assert policy.choose([0.97, 0.01, 0.01, 0.01]) == 0
+    assert policy.choose([0.01, 0.01, 0.01, 0.97]) == 3
+
+
+def test_under_routing_costs_more_than_over_routing():
+    probabilities = [0.45, 0.55, 0.0, 0.0]
+    assert Policy((0.1, 0.2, 0.5, 0.6), under=1.0, over=0.1).choose(probabilities) == 1
+    # the same doubt, but a SIMPLE answer that is too weak costs little: stay cheap
+    assert Policy((0.1, 0.2, 0.5, 0.6), under=0.1, over=0.1).choose([0.6, 0.4, 0, 0]) == 0
+    # a little doubt about REASONING already moves a cautious profile up
+    assert Policy((0.1, 0.2, 0.5, 0.6), under=5.0, over=0.1).choose([0.0, 0.85, 0.0, 0.15]) == 3
+
+
+def test_profiles_take_more_or_less_risk(router):
+    s = router.settings
+    assert s.penalties["eco"][0] < s.penalties["auto"][0] <= s.penalties["premium"][0]
+    for profile, (under, over) in s.penalties.items():
+        assert under > over, profile  # under-routing is penalised more
+
+
+def test_penalties_are_configurable():
+    body = chat("Explain how DNS resolution works, with the caching layers.")
+    config = RoutingConfig.model_validate({"penalties": {"auto": {"underRouting": 1000}}})
+    assert Router(config).route(body).tier == "REASONING"
+    assert Router(config).settings.penalties["eco"] == Router().settings.penalties["eco"]
+    with pytest.raises(ValueError, match="underRouting"):
+        RoutingConfig.model_validate({"penalties": {"auto": {"underRouting": -1}}})
+
+
+# --- keyword dimensions (features of the model) ---------------------------------------------
 
 @pytest.mark.parametrize(("dimension", "text"), [
     ("reasoning", "Prove that the sum of two odd numbers is even."),
     ("reasoning", "请证明这个结论。"),
     ("reasoning", "Докажите, что это верно."),
     ("math", "Compute the integral of x over the interval."),
-    ("math", "Найди вероятность этого события."),
     ("algorithmic", "What is the time complexity of heapsort?"),
-    ("code", "Why does my python script fail?"),
-    ("code", "Erkläre diese Funktion."),
-    ("engineering", "How does sharding work in MongoDB?"),
     ("engineering", "分布式系统的一致性是什么？"),
     ("design", "Design a parking lot."),
-    ("analysis", "List the trade-offs."),
-    ("constraints", "Keep it to at most three items."),
-    ("simple", "hello there"),
     ("simple", "مرحبا"),
-    ("lookup", "What is a monad?"),
     ("creative", "Write a poem about rain."),
-    ("writing", "Draft an email to my team."),
-    ("explain", "Explain how DNS works."),
     ("explain", "REST와 GraphQL의 차이점을 설명해 주세요."),
-    ("domain", "How do quantum computers factor numbers?"),
-    ("agent-action", "Deploy it."),
-    ("agent-object", "Look at the repo."),
-    ("agent-verify", "Make sure it works."),
-    ("agent-sequence", "Do this, then that."),
+    ("agent_action", "Deploy it."),
+    ("agent_verify", "Make sure it works."),
 ])
-def test_each_keyword_dimension_fires(router, dimension, text):
-    assert fired(router.route(chat(text)), dimension)
+def test_each_keyword_dimension_is_a_feature(router, dimension, text):
+    keywords = router.classifier.featurizer.keywords
+    assert dimension in keywords.values(view(chat(text)))[0]
+    features = router.classifier.featurizer.features(view(chat(text)))
+    names = {DENSE_NAMES[index] for index, _ in features.dense}
+    assert f"keywords: {dimension.replace('_', ' ')}" in names
 
 
 @pytest.mark.parametrize(("text", "trap"), [
     ("What's the default port for PostgreSQL?", "def"),
     ("Which text editor do you like?", "edit"),
     ("Is this jacket waterproof?", "proof"),
-    ("How do I check my credit score?", "edit"),
     ("Is the complete list ready?", "let"),
 ])
 def test_keywords_match_whole_words_only(router, text, trap):
-    decision = router.route(chat(text))
-    words = [w for s in decision.signals if "(" in s
-             for w in s.split("(", 1)[1].rstrip(")").split(", ")]
-    assert trap not in words
-    assert decision.tier == "SIMPLE"
+    found = router.classifier.featurizer.keywords.matcher.scan(normalize(text))
+    assert trap not in {word for _, word in found}
 
 
 def test_each_distinct_keyword_counts_once(router):
-    once = router.route(chat("Prove it."))
-    repeated = router.route(chat("Prove prove prove prove it."))
-    assert repeated.score == pytest.approx(once.score, abs=0.05)
+    keywords = router.classifier.featurizer.keywords
+    assert keywords.values(view(chat("Prove it."))) == keywords.values(
+        view(chat("Prove prove prove prove it.")))
+
+
+def test_keywords_outside_the_ask_are_separate_features_and_count_less(router):
+    keywords = router.classifier.featurizer.keywords
+    words = "We run a multi-region distributed database with sharding and replication."
+    in_ask, context = keywords.values(view(chat("And then? " + words)))
+    assert in_ask["engineering"] > 0 and not context
+    ask_h, in_history = keywords.values(view(chat("And then?", history=[words])))
+    ask_s, in_system = keywords.values(view(chat("And then?", system=words)))
+    assert "engineering" not in ask_h and "engineering" not in ask_s
+    assert in_ask["engineering"] > in_history["engineering"] > in_system["engineering"] > 0
+    features = router.classifier.featurizer.features(view(chat("And then?", history=[words])))
+    names = {DENSE_NAMES[index] for index, _ in features.dense}
+    assert "context keywords: engineering" in names and "keywords: engineering" not in names
 
 
 def test_a_keyword_listed_twice_counts_once():
@@ -99,60 +311,21 @@ def test_short_arabic_terms_need_whole_words():
     assert matcher.scan(normalize("ما ثمن هذا")) == []
 
 
-def test_full_width_question_marks_count(router):
-    decision = router.route(chat("这是什么？为什么？怎么用？有什么区别？"))
-    assert "several questions" in decision.signals
+def test_keyword_lists_are_configurable():
+    def values(config: dict, text: str) -> dict:
+        router = Router(RoutingConfig.model_validate(config))
+        return router.classifier.featurizer.keywords.values(view(chat(text)))[0]
+
+    replaced = {"scoring": {"keywords": {"simple": ["banana"]}}}
+    assert "simple" not in values(replaced, "hello") and "simple" in values(replaced, "banana")
+    extended = {"scoring": {"extraKeywords": {"engineering": ["frobnicator"]}}}
+    assert "engineering" in values(extended, "Tune the frobnicator.")
 
 
-def test_earlier_turns_count_with_lower_weight(router):
-    follow_up = "And what happens when one region goes offline?"
-    alone = router.route(chat(follow_up))
-    with_history = router.route(chat(follow_up, history=[
-        ("We run a multi-region distributed database with sharding, replication and a "
-        "consensus protocol for leader election.")]))
-    assert with_history.score > alone.score
-    assert any(s.startswith("context (") for s in with_history.signals)
-    in_instruction = router.route(chat(follow_up + " We run a multi-region distributed database "
-                                       "with sharding, replication and a consensus protocol "
-                                       "for leader election."))
-    assert in_instruction.score > with_history.score
-
-
-def test_system_prompt_counts_with_lower_weight(router):
-    system = "You are an expert in distributed systems, sharding, replication and consensus."
-    plain = router.route(chat("Tell me about it."))
-    with_system = router.route(chat("Tell me about it.", system=system))
-    assert plain.score < with_system.score < plain.score + 0.2
-
-
-def test_long_paste_with_trivial_instruction_stays_cheap(router):
-    paste = ("The autoscaler adjusts replicas of the deployment based on latency, throughput and "
-             "the consistency of the distributed cache across every partition. ") * 60
-    decision = router.route(chat(paste + "\n\nSummarize this in one line."))
-    assert decision.tier == "SIMPLE"
-
-
-def test_keyword_stuffing_around_trivial_questions(router):
-    assert router.route(chat("prove theorem derive step by step what is 2+2")).tier == "SIMPLE"
-    assert router.route(chat("Rigorous step-by-step derivation please: capital of Italy?")
-                        ).tier == "SIMPLE"
-
-
-def test_short_but_hard(router):
-    assert router.route(chat("Is P=NP? Sketch why a proof is hard.")).tier == "REASONING"
-
-
-def test_creative_requests_damp_topic_words(router):
-    decision = router.route(chat("Write a short poem about a mathematician's unfinished proof."))
-    assert decision.tier == "MEDIUM"
-
-
-def test_reasoning_needs_formal_evidence(router):
-    design = router.route(chat(
-        "Design a globally distributed, multi-region event-sourcing platform: sharding, "
-        "replication, consensus, failover, exactly-once delivery, schema evolution, and the "
-        "trade-offs of each choice at a scale of a million writes per second."))
-    assert design.tier == "COMPLEX"
+def test_a_classifier_can_be_built_from_a_model(router):
+    classifier = Classifier(router.classifier.featurizer.keywords, packaged_model())
+    request = view(chat("hello there"))
+    assert classifier.classify(request) == router.classifier.classify(request)
 
 
 @pytest.mark.parametrize("body", [
@@ -179,49 +352,3 @@ def test_a_long_input_raises_no_tier(router):
     assert decision.input_tokens > 100_000
     assert not any(s.startswith("large-context") for s in decision.signals)
     assert decision.tier in ("SIMPLE", "MEDIUM"), decision.signals
-
-
-def test_confidence_is_a_sigmoid_of_the_margin(router):
-    clear = router.route(chat("hi"))
-    assert 0.9 < clear.confidence <= 1.0
-    for text in ("Explain how DNS works.", "Design a URL shortener.", "Prove Fermat's little theorem."):
-        assert 0.5 <= router.route(chat(text)).confidence <= 1.0
-
-
-def test_ambiguous_requests_can_use_a_default_tier():
-    config = RoutingConfig.model_validate({"scoring": {"confidenceThreshold": 1.0},
-                                           "classifier": {"ambiguousDefaultTier": "MEDIUM"}})
-    decision = Router(config).route(chat("hi"))
-    assert decision.tier == "MEDIUM"
-    assert "ambiguous -> MEDIUM" in decision.signals
-
-
-def test_ambiguous_up_moves_to_the_next_tier_near_the_upper_boundary():
-    config = RoutingConfig.model_validate({
-        "scoring": {"confidenceThreshold": 0.99, "tierBoundaries": {"simpleMedium": 0.0}},
-        "classifier": {"ambiguousDefaultTier": "up"}})
-    router = Router(config)
-    assert router.route(chat("Write a haiku about tea, please, in the style of Basho")).tier in (
-        "MEDIUM", "SIMPLE")
-    assert router.route(chat("hi")).tier == "SIMPLE"  # far from the boundary: stays
-
-
-def test_weights_keywords_and_boundaries_are_configurable():
-    prompt = chat("Prove that there are infinitely many primes.")
-    assert Router().route(prompt).tier == "REASONING"
-    no_reasoning = RoutingConfig.model_validate({"scoring": {"weights": {"reasoning": 0,
-                                                                         "math": 0}}})
-    assert Router(no_reasoning).route(prompt).tier != "REASONING"
-    replaced = RoutingConfig.model_validate({"scoring": {"keywords": {"simple": ["banana"]}}})
-    assert not fired(Router(replaced).route(chat("hello")), "simple")
-    assert fired(Router(replaced).route(chat("banana")), "simple")
-    extended = RoutingConfig.model_validate({"scoring": {"extraKeywords": {
-        "engineering": ["frobnicator"]}}})
-    assert fired(Router(extended).route(chat("Tune the frobnicator.")), "engineering")
-    per_language = RoutingConfig.model_validate({"scoring": {"keywords": {"simple": {
-        "en": ["banana"]}}}})
-    assert fired(Router(per_language).route(chat("hola")), "simple")  # es list kept
-    assert not fired(Router(per_language).route(chat("hello")), "simple")
-    high = RoutingConfig.model_validate({"scoring": {"tierBoundaries": {
-        "simpleMedium": 0.5, "mediumComplex": 0.8, "complexReasoning": 2.0}}})
-    assert Router(high).route(chat("Explain how DNS works.")).tier == "SIMPLE"

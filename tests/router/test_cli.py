@@ -94,10 +94,10 @@ def test_clean_errors(tmp_path, capsys):
     assert main(["route", "--jsonl", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
-    bad.write_text("plugins:\n  - id: clawrouter\n    config:\n      routing: {scoring: "
-                   "{steepness: -1}}\n")
+    bad.write_text("plugins:\n  - id: clawrouter\n    config:\n      routing: {penalties: "
+                   "{auto: {underRouting: -1}}}\n")
     assert main(["route", "hi", "--config", str(bad)]) == 2
-    assert "routing.scoring.steepness" in capsys.readouterr().err
+    assert "routing.penalties.auto.underRouting" in capsys.readouterr().err
 
 
 def test_console_script_runs_without_a_traceback(tmp_path):

@@ -1,5 +1,6 @@
 """The router's hot modules are compiled with mypyc (setup.py); the pure-Python source must
-decide exactly the same, since installs without a C compiler run it."""
+decide exactly the same (same probabilities, to the last bit), since installs without a C
+compiler run it."""
 
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ SETUP = PACKAGE.parent / "setup.py"
 
 _ROUTE_ALL = """
 import json, sys
-import clawrouter_plugin.router.scorer as scorer
+import clawrouter_plugin.router.classifier as classifier
 from clawrouter_plugin.router import Router
-assert scorer.__file__.endswith(sys.argv[1]), scorer.__file__
+from clawrouter_plugin.router.features import read_request
+assert classifier.__file__.endswith(sys.argv[1]), classifier.__file__
 router = Router()
 for line in sys.stdin:
     body, profile = json.loads(line)
-    print(json.dumps(router.route(body, profile).to_dict()))
+    verdict = router.classifier.classify(read_request(body, 0, 3))
+    print(json.dumps([router.route(body, profile).to_dict(), verdict.probabilities,
+                      verdict.agentic_score, verdict.contributions]))
 """
 
 
@@ -51,7 +55,8 @@ def test_hot_modules_are_compiled_when_a_compiler_exists():
     if os.environ.get("CLAWROUTER_PURE_PYTHON") == "1" or shutil.which("cc") is None:
         pytest.skip("pure-Python install (no C compiler, or CLAWROUTER_PURE_PYTHON=1)")
     listed = _listed_in_setup()
-    assert "clawrouter_plugin.router.scorer" in listed
+    assert {"clawrouter_plugin.router.classifier", "clawrouter_plugin.router.ngrams",
+            "clawrouter_plugin.router.decision", "clawrouter_plugin.router.scorer"} <= set(listed)
     assert [name for name in listed if not _compiled(name)] == []
 
 
@@ -67,7 +72,7 @@ def _route_all(cases: list, where: Path, suffix: str) -> list[dict]:
 
 
 def test_pure_python_source_decides_like_the_compiled_modules(tmp_path):
-    if not _compiled("clawrouter_plugin.router.scorer"):
+    if not _compiled("clawrouter_plugin.router.classifier"):
         pytest.skip("the router is not compiled in this install")
     shutil.copytree(PACKAGE, tmp_path / "clawrouter_plugin",
                     ignore=shutil.ignore_patterns("*.so", "__pycache__"))

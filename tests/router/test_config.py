@@ -8,16 +8,16 @@ from pydantic import ValidationError
 from clawrouter_plugin.config import load_config
 from clawrouter_plugin.errors import ConfigError
 from clawrouter_plugin.router import TIERS, RoutingConfig
-from clawrouter_plugin.router.settings import KEYWORD_DIMS, STRUCTURAL_DIMS
+from clawrouter_plugin.router.settings import KEYWORD_DIMS, PENALTY_PROFILES
 
 
 def test_defaults_are_complete():
     settings = RoutingConfig().settings()
     assert set(settings.tables) == {"auto", "eco", "premium", "agentic", "free"}
     assert all(set(table) == set(TIERS) for table in settings.tables.values())
-    assert set(settings.weights) == set(KEYWORD_DIMS + STRUCTURAL_DIMS)
+    assert set(settings.saturation) == set(KEYWORD_DIMS)
     assert all(settings.keywords[dim] for dim in KEYWORD_DIMS)
-    assert settings.boundaries[0] < settings.boundaries[1] < settings.boundaries[2]
+    assert set(settings.penalties) == set(PENALTY_PROFILES)
     assert settings.agentic_mode is False
     assert settings.max_tiers == {}  # no profile is capped by default
     assert not hasattr(settings, "max_tokens_force_complex")
@@ -101,17 +101,18 @@ def test_tier_overrides_merge_per_tier_and_resolve_aliases():
     assert settings.tables["auto"] == default.tables["auto"]
 
 
-def test_classifier_and_scoring_overrides():
+def test_classifier_scoring_and_penalty_overrides():
     settings = RoutingConfig.model_validate({
-        "classifier": {"ambiguousDefaultTier": "up", "historyWeight": 0.1, "agenticThreshold": 0.9},
-        "scoring": {"steepness": 3, "confidenceThreshold": 0.2, "weights": {"code": 0.9},
-                    "saturation": {"code": 10}},
+        "classifier": {"historyWeight": 0.1},
+        "scoring": {"saturation": {"code": 10}},
+        "penalties": {"eco": {"underRouting": 0.5}},
     }).settings()
-    assert settings.ambiguous_default_tier == "up"
-    assert (settings.history_weight, settings.agentic_threshold) == (0.1, 0.9)
-    assert (settings.steepness, settings.confidence_threshold) == (3, 0.2)
-    assert settings.weights["code"] == 0.9 and settings.saturation["code"] == 10
-    assert settings.weights["math"] == RoutingConfig().settings().weights["math"]
+    default = RoutingConfig().settings()
+    assert settings.history_weight == 0.1 and settings.system_weight == default.system_weight
+    assert settings.saturation["code"] == 10
+    assert settings.saturation["math"] == default.saturation["math"]
+    assert settings.penalties["eco"] == (0.5, 0.0)  # overRouting defaults to 0
+    assert settings.penalties["auto"] == default.penalties["auto"]
 
 
 def _error(raw: dict) -> str:
@@ -126,10 +127,12 @@ def _error(raw: dict) -> str:
     ({"agenticTiers": {"COMPLEX": {"primary": "auto"}}}, "is a routing profile"),
     ({"premiumTiers": {"HARD": {"primary": "openai/o3"}}}, "premiumTiers.HARD"),
     ({"tiers": {"SIMPLE": {"fallback": ["openai/o3"]}}}, "primary"),
-    ({"scoring": {"weights": {"reasonng": 1}}}, "scoring.weights.reasonng"),
-    ({"scoring": {"tierBoundaries": {"simpleMedium": 0.9}}}, "scoring.tierBoundaries"),
+    ({"scoring": {"saturation": {"reasonng": 1}}}, "scoring.saturation.reasonng"),
     ({"scoring": {"saturation": {"code": 0}}}, "code must be greater than 0"),
-    ({"scoring": {"confidenceThreshold": 2}}, "scoring.confidenceThreshold"),
+    ({"scoring": {"weights": {"code": 1}}}, "scoring.weights"),  # the keyword scorer is gone
+    ({"penalties": {"cheap": {"underRouting": 1}}}, "penalties.cheap"),
+    ({"penalties": {"auto": {"overRouting": 1}}}, "penalties.auto.underRouting"),
+    ({"classifier": {"historyWeight": 2}}, "classifier.historyWeight"),
     ({"scoring": {"keywords": {"code": [" "]}}}, "scoring.keywords.code: empty keyword"),
     ({"scoring": {"keywords": {"code": ["ab*"]}}}, "at least 3 letters"),
     ({"classifier": {"ambiguousDefaultTier": "LARGE"}}, "classifier.ambiguousDefaultTier"),
@@ -143,10 +146,10 @@ def test_errors_name_the_key(raw, expected):
 def test_plugin_config_file_errors_name_the_routing_key(tmp_path):
     path = tmp_path / "openclaw.yaml"
     path.write_text("plugins:\n  - id: clawrouter\n    config:\n      routing:\n"
-                    "        scoring:\n          weights:\n            reasonng: 1\n")
+                    "        scoring:\n          saturation:\n            reasonng: 1\n")
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
-    assert "routing.scoring.weights.reasonng" in info.value.message
+    assert "routing.scoring.saturation.reasonng" in info.value.message
 
 
 def test_plugin_config_file_overrides_apply(tmp_path):

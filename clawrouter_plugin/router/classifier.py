@@ -1,0 +1,581 @@
+"""The learned tier classifier: features of a request → calibrated p(tier) and the agentic flag.
+
+A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
+from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
+for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
+numpy: a few list reads per feature.
+
+Features (see docs/routing.md, "The learned classifier"):
+
+- the user's ask (:func:`clawrouter_plugin.ask.find_ask`, head and tail of a long one): hashed
+  word unigrams and bigrams, and hashed character n-grams (language-agnostic);
+- the structure of the request: ask length, pasted material size, code, lists, math notation,
+  system-scale numbers, file paths, tools, images, JSON output, tool loop, history size;
+- the keyword dimensions of scorer.py (multilingual keyword lists: "reasoning", "design",
+  "simple", ...), which carry knowledge the corpus alone is too small to learn; those of the
+  ask and those of its context are separate features;
+- the system prompt, earlier user turns and pasted material, as word unigrams in their own
+  hash namespaces and down-weighted, so they inform the tier but cannot outvote the ask.
+
+Each text namespace is L2-normalised by its length (every occurrence counts
+``weight / sqrt(occurrences)``), so a long text does not weigh more than a short one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from array import array
+from functools import lru_cache
+from importlib import resources
+from itertools import cycle
+from operator import mul
+from typing import Any, Final, NamedTuple
+
+from . import ngrams
+from .decision import Policy
+from .features import RequestView, text_tokens
+from .scorer import Scorer
+from .settings import KEYWORD_DIMS, TIERS
+from .shape import Shape, shape
+
+MODEL_FILE = "data/router_model.json"
+MODEL_FORMAT = 1
+COLUMNS = len(TIERS) + 1  # one weight per tier, then the agentic head's
+MATERIAL_CHARS = 1500  # pasted material: words of its first characters only
+CONTEXT_CHARS = 1500  # system prompt and each earlier turn: words of their first characters
+TOP_CONTRIBUTIONS = 8
+CONTEXT_CACHE = 256  # featurised system prompts / earlier turns kept (they repeat every turn)
+
+# namespace seeds of the hashed features
+ASK_WORD: Final = ngrams.seed("ask-word")
+ASK_BIGRAM: Final = ngrams.seed("ask-bigram")
+ASK_CHAR: Final = ngrams.seed("ask-char")
+SYSTEM_WORD, HISTORY_WORD, MATERIAL_WORD = (ngrams.seed("system-word"), ngrams.seed(
+    "history-word"), ngrams.seed("material-word"))
+_DENSE_SEED = ngrams.seed("dense")
+
+# ask length in tokens: upper edges of the buckets (one-hot)
+ASK_TOKEN_EDGES = (2, 4, 8, 16, 32, 64, 128, 256)
+MATERIAL_TOKEN_EDGES = (2000, 20000, 100000)  # pasted material: none / small / large / huge
+# Shape fields used as features (value 0..1), with their readable names
+SHAPE_FEATURES = (("code_block", "code"), ("multi_step", "list items"),
+                  ("enumeration", "many requirements"), ("questions", "several questions"),
+                  ("math_notation", "math notation"), ("scale", "system-scale numbers"),
+                  ("trivial_math", "small arithmetic"), ("file_paths", "file paths"),
+                  ("agent_question", "asks a question"))
+_SHAPE_INDEX = tuple(Shape._fields.index(name) for name, _ in SHAPE_FEATURES)
+
+
+def _ask_length_label(index: int) -> str:
+    if index < len(ASK_TOKEN_EDGES):
+        return f"ask ≤{ASK_TOKEN_EDGES[index]} tokens"
+    return f"ask >{ASK_TOKEN_EDGES[-1]} tokens"
+
+
+def _material_label(index: int) -> str:
+    if index < len(MATERIAL_TOKEN_EDGES):
+        return f"pasted material ≤{MATERIAL_TOKEN_EDGES[index] // 1000}k tokens"
+    return f"pasted material >{MATERIAL_TOKEN_EDGES[-1] // 1000}k tokens"
+
+
+# every dense feature's readable name, in a fixed order
+DENSE_NAMES: tuple[str, ...] = (
+    tuple(_ask_length_label(i) for i in range(len(ASK_TOKEN_EDGES) + 1))
+    + tuple(_material_label(i) for i in range(len(MATERIAL_TOKEN_EDGES) + 1))
+    + tuple(label for _, label in SHAPE_FEATURES)
+    + ("tools", "images", "JSON output", "tool loop", "own system prompt",
+       "1 earlier turn", "2 earlier turns", "3+ earlier turns")
+    + tuple(f"keywords: {dim.replace('_', ' ')}" for dim in KEYWORD_DIMS)
+    + tuple(f"context keywords: {dim.replace('_', ' ')}" for dim in KEYWORD_DIMS)
+)
+DENSE_BUCKETS = tuple(ngrams.bucket(_DENSE_SEED, name) for name in DENSE_NAMES)
+_ASK_LEN0 = 0
+_MATERIAL0 = len(ASK_TOKEN_EDGES) + 1
+_SHAPE0 = _MATERIAL0 + len(MATERIAL_TOKEN_EDGES) + 1
+_FLAGS0 = _SHAPE0 + len(SHAPE_FEATURES)
+_KEYWORDS0 = _FLAGS0 + 8
+_KEYWORD_INDEX = {dim: _KEYWORDS0 + i for i, dim in enumerate(KEYWORD_DIMS)}
+_CONTEXT_KEYWORD_INDEX = {dim: _KEYWORDS0 + len(KEYWORD_DIMS) + i
+                          for i, dim in enumerate(KEYWORD_DIMS)}
+
+
+class Bag(NamedTuple):
+    """Hashed n-grams of one text: a bucket per occurrence, each worth ``value``."""
+
+    keys: list[int]
+    value: float
+
+
+EMPTY = Bag([], 0.0)
+
+
+class Features(NamedTuple):
+    """One request's features: hashed n-gram bags and the dense (structural) values."""
+
+    words: Bag  # ask word unigrams and bigrams
+    chars: Bag  # ask character n-grams: filled for training only (inference scores them
+    #             straight from ``ask``, see Classifier.score)
+    system: Bag
+    history: Bag
+    material: Bag
+    dense: list[tuple[int, float]]  # (index into DENSE_NAMES, value)
+    ask: str  # the normalised ask (for labelling n-grams in explanations)
+
+
+class Classification(NamedTuple):
+    """The classifier's verdict on one request.
+
+    ``tier`` is the one chosen from ``probabilities`` (SIMPLE, MEDIUM, COMPLEX, REASONING;
+    calibrated, summing to 1): by a profile's cost-aware policy, else the most probable.
+    ``contributions`` are the features that pushed hardest toward ``tier``, largest first.
+    """
+
+    tier: str
+    score: float  # expected tier index: sum of p(tier) * index (0 = SIMPLE .. 3 = REASONING)
+    confidence: float  # p(tier)
+    agentic_score: float  # p(multi-step agent task)
+    agentic: bool
+    signals: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    contributions: tuple[tuple[str, float], ...]
+
+
+def _edge_index(value: int, edges: tuple[int, ...]) -> int:
+    for index, edge in enumerate(edges):
+        if value <= edge:
+            return index
+    return len(edges)
+
+
+def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
+    """Word unigrams of the first ``limit`` characters of ``text``, L2-normalised × weight."""
+    keys: list[int] = []
+    tokens = ngrams.words(ngrams.normalize(text[:limit]))
+    if not tokens:
+        return EMPTY
+    ngrams.add_words(keys, tokens, uni_seed, 0)
+    return Bag(keys, weight / math.sqrt(len(tokens)))
+
+
+def char_value(ask: str, p: Params) -> float:
+    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
+    span = len(ask) + 2 - p.char_low + 1
+    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
+
+
+class Params(NamedTuple):
+    """Featurisation settings stored with the weights (training and inference agree)."""
+
+    char_low: int
+    char_high: int
+    word_weight: float
+    char_weight: float
+    system_weight: float
+    history_weight: float
+    material_weight: float
+    keyword_weight: float
+
+
+DEFAULT_PARAMS = Params(2, 4, 1.0, 1.0, 0.3, 0.3, 0.3, 3.0)
+
+
+class Featurizer:
+    """Turns a :class:`RequestView` into :class:`Features` (caches context texts)."""
+
+    def __init__(self, params: Params, keywords: Scorer):
+        self.p = params
+        self.keywords = keywords
+        self._system = lru_cache(maxsize=CONTEXT_CACHE)(self._system_bag)
+        self._history = lru_cache(maxsize=CONTEXT_CACHE)(self._history_bag)
+
+    def _system_bag(self, text: str) -> Bag:
+        return _bag(text, SYSTEM_WORD, CONTEXT_CHARS, self.p.system_weight)
+
+    def _history_bag(self, text: str) -> Bag:
+        return _bag(text, HISTORY_WORD, CONTEXT_CHARS, self.p.history_weight)
+
+    def clear_cache(self) -> None:
+        """Forget cached context features (benchmarks, tests)."""
+        self._system.cache_clear()
+        self._history.cache_clear()
+        self.keywords.clear_cache()
+
+    def features(self, view: RequestView, chars: bool = False) -> Features:
+        """The features of one request (the character n-gram bag only when ``chars``)."""
+        p = self.p
+        ask = ngrams.normalize(view.instruction)
+        words = char_bag = EMPTY
+        tokens = ngrams.words(ask)
+        if tokens:
+            keys: list[int] = []
+            ngrams.add_words(keys, tokens, ASK_WORD, ASK_BIGRAM)
+            words = Bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
+        if chars and ask:
+            keys = []
+            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
+            char_bag = Bag(keys, char_value(ask, p))
+        system = self._system(view.system) if view.system else EMPTY
+        history = EMPTY
+        if view.history:
+            history = self._history("\n".join(view.history))
+        material = EMPTY
+        if view.material:
+            material = _bag(view.material, MATERIAL_WORD, MATERIAL_CHARS, p.material_weight)
+        dense = _dense(view, ask)
+        in_ask, in_context = self.keywords.values(view)
+        for dim, value in in_ask.items():
+            dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
+        for dim, value in in_context.items():
+            dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
+        return Features(words, char_bag, system, history, material, dense, ask)
+
+    def flat(self, view: RequestView) -> dict[int, float]:
+        """Every feature of one request in one sparse vector (bucket → value), for training."""
+        f = self.features(view, chars=True)
+        out: dict[int, float] = {}
+        for bag in (f.words, f.chars, f.system, f.history, f.material):
+            for key in bag.keys:
+                out[key] = out.get(key, 0.0) + bag.value
+        for index, value in f.dense:
+            key = DENSE_BUCKETS[index]
+            out[key] = out.get(key, 0.0) + value
+        return out
+
+
+def _dense(view: RequestView, ask: str) -> list[tuple[int, float]]:
+    """The structural features that are not zero."""
+    dense = [(_ASK_LEN0 + _edge_index(text_tokens(ask), ASK_TOKEN_EDGES), 1.0)]
+    if view.material_tokens:
+        dense.append((_MATERIAL0 + _edge_index(view.material_tokens, MATERIAL_TOKEN_EDGES), 1.0))
+    form = shape(view)
+    for offset, field in enumerate(_SHAPE_INDEX):
+        value = form[field]
+        if value > 0.0:
+            dense.append((_SHAPE0 + offset, value))
+    flags = (view.has_tools, view.images > 0, view.structured, view.tool_loop, bool(view.system))
+    for offset, flag in enumerate(flags):
+        if flag:
+            dense.append((_FLAGS0 + offset, 1.0))
+    turns = len(view.history)
+    if turns:
+        dense.append((_FLAGS0 + len(flags) + min(turns, 3) - 1, 1.0))
+    return dense
+
+
+class Model(NamedTuple):
+    """Weights of the classifier as read from the model file."""
+
+    params: Params
+    # offsets[bucket]: where the bucket's COLUMNS weights start in ``weights`` (-1: unused);
+    # flat lists, because mypyc reads their items without allocating
+    offsets: list[int]
+    weights: list[float]
+    bias: tuple[float, float, float, float, float]
+    temperature: float  # tier logits are divided by this (calibration)
+    agentic_threshold: float
+
+
+def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
+                 bias: list[float], temperature: float, agentic_threshold: float,
+                 meta: dict[str, Any]) -> str:
+    """The model file's text (deterministic): weights quantised to int16 per column."""
+    scales = []
+    for column in range(COLUMNS):
+        peak = max((abs(row[column]) for row in weights), default=0.0)
+        scales.append(peak / 32767 if peak > 0 else 1.0)
+    quantised = array("h", [int(round(row[c] / scales[c])) for row in weights
+                            for c in range(COLUMNS)])
+    ids = array("I", buckets)
+    if ids.itemsize != 4 or quantised.itemsize != 2:
+        raise RuntimeError("unexpected C integer sizes")
+    document = {
+        "format": MODEL_FORMAT, "tiers": list(TIERS), "bucket_bits": ngrams.BUCKET_BITS,
+        "params": params._asdict(), "dense": list(DENSE_NAMES),
+        "temperature": round(temperature, 6), "agentic_threshold": round(agentic_threshold, 6),
+        "bias": [round(b, 6) for b in bias], "scales": [repr(s) for s in scales],
+        "buckets": base64.b64encode(_little(ids)).decode("ascii"),
+        "weights": base64.b64encode(_little(quantised)).decode("ascii"),
+        "meta": meta,
+    }
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def _little(values: array) -> bytes:
+    if array("H", [1]).tobytes()[0] != 1:  # big-endian machine: store little-endian anyway
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def decode_model(text: str) -> Model:
+    """A :class:`Model` from the model file's text; ValueError when it does not fit this code."""
+    doc = json.loads(text)
+    if doc.get("format") != MODEL_FORMAT or doc.get("tiers") != list(TIERS):
+        raise ValueError("router model file: unsupported format")
+    if doc["bucket_bits"] != ngrams.BUCKET_BITS or doc["dense"] != list(DENSE_NAMES):
+        raise ValueError("router model file: trained with other features than this code reads")
+    ids = array("I")
+    ids.frombytes(base64.b64decode(doc["buckets"]))
+    quantised = array("h")
+    quantised.frombytes(base64.b64decode(doc["weights"]))
+    if array("H", [1]).tobytes()[0] != 1:
+        ids.byteswap()
+        quantised.byteswap()
+    if len(quantised) != len(ids) * COLUMNS:
+        raise ValueError("router model file: weights do not match the buckets")
+    scales = [float(s) for s in doc["scales"]]
+    weights = list(map(mul, quantised, cycle(scales)))
+    offsets = [-1] * ngrams.BUCKETS
+    for row, key in enumerate(ids.tolist()):
+        offsets[key] = row * COLUMNS
+    b = [float(x) for x in doc["bias"]]
+    return Model(Params(**doc["params"]), offsets, weights, (b[0], b[1], b[2], b[3], b[4]),
+                 float(doc["temperature"]), float(doc["agentic_threshold"]))
+
+
+@lru_cache(maxsize=1)
+def packaged_model() -> Model:
+    """The model shipped with the package (read once per process)."""
+    text = resources.files("clawrouter_plugin").joinpath(MODEL_FILE).read_text("utf-8")
+    return decode_model(text)
+
+
+class Classifier:
+    """Scores requests with the learned model; build once per Router."""
+
+    def __init__(self, keywords: Scorer, model: Model | None = None):
+        self.model = model or packaged_model()
+        self.featurizer = Featurizer(self.model.params, keywords)
+        # an agent's tool loop routes the same ask again on every call
+        self._char_scores = lru_cache(maxsize=CONTEXT_CACHE)(self._chars)
+
+    def clear_cache(self) -> None:
+        """Forget cached context and ask features (benchmarks, tests)."""
+        self.featurizer.clear_cache()
+        self._char_scores.cache_clear()
+
+    def _chars(self, ask: str) -> tuple[float, float, float, float, float]:
+        """The summed weights of the ask's character n-grams (not yet times their value)."""
+        sums = [0.0, 0.0, 0.0, 0.0, 0.0]
+        if ask:
+            p = self.model.params
+            _char_sums(ask, p.char_low, p.char_high, self.model.offsets, self.model.weights,
+                       sums)
+        return sums[0], sums[1], sums[2], sums[3], sums[4]
+
+    def logits(self, f: Features) -> list[float]:
+        """Raw scores: four tier logits (before calibration), then the agentic logit."""
+        return self.score(f)[:COLUMNS]
+
+    def score(self, f: Features) -> list[float]:
+        """The logits (COLUMNS values), then what each text group added to each of them
+        (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
+        pasted material). Character n-grams are hashed and scored in one pass over ``ask``."""
+        m = self.model
+        offsets, w = m.offsets, m.weights
+        out = list(m.bias)
+        bags = (f.words, EMPTY, f.system, f.history, f.material)
+        for group in range(5):
+            if group == 1:
+                sums = list(self._char_scores(f.ask))
+                value = char_value(f.ask, m.params)
+            else:
+                sums = [0.0, 0.0, 0.0, 0.0, 0.0]
+                bag = bags[group]
+                _key_sums(bag.keys, offsets, w, sums)
+                value = bag.value
+            for c in range(COLUMNS):
+                out[c] += value * sums[c]
+                out.append(value * sums[c])
+        for index, weight in f.dense:
+            at = offsets[DENSE_BUCKETS[index]]
+            if at >= 0:
+                for c in range(COLUMNS):
+                    out[c] += weight * w[at + c]
+        return out
+
+    def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
+        """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
+        the one ``policy`` chooses from the probabilities (cost-aware), else the most probable."""
+        f = self.featurizer.features(view)
+        z = self.score(f)
+        t = self.model.temperature
+        probabilities = softmax([z[0] / t, z[1] / t, z[2] / t, z[3] / t])
+        if policy is not None:
+            best = policy.choose(probabilities)
+        else:
+            best = 0
+            for c in range(1, len(TIERS)):
+                if probabilities[c] > probabilities[best]:
+                    best = c
+        agentic_score = 1.0 / (1.0 + math.exp(-z[4]))
+        agentic = agentic_score >= self.model.agentic_threshold
+        contributions = self.contributions(f, best, z)
+        signals = [f"{label} {weight:+.2f}" for label, weight in contributions]
+        if agentic:
+            signals.append(f"agentic-task ({agentic_score:.2f})")
+        score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
+        return tuple.__new__(Classification, (  # skips NamedTuple's Python-level __new__
+            TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
+            tuple(probabilities), contributions))
+
+    def contributions(self, f: Features, column: int,
+                      scored: list[float]) -> tuple[tuple[str, float], ...]:
+        """The features that pushed hardest toward tier ``column`` (weight × value, largest
+        first): word n-grams of the ask by name, structural features by name, and the ask's
+        character n-grams, the system prompt, earlier turns and pasted material each as one
+        total. ``scored`` is :meth:`score`'s result for ``f``."""
+        offsets, w = self.model.offsets, self.model.weights
+        top = _Top(TOP_CONTRIBUTIONS)
+        bag = f.words
+        for key in bag.keys:
+            at = offsets[key]
+            if at >= 0:
+                value = bag.value * w[at + column]
+                # few pass the floor: for them, an n-gram seen n times counts n times
+                if value > top.floor and not top.has(0, key):
+                    top.offer(value * bag.keys.count(key), 0, key)
+        for index, weight in f.dense:
+            at = offsets[DENSE_BUCKETS[index]]
+            if at >= 0:
+                top.offer(weight * w[at + column], 2, index)
+        for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
+            total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
+            if total != 0.0:
+                top.offer(total, group, 0)
+        best = top.ranked()
+        labels = self._labels(f, best)
+        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
+
+    def _labels(self, f: Features, top: list[tuple[float, int, int]]) -> dict[tuple[int, int],
+                                                                             str]:
+        wanted_words = {key for _, group_id, key in top if group_id == 0}
+        labels: dict[tuple[int, int], str] = {}
+        if wanted_words:
+            for key, text in word_labels(f.ask, wanted_words).items():
+                labels[(0, key)] = f"ngram '{text}'"
+        names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
+        for _, group_id, key in top:
+            if group_id == 2:
+                labels[(2, key)] = DENSE_NAMES[key]
+            elif group_id != 0:
+                labels[(group_id, key)] = names[group_id]
+            elif (group_id, key) not in labels:
+                labels[(group_id, key)] = "ngram (hash collision)"
+        return labels
+
+
+def _key_sums(keys: list[int], offsets: list[int], w: list[float], sums: list[float]) -> None:
+    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``."""
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for key in keys:
+        at = offsets[key]
+        if at >= 0:
+            s0 += w[at]
+            s1 += w[at + 1]
+            s2 += w[at + 2]
+            s3 += w[at + 3]
+            s4 += w[at + 4]
+    sums[0] += s0
+    sums[1] += s1
+    sums[2] += s2
+    sums[3] += s3
+    sums[4] += s4
+
+
+def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float],
+               sums: list[float]) -> None:
+    """Add the weights of the character n-grams of ``text`` to ``sums``: the buckets of
+    :func:`ngrams.add_chars` (namespace ASK_CHAR), hashed and looked up in one pass."""
+    padded = " " + text + " "
+    codes = [ord(ch) for ch in padded]
+    size = len(codes)
+    prime, mask, seed = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR  # native locals in mypyc
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for start in range(size - low + 1):
+        h = seed
+        stop = start + high
+        if stop > size:
+            stop = size
+        length = 0
+        for index in range(start, stop):
+            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
+            length += 1
+            if length >= low:
+                at = offsets[h & mask]
+                if at >= 0:
+                    s0 += w[at]
+                    s1 += w[at + 1]
+                    s2 += w[at + 2]
+                    s3 += w[at + 3]
+                    s4 += w[at + 4]
+    sums[0] += s0
+    sums[1] += s1
+    sums[2] += s2
+    sums[3] += s3
+    sums[4] += s4
+
+
+class _Top:
+    """The ``size`` largest (value, group, key) items offered, without sorting them all."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: list[tuple[float, int, int]] = []
+        self.floor = -math.inf  # the smallest value kept, once full
+
+    def offer(self, value: float, group: int, key: int) -> None:
+        if value <= self.floor:
+            return
+        items = self.items
+        if len(items) < self.size:
+            items.append((value, group, key))
+            if len(items) == self.size:
+                self.floor = items[self._lowest()][0]
+            return
+        items[self._lowest()] = (value, group, key)
+        self.floor = items[self._lowest()][0]
+
+    def _lowest(self) -> int:
+        items = self.items
+        lowest = 0
+        for index in range(1, len(items)):
+            if items[index][0] < items[lowest][0]:
+                lowest = index
+        return lowest
+
+    def has(self, group: int, key: int) -> bool:
+        """Whether (group, key) is already kept."""
+        for item in self.items:
+            if item[1] == group and item[2] == key:
+                return True
+        return False
+
+    def ranked(self) -> list[tuple[float, int, int]]:
+        """The kept items, largest first."""
+        return sorted(self.items, reverse=True)
+
+
+def word_labels(ask: str, wanted: set[int]) -> dict[int, str]:
+    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket."""
+    found: dict[int, str] = {}
+    tokens = ngrams.words(ask)
+    for index, token in enumerate(tokens):
+        key = ngrams.bucket(ASK_WORD, token)
+        if key in wanted and key not in found:
+            found[key] = token
+        if index:
+            key = ngrams.bigram_bucket(tokens[index - 1], token, ASK_WORD, ASK_BIGRAM)
+            if key in wanted and key not in found:
+                found[key] = tokens[index - 1] + " " + token
+    return found
+
+
+def softmax(z: list[float]) -> list[float]:
+    """Probabilities from logits (numerically stable)."""
+    top = max(z)
+    exps = [math.exp(v - top) for v in z]
+    total = sum(exps)
+    return [e / total for e in exps]

@@ -1,0 +1,94 @@
+"""Hashed n-grams of text: the bag-of-words part of the tier classifier's features.
+
+Every feature is a bucket number in ``[0, BUCKETS)``: a 32-bit FNV-1a hash over the text's
+code points, seeded per namespace (the user's ask, the system prompt, earlier turns, ...), so
+the same word in the system prompt and in the ask are different features. The hash is stable
+across processes and Python versions (Python's own ``hash`` of a str is not), because the
+shipped weights are indexed by it.
+
+Text is normalised first: lower case, every digit becomes ``0`` (``50M`` and ``10M`` look the
+same), whitespace runs become one space. Word tokens are ``\\w+`` runs; character n-grams run
+over the whole normalised text padded with a space at each end, so they work for Chinese,
+Japanese and Korean, which do not separate words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Final: mypyc inlines these constants in the hashing loops
+BUCKET_BITS: Final = 20
+BUCKETS: Final = 1 << BUCKET_BITS
+MASK: Final = BUCKETS - 1
+_FNV_OFFSET: Final = 2166136261
+FNV_PRIME: Final = 16777619
+_WORD = re.compile(r"\w+")
+_DIGITS = str.maketrans("123456789", "000000000")
+
+
+def seed(namespace: str) -> int:
+    """The hash seed of a feature namespace (its name, hashed)."""
+    return fold(_FNV_OFFSET, namespace)
+
+
+def fold(h: int, text: str) -> int:
+    """FNV-1a of ``text``'s code points, starting from ``h`` (32 bits)."""
+    prime = FNV_PRIME
+    for ch in text:
+        h = ((h ^ ord(ch)) * prime) & 0xFFFFFFFF
+    return h
+
+
+def bucket(namespace_seed: int, text: str) -> int:
+    """The bucket of one named feature."""
+    return fold(namespace_seed, text) & MASK
+
+
+def normalize(text: str) -> str:
+    """Lower case, digits as 0, whitespace runs as one space, no leading/trailing space."""
+    return " ".join(text.lower().translate(_DIGITS).split())
+
+
+def words(text: str) -> list[str]:
+    """The word tokens of normalised text."""
+    return _WORD.findall(text)
+
+
+def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) -> None:
+    """Append the buckets of the unigrams (and bigrams when ``bi_seed`` is not 0) of
+    ``tokens`` to ``out``, one per occurrence."""
+    previous = -1
+    prime, mask = FNV_PRIME, MASK
+    for token in tokens:
+        h = fold(uni_seed, token)
+        out.append(h & mask)
+        if bi_seed and previous >= 0:
+            out.append((((previous ^ h) * prime) ^ bi_seed) & mask)
+        previous = h
+
+
+def bigram_bucket(first: str, second: str, uni_seed: int, bi_seed: int) -> int:
+    """The bucket :func:`add_words` gives the bigram ``first second``."""
+    h = fold(uni_seed, first)
+    return (((h ^ fold(uni_seed, second)) * FNV_PRIME) ^ bi_seed) & MASK
+
+
+def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:
+    """Append the buckets of the character n-grams (``low`` to ``high`` characters) of
+    `` text `` to ``out``, one per occurrence."""
+    padded = " " + text + " "
+    codes = [ord(ch) for ch in padded]
+    size = len(codes)
+    prime, mask = FNV_PRIME, MASK
+    for start in range(size - low + 1):
+        h = char_seed
+        stop = start + high
+        if stop > size:
+            stop = size
+        length = 0
+        for index in range(start, stop):
+            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
+            length += 1
+            if length >= low:
+                out.append(h & mask)

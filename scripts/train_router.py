@@ -1,0 +1,257 @@
+"""Train the learned tier classifier and write clawrouter_plugin/data/router_model.json.
+
+Run: .venv/bin/pip install -e '.[train]' && .venv/bin/python scripts/train_router.py [--search]
+
+- Trains on the corpus's train split (tests/router/corpus/), plus each train row once more as
+  the OpenClaw gateway would wrap it (tests/support/host_shapes.py), so the host's wrapping
+  does not move the tier.
+- Chooses the regularisation (and, with ``--search``, featurisation settings) on the
+  validation split only; the frozen test split is never read here.
+- Calibrates the tier probabilities by temperature scaling on validation and prints a
+  reliability table and the expected calibration error (ECE) before and after.
+- Trains the agentic head (binary logistic regression) and picks its threshold on validation.
+- Writes the model deterministically: the same corpus and code give the same file.
+
+numpy, scipy and scikit-learn are needed here only (the ``train`` extra), never at runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from clawrouter_plugin.catalog import load_catalog  # noqa: E402
+from clawrouter_plugin.router.classifier import (  # noqa: E402
+    COLUMNS,
+    DEFAULT_PARAMS,
+    MODEL_FILE,
+    Featurizer,
+    Params,
+    encode_model,
+)
+from clawrouter_plugin.router.corpus import expand, in_split, load_corpus  # noqa: E402
+from clawrouter_plugin.router.decision import Policy, tier_prices  # noqa: E402
+from clawrouter_plugin.router.features import read_request  # noqa: E402
+from clawrouter_plugin.router.scorer import Scorer  # noqa: E402
+from clawrouter_plugin.router.settings import TIERS, default_config  # noqa: E402
+from tests.support.host_shapes import wrap  # noqa: E402
+
+CORPUS = ROOT / "tests" / "router" / "corpus"
+OUTPUT = ROOT / "clawrouter_plugin" / MODEL_FILE
+HISTORY_TURNS = 3  # earlier user turns read (routing.yaml classifier.historyTurns)
+C_GRID = (2.0, 4.0, 8.0, 16.0)
+MIN_DOCUMENTS = 2  # a bucket must occur in this many training requests to get a weight
+TEMPERATURES = tuple(round(0.25 * 1.05 ** i, 4) for i in range(80))
+BINS = 10
+# cost-aware choice: the under-routing rate each profile tolerates on validation; the penalties
+# with the best validation accuracy within it are chosen (ties: the cheaper routing)
+UNDER_RATE = {"eco": 0.06, "auto": 0.04, "agentic": 0.04, "premium": 0.02}
+UNDER_GRID = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+OVER_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+MIN_WEIGHT = 0.02  # buckets whose weights all stay below this are left out of the file
+
+
+def views(rows: list[dict], wrapped: bool) -> list:
+    """RequestViews of the rows (optionally as the OpenClaw gateway wraps them)."""
+    out = []
+    for row in rows:
+        body = expand(row)
+        out.append(read_request(wrap(body) if wrapped else body, 0, HISTORY_TURNS))
+    return out
+
+
+def matrix(vectors: list[dict[int, float]], columns: dict[int, int]) -> csr_matrix:
+    """A sparse matrix of feature dicts, keeping only the known buckets."""
+    data, indices, indptr = [], [], [0]
+    for vector in vectors:
+        for key in sorted(vector):
+            column = columns.get(key)
+            if column is not None:
+                indices.append(column)
+                data.append(vector[key])
+        indptr.append(len(indices))
+    return csr_matrix((data, indices, indptr), shape=(len(vectors), len(columns)))
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(labels)), labels].mean())
+
+
+def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def reliability(p: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+    """A markdown reliability table (confidence bins) and the ECE."""
+    confidence = p.max(axis=1)
+    correct = p.argmax(axis=1) == labels
+    lines = ["| confidence | requests | mean confidence | accuracy |", "|---|---:|---:|---:|"]
+    ece = 0.0
+    for b in range(BINS):
+        low, high = b / BINS, (b + 1) / BINS
+        chosen = (confidence > low) & (confidence <= high) if b else confidence <= high
+        n = int(chosen.sum())
+        if not n:
+            continue
+        mean_conf, acc = float(confidence[chosen].mean()), float(correct[chosen].mean())
+        ece += n / len(labels) * abs(mean_conf - acc)
+        lines.append(f"| {low:.1f}–{high:.1f} | {n} | {mean_conf:.3f} | {acc:.3f} |")
+    return "\n".join(lines), ece
+
+
+def fit(params: Params, train_rows: list[dict], val_rows: list[dict], c_grid: tuple[float, ...],
+        quiet: bool = False) -> dict:
+    """Train on train (plain + wrapped), pick C on validation (plain + wrapped accuracy)."""
+    featurizer = Featurizer(params, Scorer(default_config().settings()))
+    train_views = views(train_rows, False) + views(train_rows, True)
+    val_views = views(val_rows, False) + views(val_rows, True)
+    train_x = [featurizer.flat(v) for v in train_views]
+    val_x = [featurizer.flat(v) for v in val_views]
+    documents: dict[int, int] = {}
+    for vector in train_x:
+        for key in vector:
+            documents[key] = documents.get(key, 0) + 1
+    buckets = sorted(k for k, n in documents.items() if n >= MIN_DOCUMENTS)
+    columns = {k: i for i, k in enumerate(buckets)}
+    x_train, x_val = matrix(train_x, columns), matrix(val_x, columns)
+    tier_index = {t: i for i, t in enumerate(TIERS)}
+    y_train = np.array([tier_index[r["tier"]] for r in train_rows] * 2)
+    y_val = np.array([tier_index[r["tier"]] for r in val_rows] * 2)
+    best = None
+    for c in c_grid:
+        model = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
+        model.fit(x_train, y_train)
+        predicted = model.predict(x_val)
+        accuracy = float((predicted == y_val).mean())
+        below = float((predicted < y_val).mean())
+        if not quiet:
+            print(f"  C={c:<5} validation accuracy {accuracy:.3f}  below {below:.3f}")
+        if best is None or accuracy > best["accuracy"] + 1e-9:
+            best = {"c": c, "model": model, "accuracy": accuracy, "below": below}
+    assert best is not None
+    best.update(buckets=buckets, x_train=x_train, x_val=x_val, y_train=y_train, y_val=y_val,
+                params=params)
+    return best
+
+
+def agentic_head(best: dict, train_rows: list[dict], val_rows: list[dict]) -> tuple:
+    """A binary LR for the agentic flag; its C and threshold chosen on validation (the best
+    of min(precision, recall): the targets ask for both)."""
+    y_train = np.array([r["agentic"] for r in train_rows] * 2, dtype=int)
+    y_val = np.array([r["agentic"] for r in val_rows] * 2, dtype=int)
+    chosen = None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
+        model.fit(best["x_train"], y_train)
+        scores = model.predict_proba(best["x_val"])[:, 1]
+        for threshold in np.arange(0.1, 0.91, 0.05):
+            got = scores >= threshold
+            tp = int((got & (y_val == 1)).sum())
+            precision = tp / max(1, int(got.sum()))
+            recall = tp / max(1, int(y_val.sum()))
+            worst = min(precision, recall)
+            if chosen is None or worst > chosen[0] + 1e-9:
+                chosen = (worst, c, float(round(threshold, 2)), model, precision, recall)
+    assert chosen is not None
+    _, c, threshold, model, precision, recall = chosen
+    print(f"agentic head: C={c} threshold {threshold:.2f}  validation precision {precision:.3f}"
+          f"  recall {recall:.3f}")
+    return model, threshold
+
+
+def penalties(p: np.ndarray, labels: np.ndarray) -> None:
+    """Print each profile's penalties (routing.yaml), chosen on validation probabilities."""
+    settings = default_config().settings()
+    catalog = load_catalog()
+    print("\ncost-aware choice on validation (paste into routing.yaml `penalties`):")
+    for profile, rate in UNDER_RATE.items():
+        prices = tier_prices(settings.tables[profile], catalog)
+        chosen = None
+        for under in UNDER_GRID:
+            for over in OVER_GRID:
+                policy = Policy(prices, under, over)
+                picked = np.array([policy.choose(row.tolist()) for row in p])
+                below = float((picked < labels).mean())
+                key = (float((picked == labels).mean()), -float(np.mean([prices[i] for i in picked])))
+                if below <= rate and (chosen is None or key > chosen[0]):
+                    chosen = (key, under, over, below)
+        if chosen is None:
+            print(f"  {profile}: no penalties reach under-routing {rate:.0%}")
+            continue
+        (accuracy, price), under, over, below = chosen
+        print(f"  {profile}: {{underRouting: {under}, overRouting: {over}}}  # validation "
+              f"accuracy {accuracy:.3f}, below {below:.3f}, mean price {-price:.3f}")
+
+
+def search(train_rows: list[dict], val_rows: list[dict]) -> Params:
+    """Try a few featurisation settings; keep the best on validation."""
+    candidates = [DEFAULT_PARAMS,
+                  DEFAULT_PARAMS._replace(char_low=3, char_high=5),
+                  DEFAULT_PARAMS._replace(char_low=1, char_high=4),
+                  DEFAULT_PARAMS._replace(system_weight=0.15, history_weight=0.15),
+                  DEFAULT_PARAMS._replace(system_weight=0.6, history_weight=0.6),
+                  DEFAULT_PARAMS._replace(word_weight=0.5),
+                  DEFAULT_PARAMS._replace(keyword_weight=1.0),
+                  DEFAULT_PARAMS._replace(keyword_weight=5.0)]
+    results = []
+    for params in candidates:
+        best = fit(params, train_rows, val_rows, (2.0, 8.0, 32.0), quiet=True)
+        print(f"{params}: C={best['c']} accuracy {best['accuracy']:.3f} below {best['below']:.3f}")
+        results.append((best["accuracy"], -best["below"], params))
+    return max(results, key=lambda r: (r[0], r[1]))[2]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--search", action="store_true", help="also search featurisation settings")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    rows = load_corpus(CORPUS)
+    train_rows, val_rows = in_split(rows, "train"), in_split(rows, "validation")
+    print(f"train {len(train_rows)} rows, validation {len(val_rows)} rows (each also wrapped)")
+    params = search(train_rows, val_rows) if args.search else DEFAULT_PARAMS
+    print(f"featurisation: {params}")
+    best = fit(params, train_rows, val_rows, C_GRID)
+    model = best["model"]
+    print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}")
+    val_logits = model.decision_function(best["x_val"])
+    temperature = min(TEMPERATURES, key=lambda t: nll(val_logits, best["y_val"], t))
+    table, ece = reliability(probabilities(val_logits, 1.0), best["y_val"])
+    print(f"\nvalidation reliability before calibration (ECE {ece:.3f}):\n{table}")
+    table, ece = reliability(probabilities(val_logits, temperature), best["y_val"])
+    print(f"\nafter temperature scaling, T={temperature} (ECE {ece:.3f}):\n{table}\n")
+    penalties(probabilities(val_logits, temperature), best["y_val"])
+    head, threshold = agentic_head(best, train_rows, val_rows)
+    coef = model.coef_ - model.coef_.mean(axis=0)  # softmax is shift-invariant per feature
+    bias = model.intercept_ - model.intercept_.mean()
+    weights = np.hstack([coef.T, head.coef_.T])
+    keep = np.abs(weights).max(axis=1) >= MIN_WEIGHT
+    buckets = [b for b, k in zip(best["buckets"], keep, strict=True) if k]
+    text = encode_model(params, buckets, weights[keep].tolist(),
+                        [*bias.tolist(), float(head.intercept_[0])], float(temperature), threshold,
+                        {"c": best["c"], "train_rows": len(train_rows),
+                         "validation_accuracy": round(best["accuracy"], 4),
+                         "validation_ece": round(ece, 4)})
+    assert weights.shape[1] == COLUMNS
+    args.output.write_text(text, "utf-8")
+    print(f"wrote {args.output} ({len(buckets)} buckets, {len(text.encode()) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
