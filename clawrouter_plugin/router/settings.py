@@ -155,8 +155,9 @@ def _max_tiers(user: RoutingConfig, defaults: RoutingConfig) -> dict[str, str]:
     """profile -> maxTier for the capped profiles: the user's value, else the packaged one."""
     caps = {}
     for profile in type(user.profiles).model_fields:
-        tier = _pick(getattr(user.profiles, profile).max_tier,
-                     getattr(defaults.profiles, profile).max_tier)
+        tier = getattr(user.profiles, profile).max_tier
+        if tier is None:
+            tier = getattr(defaults.profiles, profile).max_tier
         if tier is not None:
             caps[profile] = tier
     return caps

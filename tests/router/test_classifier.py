@@ -70,8 +70,8 @@ def test_the_shipped_model_fits_the_code_and_the_size_limit():
 def test_model_file_round_trip_is_deterministic():
     model = packaged_model()
     buckets = [b for b, at in enumerate(model.offsets) if at >= 0][:50]
-    weights = [model.weights[model.offsets[b]:model.offsets[b] + COLUMNS] for b in buckets]
-    args = (model.params, buckets, weights, model.bias, model.temperature,
+    weights = [list(model.weights[model.offsets[b]:model.offsets[b] + COLUMNS]) for b in buckets]
+    args = (model.params, buckets, weights, list(model.bias), model.temperature,
             model.agentic_threshold, {"note": "test"})
     first = encode_model(*args)
     assert encode_model(*args) == first
