@@ -3,7 +3,7 @@
 A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
 from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
 for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
-numpy: a few list reads per feature.
+numpy: one read of a dense weight table per feature.
 
 Features (see docs/routing.md, "The learned classifier"):
 
@@ -29,8 +29,6 @@ import math
 from array import array
 from functools import lru_cache
 from importlib import resources
-from itertools import cycle
-from operator import mul
 from typing import Any, Final, NamedTuple
 
 from . import ngrams
@@ -268,13 +266,27 @@ class Model(NamedTuple):
     """Weights of the classifier as read from the model file."""
 
     params: Params
-    # offsets[bucket]: where the bucket's COLUMNS weights start in ``weights`` (-1: unused);
-    # flat lists, because mypyc reads their items without allocating
-    offsets: list[int]
-    weights: list[float]
+    buckets: list[int]  # the buckets that have weights, ascending
+    # table[ROW * bucket + 2 * column : +2]: the bucket's quantised weight for ``column`` as
+    # a little-endian 16-bit number offset by 32768 (unused buckets: 32768, weight 0). One
+    # bytes object indexed by bucket: a lookup is one memory read, and mypyc reads its items
+    # as native integers (summed as integers, scaled once at the end)
+    table: bytes
+    scales: tuple[float, float, float, float, float]  # weight = (stored - 32768) * scale
     bias: tuple[float, float, float, float, float]
     temperature: float  # tier logits are divided by this (calibration)
     agentic_threshold: float
+
+
+ROW: Final = 2 * COLUMNS  # bytes per bucket in Model.table
+_ZERO: Final = 32768  # the stored value of weight 0
+
+
+def bucket_weights(model: Model, key: int) -> list[float]:
+    """The COLUMNS weights of bucket ``key`` (zeros for a bucket without weights)."""
+    t, at = model.table, ROW * key
+    return [(t[at + 2 * c] + 256 * t[at + 2 * c + 1] - _ZERO) * model.scales[c]
+            for c in range(COLUMNS)]
 
 
 def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
@@ -325,14 +337,24 @@ def decode_model(text: str) -> Model:
         quantised.byteswap()
     if len(quantised) != len(ids) * COLUMNS:
         raise ValueError("router model file: weights do not match the buckets")
-    scales = [float(s) for s in doc["scales"]]
-    weights = list(map(mul, quantised, cycle(scales)))
-    offsets = [-1] * ngrams.BUCKETS
-    for row, key in enumerate(ids.tolist()):
-        offsets[key] = row * COLUMNS
+    s = [float(x) for x in doc["scales"]]
     b = [float(x) for x in doc["bias"]]
-    return Model(Params(**doc["params"]), offsets, weights, (b[0], b[1], b[2], b[3], b[4]),
+    return Model(Params(**doc["params"]), ids.tolist(), _table(ids.tolist(), quantised),
+                 (s[0], s[1], s[2], s[3], s[4]), (b[0], b[1], b[2], b[3], b[4]),
                  float(doc["temperature"]), float(doc["agentic_threshold"]))
+
+
+def _table(buckets: list[int], quantised: array) -> bytes:
+    """The dense weight table of :class:`Model` from the file's int16 rows."""
+    rows = bytearray(_little(quantised))
+    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by 32768
+    table = bytearray(b"\x00\x80" * (ngrams.BUCKETS * COLUMNS))
+    for row, key in enumerate(buckets):
+        table[ROW * key:ROW * key + ROW] = rows[ROW * row:ROW * row + ROW]
+    return bytes(table)
+
+
+_SIGN_FLIP = bytes(b ^ 0x80 for b in range(256))
 
 
 @lru_cache(maxsize=1)
@@ -361,8 +383,7 @@ class Classifier:
         sums = [0.0, 0.0, 0.0, 0.0, 0.0]
         if ask:
             p = self.model.params
-            _char_sums(ask, p.char_low, p.char_high, self.model.offsets, self.model.weights,
-                       sums)
+            _char_sums(ask, p.char_low, p.char_high, self.model, sums)
         return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     def logits(self, f: Features) -> list[float]:
@@ -374,7 +395,6 @@ class Classifier:
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
         pasted material). Character n-grams are hashed and scored in one pass over ``ask``."""
         m = self.model
-        offsets, w = m.offsets, m.weights
         out = list(m.bias)
         bags = (f.words, EMPTY, f.system, f.history, f.material)
         for group in range(5):
@@ -384,16 +404,15 @@ class Classifier:
             else:
                 sums = [0.0, 0.0, 0.0, 0.0, 0.0]
                 bag = bags[group]
-                _key_sums(bag.keys, offsets, w, sums)
+                _key_sums(bag.keys, m, sums)
                 value = bag.value
             for c in range(COLUMNS):
                 out[c] += value * sums[c]
                 out.append(value * sums[c])
         for index, weight in f.dense:
-            at = offsets[DENSE_BUCKETS[index]]
-            if at >= 0:
-                for c in range(COLUMNS):
-                    out[c] += weight * w[at + c]
+            row = bucket_weights(m, DENSE_BUCKETS[index])
+            for c in range(COLUMNS):
+                out[c] += weight * row[c]
         return out
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
@@ -427,20 +446,23 @@ class Classifier:
         first): word n-grams of the ask by name, structural features by name, and the ask's
         character n-grams, the system prompt, earlier turns and pasted material each as one
         total. ``scored`` is :meth:`score`'s result for ``f``."""
-        offsets, w = self.model.offsets, self.model.weights
+        m = self.model
+        t, scale = m.table, m.scales[column]
         top = _Top(TOP_CONTRIBUTIONS)
         bag = f.words
         for key in bag.keys:
-            at = offsets[key]
-            if at >= 0:
-                value = bag.value * w[at + column]
+            at = ROW * key + 2 * column
+            stored = t[at] + 256 * t[at + 1] - _ZERO
+            if stored != 0:
+                value = bag.value * stored * scale
                 # few pass the floor: for them, an n-gram seen n times counts n times
                 if value > top.floor and not top.has(0, key):
                     top.offer(value * bag.keys.count(key), 0, key)
         for index, weight in f.dense:
-            at = offsets[DENSE_BUCKETS[index]]
-            if at >= 0:
-                top.offer(weight * w[at + column], 2, index)
+            at = ROW * DENSE_BUCKETS[index] + 2 * column
+            stored = t[at] + 256 * t[at + 1] - _ZERO
+            if stored != 0:
+                top.offer(weight * stored * scale, 2, index)
         for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
             total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
@@ -467,33 +489,41 @@ class Classifier:
         return labels
 
 
-def _key_sums(keys: list[int], offsets: list[int], w: list[float], sums: list[float]) -> None:
+def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
     """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``."""
-    s0 = s1 = s2 = s3 = s4 = 0.0
+    t = m.table
+    s0 = s1 = s2 = s3 = s4 = 0
     for key in keys:
-        at = offsets[key]
-        if at >= 0:
-            s0 += w[at]
-            s1 += w[at + 1]
-            s2 += w[at + 2]
-            s3 += w[at + 3]
-            s4 += w[at + 4]
-    sums[0] += s0
-    sums[1] += s1
-    sums[2] += s2
-    sums[3] += s3
-    sums[4] += s4
+        at = ROW * key
+        s0 += t[at] + 256 * t[at + 1]
+        s1 += t[at + 2] + 256 * t[at + 3]
+        s2 += t[at + 4] + 256 * t[at + 5]
+        s3 += t[at + 6] + 256 * t[at + 7]
+        s4 += t[at + 8] + 256 * t[at + 9]
+    _add_scaled(sums, m.scales, len(keys), s0, s1, s2, s3, s4)
 
 
-def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float],
-               sums: list[float]) -> None:
+def _add_scaled(sums: list[float], scales: tuple[float, float, float, float, float], count: int,
+                s0: int, s1: int, s2: int, s3: int, s4: int) -> None:
+    """Add ``count`` looked-up weights, summed as stored integers, to ``sums``."""
+    zero = _ZERO * count
+    sums[0] += (s0 - zero) * scales[0]
+    sums[1] += (s1 - zero) * scales[1]
+    sums[2] += (s2 - zero) * scales[2]
+    sums[3] += (s3 - zero) * scales[3]
+    sums[4] += (s4 - zero) * scales[4]
+
+
+def _char_sums(text: str, low: int, high: int, m: Model, sums: list[float]) -> None:
     """Add the weights of the character n-grams of ``text`` to ``sums``: the buckets of
     :func:`ngrams.add_chars` (namespace ASK_CHAR), hashed and looked up in one pass."""
     padded = " " + text + " "
     codes = [ord(ch) for ch in padded]
     size = len(codes)
-    prime, mask, seed = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR  # native locals in mypyc
-    s0 = s1 = s2 = s3 = s4 = 0.0
+    t = m.table
+    prime, mask, seed, row = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR, ROW  # native in mypyc
+    s0 = s1 = s2 = s3 = s4 = 0
+    count = 0
     for start in range(size - low + 1):
         h = seed
         stop = start + high
@@ -504,18 +534,14 @@ def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float
             h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
             length += 1
             if length >= low:
-                at = offsets[h & mask]
-                if at >= 0:
-                    s0 += w[at]
-                    s1 += w[at + 1]
-                    s2 += w[at + 2]
-                    s3 += w[at + 3]
-                    s4 += w[at + 4]
-    sums[0] += s0
-    sums[1] += s1
-    sums[2] += s2
-    sums[3] += s3
-    sums[4] += s4
+                at = row * (h & mask)
+                s0 += t[at] + 256 * t[at + 1]
+                s1 += t[at + 2] + 256 * t[at + 3]
+                s2 += t[at + 4] + 256 * t[at + 5]
+                s3 += t[at + 6] + 256 * t[at + 7]
+                s4 += t[at + 8] + 256 * t[at + 9]
+                count += 1
+    _add_scaled(sums, m.scales, count, s0, s1, s2, s3, s4)
 
 
 class _Top:
