@@ -114,7 +114,7 @@ class Features(NamedTuple):
 
     words: Bag  # ask word unigrams and bigrams
     chars: Bag  # ask character n-grams: filled for training only (inference scores them
-    #             straight from ``ask``, see Classifier.score)
+    #             per distinct ask, see Classifier.score)
     system: Bag
     history: Bag
     material: Bag
@@ -157,12 +157,6 @@ def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
     return Bag(keys, weight / math.sqrt(len(tokens)))
 
 
-def char_value(ask: str, p: Params) -> float:
-    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
-    span = len(ask) + 2 - p.char_low + 1
-    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
-
-
 class Params(NamedTuple):
     """Featurisation settings stored with the weights (training and inference agree)."""
 
@@ -177,6 +171,12 @@ class Params(NamedTuple):
 
 
 DEFAULT_PARAMS = Params(2, 4, 1.0, 1.0, 0.3, 0.3, 0.3, 3.0)
+
+
+def char_value(ask: str, p: Params) -> float:
+    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
+    span = len(ask) + 2 - p.char_low + 1
+    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
 
 
 class Featurizer:
@@ -383,7 +383,9 @@ class Classifier:
         sums = [0.0, 0.0, 0.0, 0.0, 0.0]
         if ask:
             p = self.model.params
-            _char_sums(ask, p.char_low, p.char_high, self.model, sums)
+            keys: list[int] = []
+            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
+            _key_sums(keys, self.model, sums)
         return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     def logits(self, f: Features) -> list[float]:
@@ -393,17 +395,15 @@ class Classifier:
     def score(self, f: Features) -> list[float]:
         """The logits (COLUMNS values), then what each text group added to each of them
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
-        pasted material). Character n-grams are hashed and scored in one pass over ``ask``."""
+        pasted material)."""
         m = self.model
         out = list(m.bias)
-        bags = (f.words, EMPTY, f.system, f.history, f.material)
-        for group in range(5):
-            if group == 1:
+        for group, bag in enumerate((f.words, EMPTY, f.system, f.history, f.material)):
+            if group == 1:  # the ask's characters: scored once per distinct ask
                 sums = list(self._char_scores(f.ask))
                 value = char_value(f.ask, m.params)
             else:
                 sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-                bag = bags[group]
                 _key_sums(bag.keys, m, sums)
                 value = bag.value
             for c in range(COLUMNS):
@@ -447,27 +447,26 @@ class Classifier:
         character n-grams, the system prompt, earlier turns and pasted material each as one
         total. ``scored`` is :meth:`score`'s result for ``f``."""
         m = self.model
-        t, scale = m.table, m.scales[column]
-        top = _Top(TOP_CONTRIBUTIONS)
+        t, scale, row, zero = m.table, m.scales[column], ROW, _ZERO
         bag = f.words
+        words: dict[int, float] = {}  # an n-gram seen n times counts n times
         for key in bag.keys:
-            at = ROW * key + 2 * column
-            stored = t[at] + 256 * t[at + 1] - _ZERO
+            at = row * key + 2 * column
+            stored = t[at] + 256 * t[at + 1] - zero
             if stored != 0:
-                value = bag.value * stored * scale
-                # few pass the floor: for them, an n-gram seen n times counts n times
-                if value > top.floor and not top.has(0, key):
-                    top.offer(value * bag.keys.count(key), 0, key)
+                words[key] = words.get(key, 0.0) + bag.value * stored * scale
+        offered = [(value, 0, key) for key, value in words.items()]
         for index, weight in f.dense:
-            at = ROW * DENSE_BUCKETS[index] + 2 * column
-            stored = t[at] + 256 * t[at + 1] - _ZERO
+            at = row * DENSE_BUCKETS[index] + 2 * column
+            stored = t[at] + 256 * t[at + 1] - zero
             if stored != 0:
-                top.offer(weight * stored * scale, 2, index)
+                offered.append((weight * stored * scale, 2, index))
         for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
             total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
-                top.offer(total, group, 0)
-        best = top.ranked()
+                offered.append((total, group, 0))
+        offered.sort(reverse=True)
+        best = offered[:TOP_CONTRIBUTIONS]
         labels = self._labels(f, best)
         return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
 
@@ -476,7 +475,7 @@ class Classifier:
         wanted_words = {key for _, group_id, key in top if group_id == 0}
         labels: dict[tuple[int, int], str] = {}
         if wanted_words:
-            for key, text in word_labels(f.ask, wanted_words).items():
+            for key, text in word_labels(f.ask, f.words.keys, wanted_words).items():
                 labels[(0, key)] = f"ngram '{text}'"
         names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
         for _, group_id, key in top:
@@ -490,23 +489,18 @@ class Classifier:
 
 
 def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
-    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``."""
-    t = m.table
+    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``: the stored
+    integers are summed, then offset and scaled once."""
+    t, row = m.table, ROW  # native in mypyc
     s0 = s1 = s2 = s3 = s4 = 0
     for key in keys:
-        at = ROW * key
+        at = row * key
         s0 += t[at] + 256 * t[at + 1]
         s1 += t[at + 2] + 256 * t[at + 3]
         s2 += t[at + 4] + 256 * t[at + 5]
         s3 += t[at + 6] + 256 * t[at + 7]
         s4 += t[at + 8] + 256 * t[at + 9]
-    _add_scaled(sums, m.scales, len(keys), s0, s1, s2, s3, s4)
-
-
-def _add_scaled(sums: list[float], scales: tuple[float, float, float, float, float], count: int,
-                s0: int, s1: int, s2: int, s3: int, s4: int) -> None:
-    """Add ``count`` looked-up weights, summed as stored integers, to ``sums``."""
-    zero = _ZERO * count
+    zero, scales = _ZERO * len(keys), m.scales
     sums[0] += (s0 - zero) * scales[0]
     sums[1] += (s1 - zero) * scales[1]
     sums[2] += (s2 - zero) * scales[2]
@@ -514,88 +508,24 @@ def _add_scaled(sums: list[float], scales: tuple[float, float, float, float, flo
     sums[4] += (s4 - zero) * scales[4]
 
 
-def _char_sums(text: str, low: int, high: int, m: Model, sums: list[float]) -> None:
-    """Add the weights of the character n-grams of ``text`` to ``sums``: the buckets of
-    :func:`ngrams.add_chars` (namespace ASK_CHAR), hashed and looked up in one pass."""
-    padded = " " + text + " "
-    codes = [ord(ch) for ch in padded]
-    size = len(codes)
-    t = m.table
-    prime, mask, seed, row = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR, ROW  # native in mypyc
-    s0 = s1 = s2 = s3 = s4 = 0
-    count = 0
-    for start in range(size - low + 1):
-        h = seed
-        stop = start + high
-        if stop > size:
-            stop = size
-        length = 0
-        for index in range(start, stop):
-            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
-            length += 1
-            if length >= low:
-                at = row * (h & mask)
-                s0 += t[at] + 256 * t[at + 1]
-                s1 += t[at + 2] + 256 * t[at + 3]
-                s2 += t[at + 4] + 256 * t[at + 5]
-                s3 += t[at + 6] + 256 * t[at + 7]
-                s4 += t[at + 8] + 256 * t[at + 9]
-                count += 1
-    _add_scaled(sums, m.scales, count, s0, s1, s2, s3, s4)
-
-
-class _Top:
-    """The ``size`` largest (value, group, key) items offered, without sorting them all."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.items: list[tuple[float, int, int]] = []
-        self.floor = -math.inf  # the smallest value kept, once full
-
-    def offer(self, value: float, group: int, key: int) -> None:
-        if value <= self.floor:
-            return
-        items = self.items
-        if len(items) < self.size:
-            items.append((value, group, key))
-            if len(items) == self.size:
-                self.floor = items[self._lowest()][0]
-            return
-        items[self._lowest()] = (value, group, key)
-        self.floor = items[self._lowest()][0]
-
-    def _lowest(self) -> int:
-        items = self.items
-        lowest = 0
-        for index in range(1, len(items)):
-            if items[index][0] < items[lowest][0]:
-                lowest = index
-        return lowest
-
-    def has(self, group: int, key: int) -> bool:
-        """Whether (group, key) is already kept."""
-        for item in self.items:
-            if item[1] == group and item[2] == key:
-                return True
-        return False
-
-    def ranked(self) -> list[tuple[float, int, int]]:
-        """The kept items, largest first."""
-        return sorted(self.items, reverse=True)
-
-
-def word_labels(ask: str, wanted: set[int]) -> dict[int, str]:
-    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket."""
+def word_labels(ask: str, keys: list[int], wanted: set[int]) -> dict[int, str]:
+    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket;
+    ``keys`` are the ask's word buckets as :func:`ngrams.add_words` lists them (each word's
+    unigram, then its bigram with the word before), so nothing is hashed again."""
     found: dict[int, str] = {}
-    tokens = ngrams.words(ask)
-    for index, token in enumerate(tokens):
-        key = ngrams.bucket(ASK_WORD, token)
+    at = 0
+    previous = ""
+    for token in ngrams.words(ask):
+        key = keys[at]
+        at += 1
         if key in wanted and key not in found:
             found[key] = token
-        if index:
-            key = ngrams.bigram_bucket(tokens[index - 1], token, ASK_WORD, ASK_BIGRAM)
+        if previous:
+            key = keys[at]
+            at += 1
             if key in wanted and key not in found:
-                found[key] = tokens[index - 1] + " " + token
+                found[key] = previous + " " + token
+        previous = token
     return found
 
 
