@@ -1,9 +1,11 @@
 """Today's router on the labelled corpus (tests/router/corpus/, issue #13).
 
-Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--test] [--wrapped] [--failures]
+Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--validation | --test] [--wrapped]
+     [--failures]
 
 By default only the train and validation splits are routed: the test split is frozen for the
-final measurement and is never looked at while tuning. ``--test`` routes the test split alone.
+final measurement and is never looked at while tuning. ``--validation`` routes the validation
+split alone (what tuning is judged on), ``--test`` the test split alone.
 Rows with a ``pad`` are routed with their filler expanded; ``--wrapped`` sends every request
 as the OpenClaw gateway would (tests/support/host_shapes.py). Prints markdown: accuracy,
 under- and over-routing, recall per tier, agentic precision / recall, the price of the routed
@@ -58,6 +60,8 @@ def main() -> int:
                         help=f"corpus folder (repeatable; default {CORPUS})")
     parser.add_argument("--test", action="store_true",
                         help="route the frozen test split instead of train + validation")
+    parser.add_argument("--validation", action="store_true",
+                        help="route the validation split only")
     parser.add_argument("--profile", default="auto")
     parser.add_argument("--wrapped", action="store_true",
                         help="send every request wrapped as the OpenClaw gateway does")
@@ -68,7 +72,8 @@ def main() -> int:
     except CorpusError as exc:
         print(f"corpus error: {exc}", file=sys.stderr)
         return 1
-    splits = ("test",) if args.test else ("train", "validation")
+    splits = ("test",) if args.test else ("validation",) if args.validation else (
+        "train", "validation")
     chosen = [{**row, "body": wrap(expand(row)) if args.wrapped else expand(row)}
               for row in in_split(rows, *splits)]
     start = time.perf_counter()

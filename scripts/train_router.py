@@ -54,8 +54,8 @@ BINS = 10
 # cost-aware choice: the under-routing rate each profile tolerates on validation; the penalties
 # with the best validation accuracy within it are chosen (ties: the cheaper routing)
 UNDER_RATE = {"eco": 0.06, "auto": 0.04, "agentic": 0.04, "premium": 0.02}
-UNDER_GRID = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
-OVER_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+UNDER_GRID = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+OVER_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5)
 MIN_WEIGHT = 0.02  # buckets whose weights all stay below this are left out of the file
 
 

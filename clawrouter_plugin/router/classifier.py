@@ -3,7 +3,7 @@
 A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
 from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
 for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
-numpy: a few list reads per feature.
+numpy: one read of a dense weight table per feature.
 
 Features (see docs/routing.md, "The learned classifier"):
 
@@ -29,8 +29,6 @@ import math
 from array import array
 from functools import lru_cache
 from importlib import resources
-from itertools import cycle
-from operator import mul
 from typing import Any, Final, NamedTuple
 
 from . import ngrams
@@ -116,7 +114,7 @@ class Features(NamedTuple):
 
     words: Bag  # ask word unigrams and bigrams
     chars: Bag  # ask character n-grams: filled for training only (inference scores them
-    #             straight from ``ask``, see Classifier.score)
+    #             per distinct ask, see Classifier.score)
     system: Bag
     history: Bag
     material: Bag
@@ -159,12 +157,6 @@ def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
     return Bag(keys, weight / math.sqrt(len(tokens)))
 
 
-def char_value(ask: str, p: Params) -> float:
-    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
-    span = len(ask) + 2 - p.char_low + 1
-    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
-
-
 class Params(NamedTuple):
     """Featurisation settings stored with the weights (training and inference agree)."""
 
@@ -179,6 +171,12 @@ class Params(NamedTuple):
 
 
 DEFAULT_PARAMS = Params(2, 4, 1.0, 1.0, 0.3, 0.3, 0.3, 3.0)
+
+
+def char_value(ask: str, p: Params) -> float:
+    """What each character n-gram occurrence of the normalised ``ask`` is worth."""
+    span = len(ask) + 2 - p.char_low + 1
+    return p.char_weight / math.sqrt(span * (p.char_high - p.char_low + 1)) if span > 0 else 0.0
 
 
 class Featurizer:
@@ -268,13 +266,27 @@ class Model(NamedTuple):
     """Weights of the classifier as read from the model file."""
 
     params: Params
-    # offsets[bucket]: where the bucket's COLUMNS weights start in ``weights`` (-1: unused);
-    # flat lists, because mypyc reads their items without allocating
-    offsets: list[int]
-    weights: list[float]
+    buckets: list[int]  # the buckets that have weights, ascending
+    # table[ROW * bucket + 2 * column : +2]: the bucket's quantised weight for ``column`` as
+    # a little-endian 16-bit number offset by 32768 (unused buckets: 32768, weight 0). One
+    # bytes object indexed by bucket: a lookup is one memory read, and mypyc reads its items
+    # as native integers (summed as integers, scaled once at the end)
+    table: bytes
+    scales: tuple[float, float, float, float, float]  # weight = (stored - 32768) * scale
     bias: tuple[float, float, float, float, float]
     temperature: float  # tier logits are divided by this (calibration)
     agentic_threshold: float
+
+
+ROW: Final = 2 * COLUMNS  # bytes per bucket in Model.table
+_ZERO: Final = 32768  # the stored value of weight 0
+
+
+def bucket_weights(model: Model, key: int) -> list[float]:
+    """The COLUMNS weights of bucket ``key`` (zeros for a bucket without weights)."""
+    t, at = model.table, ROW * key
+    return [(t[at + 2 * c] + 256 * t[at + 2 * c + 1] - _ZERO) * model.scales[c]
+            for c in range(COLUMNS)]
 
 
 def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
@@ -325,14 +337,24 @@ def decode_model(text: str) -> Model:
         quantised.byteswap()
     if len(quantised) != len(ids) * COLUMNS:
         raise ValueError("router model file: weights do not match the buckets")
-    scales = [float(s) for s in doc["scales"]]
-    weights = list(map(mul, quantised, cycle(scales)))
-    offsets = [-1] * ngrams.BUCKETS
-    for row, key in enumerate(ids.tolist()):
-        offsets[key] = row * COLUMNS
+    s = [float(x) for x in doc["scales"]]
     b = [float(x) for x in doc["bias"]]
-    return Model(Params(**doc["params"]), offsets, weights, (b[0], b[1], b[2], b[3], b[4]),
+    return Model(Params(**doc["params"]), ids.tolist(), _table(ids.tolist(), quantised),
+                 (s[0], s[1], s[2], s[3], s[4]), (b[0], b[1], b[2], b[3], b[4]),
                  float(doc["temperature"]), float(doc["agentic_threshold"]))
+
+
+def _table(buckets: list[int], quantised: array) -> bytes:
+    """The dense weight table of :class:`Model` from the file's int16 rows."""
+    rows = bytearray(_little(quantised))
+    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by 32768
+    table = bytearray(b"\x00\x80" * (ngrams.BUCKETS * COLUMNS))
+    for row, key in enumerate(buckets):
+        table[ROW * key:ROW * key + ROW] = rows[ROW * row:ROW * row + ROW]
+    return bytes(table)
+
+
+_SIGN_FLIP = bytes(b ^ 0x80 for b in range(256))
 
 
 @lru_cache(maxsize=1)
@@ -361,8 +383,9 @@ class Classifier:
         sums = [0.0, 0.0, 0.0, 0.0, 0.0]
         if ask:
             p = self.model.params
-            _char_sums(ask, p.char_low, p.char_high, self.model.offsets, self.model.weights,
-                       sums)
+            keys: list[int] = []
+            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
+            _key_sums(keys, self.model, sums)
         return sums[0], sums[1], sums[2], sums[3], sums[4]
 
     def logits(self, f: Features) -> list[float]:
@@ -372,28 +395,24 @@ class Classifier:
     def score(self, f: Features) -> list[float]:
         """The logits (COLUMNS values), then what each text group added to each of them
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
-        pasted material). Character n-grams are hashed and scored in one pass over ``ask``."""
+        pasted material)."""
         m = self.model
-        offsets, w = m.offsets, m.weights
         out = list(m.bias)
-        bags = (f.words, EMPTY, f.system, f.history, f.material)
-        for group in range(5):
-            if group == 1:
+        for group, bag in enumerate((f.words, EMPTY, f.system, f.history, f.material)):
+            if group == 1:  # the ask's characters: scored once per distinct ask
                 sums = list(self._char_scores(f.ask))
                 value = char_value(f.ask, m.params)
             else:
                 sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-                bag = bags[group]
-                _key_sums(bag.keys, offsets, w, sums)
+                _key_sums(bag.keys, m, sums)
                 value = bag.value
             for c in range(COLUMNS):
                 out[c] += value * sums[c]
                 out.append(value * sums[c])
         for index, weight in f.dense:
-            at = offsets[DENSE_BUCKETS[index]]
-            if at >= 0:
-                for c in range(COLUMNS):
-                    out[c] += weight * w[at + c]
+            row = bucket_weights(m, DENSE_BUCKETS[index])
+            for c in range(COLUMNS):
+                out[c] += weight * row[c]
         return out
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
@@ -427,25 +446,27 @@ class Classifier:
         first): word n-grams of the ask by name, structural features by name, and the ask's
         character n-grams, the system prompt, earlier turns and pasted material each as one
         total. ``scored`` is :meth:`score`'s result for ``f``."""
-        offsets, w = self.model.offsets, self.model.weights
-        top = _Top(TOP_CONTRIBUTIONS)
+        m = self.model
+        t, scale, row, zero = m.table, m.scales[column], ROW, _ZERO
         bag = f.words
+        words: dict[int, float] = {}  # an n-gram seen n times counts n times
         for key in bag.keys:
-            at = offsets[key]
-            if at >= 0:
-                value = bag.value * w[at + column]
-                # few pass the floor: for them, an n-gram seen n times counts n times
-                if value > top.floor and not top.has(0, key):
-                    top.offer(value * bag.keys.count(key), 0, key)
+            at = row * key + 2 * column
+            stored = t[at] + 256 * t[at + 1] - zero
+            if stored != 0:
+                words[key] = words.get(key, 0.0) + bag.value * stored * scale
+        offered = [(value, 0, key) for key, value in words.items()]
         for index, weight in f.dense:
-            at = offsets[DENSE_BUCKETS[index]]
-            if at >= 0:
-                top.offer(weight * w[at + column], 2, index)
+            at = row * DENSE_BUCKETS[index] + 2 * column
+            stored = t[at] + 256 * t[at + 1] - zero
+            if stored != 0:
+                offered.append((weight * stored * scale, 2, index))
         for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
             total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
-                top.offer(total, group, 0)
-        best = top.ranked()
+                offered.append((total, group, 0))
+        offered.sort(reverse=True)
+        best = offered[:TOP_CONTRIBUTIONS]
         labels = self._labels(f, best)
         return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
 
@@ -454,7 +475,7 @@ class Classifier:
         wanted_words = {key for _, group_id, key in top if group_id == 0}
         labels: dict[tuple[int, int], str] = {}
         if wanted_words:
-            for key, text in word_labels(f.ask, wanted_words).items():
+            for key, text in word_labels(f.ask, f.words.keys, wanted_words).items():
                 labels[(0, key)] = f"ngram '{text}'"
         names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
         for _, group_id, key in top:
@@ -467,109 +488,44 @@ class Classifier:
         return labels
 
 
-def _key_sums(keys: list[int], offsets: list[int], w: list[float], sums: list[float]) -> None:
-    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``."""
-    s0 = s1 = s2 = s3 = s4 = 0.0
+def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
+    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``: the stored
+    integers are summed, then offset and scaled once."""
+    t, row = m.table, ROW  # native in mypyc
+    s0 = s1 = s2 = s3 = s4 = 0
     for key in keys:
-        at = offsets[key]
-        if at >= 0:
-            s0 += w[at]
-            s1 += w[at + 1]
-            s2 += w[at + 2]
-            s3 += w[at + 3]
-            s4 += w[at + 4]
-    sums[0] += s0
-    sums[1] += s1
-    sums[2] += s2
-    sums[3] += s3
-    sums[4] += s4
+        at = row * key
+        s0 += t[at] + 256 * t[at + 1]
+        s1 += t[at + 2] + 256 * t[at + 3]
+        s2 += t[at + 4] + 256 * t[at + 5]
+        s3 += t[at + 6] + 256 * t[at + 7]
+        s4 += t[at + 8] + 256 * t[at + 9]
+    zero, scales = _ZERO * len(keys), m.scales
+    sums[0] += (s0 - zero) * scales[0]
+    sums[1] += (s1 - zero) * scales[1]
+    sums[2] += (s2 - zero) * scales[2]
+    sums[3] += (s3 - zero) * scales[3]
+    sums[4] += (s4 - zero) * scales[4]
 
 
-def _char_sums(text: str, low: int, high: int, offsets: list[int], w: list[float],
-               sums: list[float]) -> None:
-    """Add the weights of the character n-grams of ``text`` to ``sums``: the buckets of
-    :func:`ngrams.add_chars` (namespace ASK_CHAR), hashed and looked up in one pass."""
-    padded = " " + text + " "
-    codes = [ord(ch) for ch in padded]
-    size = len(codes)
-    prime, mask, seed = ngrams.FNV_PRIME, ngrams.MASK, ASK_CHAR  # native locals in mypyc
-    s0 = s1 = s2 = s3 = s4 = 0.0
-    for start in range(size - low + 1):
-        h = seed
-        stop = start + high
-        if stop > size:
-            stop = size
-        length = 0
-        for index in range(start, stop):
-            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
-            length += 1
-            if length >= low:
-                at = offsets[h & mask]
-                if at >= 0:
-                    s0 += w[at]
-                    s1 += w[at + 1]
-                    s2 += w[at + 2]
-                    s3 += w[at + 3]
-                    s4 += w[at + 4]
-    sums[0] += s0
-    sums[1] += s1
-    sums[2] += s2
-    sums[3] += s3
-    sums[4] += s4
-
-
-class _Top:
-    """The ``size`` largest (value, group, key) items offered, without sorting them all."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.items: list[tuple[float, int, int]] = []
-        self.floor = -math.inf  # the smallest value kept, once full
-
-    def offer(self, value: float, group: int, key: int) -> None:
-        if value <= self.floor:
-            return
-        items = self.items
-        if len(items) < self.size:
-            items.append((value, group, key))
-            if len(items) == self.size:
-                self.floor = items[self._lowest()][0]
-            return
-        items[self._lowest()] = (value, group, key)
-        self.floor = items[self._lowest()][0]
-
-    def _lowest(self) -> int:
-        items = self.items
-        lowest = 0
-        for index in range(1, len(items)):
-            if items[index][0] < items[lowest][0]:
-                lowest = index
-        return lowest
-
-    def has(self, group: int, key: int) -> bool:
-        """Whether (group, key) is already kept."""
-        for item in self.items:
-            if item[1] == group and item[2] == key:
-                return True
-        return False
-
-    def ranked(self) -> list[tuple[float, int, int]]:
-        """The kept items, largest first."""
-        return sorted(self.items, reverse=True)
-
-
-def word_labels(ask: str, wanted: set[int]) -> dict[int, str]:
-    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket."""
+def word_labels(ask: str, keys: list[int], wanted: set[int]) -> dict[int, str]:
+    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket;
+    ``keys`` are the ask's word buckets as :func:`ngrams.add_words` lists them (each word's
+    unigram, then its bigram with the word before), so nothing is hashed again."""
     found: dict[int, str] = {}
-    tokens = ngrams.words(ask)
-    for index, token in enumerate(tokens):
-        key = ngrams.bucket(ASK_WORD, token)
+    at = 0
+    previous = ""
+    for token in ngrams.words(ask):
+        key = keys[at]
+        at += 1
         if key in wanted and key not in found:
             found[key] = token
-        if index:
-            key = ngrams.bigram_bucket(tokens[index - 1], token, ASK_WORD, ASK_BIGRAM)
+        if previous:
+            key = keys[at]
+            at += 1
             if key in wanted and key not in found:
-                found[key] = tokens[index - 1] + " " + token
+                found[key] = previous + " " + token
+        previous = token
     return found
 
 

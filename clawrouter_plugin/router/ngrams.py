@@ -8,8 +8,8 @@ shipped weights are indexed by it.
 
 Text is normalised first: lower case, every digit becomes ``0`` (``50M`` and ``10M`` look the
 same), whitespace runs become one space. Word tokens are ``\\w+`` runs; character n-grams run
-over the whole normalised text padded with a space at each end, so they work for Chinese,
-Japanese and Korean, which do not separate words.
+over the whole normalised text padded with a space at each end (punctuation included), so they
+work for Chinese, Japanese and Korean, which do not separate words.
 """
 
 from __future__ import annotations
@@ -68,17 +68,10 @@ def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) ->
         previous = h
 
 
-def bigram_bucket(first: str, second: str, uni_seed: int, bi_seed: int) -> int:
-    """The bucket :func:`add_words` gives the bigram ``first second``."""
-    h = fold(uni_seed, first)
-    return (((h ^ fold(uni_seed, second)) * FNV_PRIME) ^ bi_seed) & MASK
-
-
 def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:
     """Append the buckets of the character n-grams (``low`` to ``high`` characters) of
     `` text `` to ``out``, one per occurrence."""
-    padded = " " + text + " "
-    codes = [ord(ch) for ch in padded]
+    codes = [32] + [ord(ch) for ch in text] + [32]
     size = len(codes)
     prime, mask = FNV_PRIME, MASK
     for start in range(size - low + 1):
@@ -86,9 +79,7 @@ def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) ->
         stop = start + high
         if stop > size:
             stop = size
-        length = 0
         for index in range(start, stop):
             h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
-            length += 1
-            if length >= low:
+            if index - start + 1 >= low:
                 out.append(h & mask)

@@ -17,6 +17,7 @@ from clawrouter_plugin.router.classifier import (
     MODEL_FILE,
     TOP_CONTRIBUTIONS,
     Classifier,
+    bucket_weights,
     decode_model,
     encode_model,
     packaged_model,
@@ -61,26 +62,27 @@ def test_the_shipped_model_fits_the_code_and_the_size_limit():
     document = json.loads(text)
     assert document["dense"] == list(DENSE_NAMES) and document["tiers"] == list(TIERS)
     model = packaged_model()
-    used = [at for at in model.offsets if at >= 0]
-    assert len(model.offsets) == ngrams.BUCKETS and len(used) > 10_000
-    assert sorted(used) == list(range(0, len(model.weights), COLUMNS))
+    assert len(model.buckets) > 10_000 and model.buckets == sorted(set(model.buckets))
+    assert len(model.table) == ngrams.BUCKETS * COLUMNS * 2
+    assert any(bucket_weights(model, model.buckets[0]))
+    used = set(model.buckets)
+    unused = next(b for b in range(ngrams.BUCKETS) if b not in used)
+    assert bucket_weights(model, unused) == [0.0] * COLUMNS
     assert model.temperature > 0 and 0 < model.agentic_threshold < 1
 
 
 def test_model_file_round_trip_is_deterministic():
     model = packaged_model()
-    buckets = [b for b, at in enumerate(model.offsets) if at >= 0][:50]
-    weights = [list(model.weights[model.offsets[b]:model.offsets[b] + COLUMNS]) for b in buckets]
+    buckets = model.buckets[:50]
+    weights = [bucket_weights(model, b) for b in buckets]
     args = (model.params, buckets, weights, list(model.bias), model.temperature,
             model.agentic_threshold, {"note": "test"})
     first = encode_model(*args)
     assert encode_model(*args) == first
     again = decode_model(first)
-    assert [b for b, at in enumerate(again.offsets) if at >= 0] == buckets
+    assert again.buckets == buckets
     for b in buckets:
-        for c in range(COLUMNS):
-            expected = model.weights[model.offsets[b] + c]
-            got = again.weights[again.offsets[b] + c]
+        for expected, got in zip(bucket_weights(model, b), bucket_weights(again, b), strict=True):
             assert got == pytest.approx(expected, abs=2e-4 * max(1.0, abs(expected)))
 
 
@@ -101,9 +103,8 @@ def test_inference_scores_the_vector_training_sees(router):
         fast = router.classifier.logits(router.classifier.featurizer.features(request))
         slow = list(router.classifier.model.bias)
         for key, value in router.classifier.featurizer.flat(request).items():
-            if model.offsets[key] >= 0:
-                for c in range(COLUMNS):
-                    slow[c] += value * model.weights[model.offsets[key] + c]
+            for c, weight in enumerate(bucket_weights(model, key)):
+                slow[c] += value * weight
         assert fast == pytest.approx(slow, abs=1e-9)
 
 
@@ -145,8 +146,8 @@ def test_a_repeated_ngram_contributes_once_per_occurrence(router):
     shown = dict(verdict.contributions)
     assert "ngram 'thanks'" in shown, shown
     features = classifier.featurizer.features(request)
-    at = classifier.model.offsets[ngrams.bucket(ASK_WORD, "thanks")]
-    weight = classifier.model.weights[at + TIERS.index(verdict.tier)]
+    weights = bucket_weights(classifier.model, ngrams.bucket(ASK_WORD, "thanks"))
+    weight = weights[TIERS.index(verdict.tier)]
     assert shown["ngram 'thanks'"] == round(2 * features.words.value * weight, 2)
 
 

@@ -20,7 +20,7 @@ from clawrouter_plugin.router.evaluate import evaluate, load_rows
 DEVSET = Path(__file__).with_name("devset.jsonl")
 LANGUAGES = {"en", "zh", "ja", "ru", "de", "es", "pt", "ko", "ar", "fr"}
 
-OVERALL_FLOOR = 0.86  # measured 0.882
+OVERALL_FLOOR = 0.86  # measured 0.875
 TIER_FLOORS = {"SIMPLE": 0.92, "MEDIUM": 0.69, "COMPLEX": 0.91, "REASONING": 0.98}
 # measured 1.00 / 0.64: this set calls "agentic" some single edits the corpus's rules do not
 AGENTIC_PRECISION_FLOOR, AGENTIC_RECALL_FLOOR = 0.95, 0.6
