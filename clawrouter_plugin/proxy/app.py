@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
@@ -206,6 +207,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok",
         "service": "clawrouter",
         "version": __version__,
+        "pid": os.getpid(),  # which process answered (`serve --workers` runs several)
         "wallet": services.wallet.address,
         "chain": "base",
         "network": services.config.payment.allowed_assets[0].network

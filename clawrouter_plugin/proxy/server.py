@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -82,17 +83,20 @@ async def start_proxy(
     on_payment: Callable[[Any], None] | None = None,
     on_low_balance: Callable[[Any], None] | None = None,
     setup: Callable[[Services], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> ProxyHandle:
     """Start the proxy on 127.0.0.1 (``port=0`` picks a free port) and return its handle.
 
     If a healthy clawrouter already answers on the port, it is reused: the handle points at
-    it and ``close()`` does nothing.
+    it and ``close()`` does nothing. With ``sock`` (a listening socket handed over by the
+    ``serve --workers`` parent) the proxy serves that socket and never looks for another
+    clawrouter: its siblings answer on the same port.
     """
     plugin = with_overrides(
         config or PluginConfig(), port=port, api_base=api_base,
         data_dir=str(data_dir) if data_dir is not None else None,
     )
-    if plugin.port:
+    if plugin.port and sock is None:
         existing = await probe_existing(plugin.port)
         if existing is not None:
             log.info("reusing the clawrouter already running on port %d", plugin.port)
@@ -112,8 +116,9 @@ async def start_proxy(
         max_connections=limits.max_connections, idle_seconds=limits.idle_timeout_seconds,
         header_seconds=limits.header_timeout_seconds, body_seconds=limits.body_timeout_seconds))
     try:
-        server = await asyncio.get_running_loop().create_server(
-            guard, HOST, plugin.port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        server = await (loop.create_server(guard, sock=sock) if sock is not None else
+                        loop.create_server(guard, HOST, plugin.port, reuse_address=True))
     except OSError as exc:
         await runner.cleanup()
         await services.aclose()
