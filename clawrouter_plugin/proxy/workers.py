@@ -116,9 +116,9 @@ class WorkerPool:
             return await self._watch(stop)
         finally:
             loop.remove_reader(self._ready_r)
+            await self._stop_all()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await self._stop_all()
             for fd in (self._alive_r, self._alive_w, self._ready_r, self._ready_w):
                 os.close(fd)
 
