@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import sys
+import time
 from collections import Counter
 
 from tests.support import handlers as h
 from tests.support.x402_upstream import CHAT_PATH
 
-from .conftest import PAID
-from .harness import Reply, TeamProxy, eventually, usage_lines
+from .conftest import PAID, team_config
+from .harness import REPO, Reply, TeamProxy, eventually, usage_lines
 
 HARD = ("Design a distributed rate limiter for a multi-region API gateway: compare token "
         "bucket and sliding window, explain consistency trade-offs and failure modes.")
@@ -192,6 +196,53 @@ async def test_the_leader_of_a_dedup_group_killed_mid_request_pays_once(team, x4
         [(reply.status, reply.body) for reply in replies]
     after = await b.chat("the team goes on", model=PAID)
     assert after.status == 200 and len(x402_upstream.ledger.settlements) == 2
+
+
+async def keys_cli(tmp_path, redis_url: str, *args: str) -> str:
+    """Run ``clawrouter keys ARGS`` as a real process on the team's Redis; its output."""
+    config = tmp_path / "keys-cli.yaml"
+    config.write_text(json.dumps({"plugins": [{"id": "blockrun",
+                                               "config": team_config(redis_url)}]}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "clawrouter_plugin", "keys", *args, "--config", str(config),
+        "--data-dir", str(tmp_path / "keys-cli-data"), cwd=str(REPO),
+        env={**os.environ, "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_a_revoked_key_is_refused_everywhere_within_a_second(team, redis_url, tmp_path):
+    created = [await keys_cli(tmp_path, redis_url, "create", "--name", name)
+               for name in ("agent-one", "agent-two")]
+    keys = []
+    for text in created:
+        key_id = re.search(r"created API key (\S+) ", text)
+        assert key_id, text
+        keys.append((key_id.group(1), text.splitlines()[1].strip()))
+    (revoked_id, revoked), (_, kept) = keys
+    proxies = await team(3, server={"requireKeys": True})
+
+    def bearer(secret: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {secret}"}
+
+    for n, proxy in enumerate(proxies):
+        assert (await proxy.chat(f"hello {n}", headers=bearer(revoked))).status == 200
+        refused = await proxy.chat(f"no key {n}")
+        assert refused.status == 401 and refused.is_openai_error()
+    await keys_cli(tmp_path, redis_url, "revoke", revoked_id)
+    revoked_at = time.monotonic()
+    for n, proxy in enumerate(proxies):
+        async def refused(proxy: TeamProxy = proxy, n: int = n) -> bool:
+            reply = await proxy.chat(f"after revoke {n}", headers=bearer(revoked))
+            assert reply.status in (200, 401), reply.body
+            return reply.status == 401 and reply.is_openai_error()
+
+        await eventually(refused, seconds=3, every=0.05, what=f"proxy {n} refuses the key")
+    assert time.monotonic() - revoked_at < 1.0 + 0.5 * len(proxies)  # requests take time too
+    for n, proxy in enumerate(proxies):
+        assert (await proxy.chat(f"still fine {n}", headers=bearer(kept))).status == 200
 
 
 async def _now(value: bool) -> bool:
