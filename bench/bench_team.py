@@ -112,7 +112,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16, help="of the throughput row")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs; {args.requests} requests per target in {args.rounds} rounds")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
+          f"{args.requests} requests per target in {args.rounds} rounds")
     up_port, thin_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/api"
     root = Path(tempfile.mkdtemp(prefix="clawrouter-bench-team-"))
@@ -141,6 +142,8 @@ async def main() -> None:
         for url in targets.values():
             await wait_ready(url, timeout=60)
         started = time.perf_counter()
+        pool = process_tree(pids["clawrouter redis, --workers 2"])
+        pool_before = [cpu_seconds(pid) for pid in pool]
         busy = await measure(targets, pids, requests=args.requests, rounds=args.rounds,
                              concurrency=args.concurrency, offset=0)
         show(f"concurrency {args.concurrency}, JSON, routed (blockrun/auto), unique bodies",
@@ -150,6 +153,9 @@ async def main() -> None:
         thin = busy["thin pass-through"]["rps"]
         print(f"throughput / thin pass-through: 1 worker {one / thin:.2f}×, "
               f"--workers 2 {two / thin:.2f}× (2 workers / 1 worker = {two / one:.2f}×)")
+        used = [cpu_seconds(pid) - before for pid, before in zip(pool, pool_before)]
+        print("CPU seconds of the --workers 2 processes (parent, workers): "
+              + ", ".join(f"{seconds:.2f}" for seconds in used))
         quiet_targets = {name: targets[name] for name in
                          ("thin pass-through", "clawrouter local, 1 process",
                           "clawrouter redis, 1 worker")}
@@ -160,7 +166,8 @@ async def main() -> None:
         shared = quiet["clawrouter redis, 1 worker"]["p50"]
         print(f"p50 at concurrency 1: local {local:.3f} ms, redis {shared:.3f} ms: the Redis "
               f"backend adds {shared - local:+.3f} ms (target ≤ +0.3 ms)")
-        print(f"(measured in {time.perf_counter() - started:.0f} s)")
+        print(f"(measured in {time.perf_counter() - started:.0f} s; load average "
+              f"{os.getloadavg()[0]:.1f} at the end)")
     finally:
         for proc in procs:
             proc.terminate()
