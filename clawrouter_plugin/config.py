@@ -103,6 +103,9 @@ class CacheConfig(ConfigSection):
     ttl_seconds: float = Field(600, gt=0)
     max_size: int = Field(200, ge=1)
     max_item_bytes: int = Field(1_048_576, ge=1)
+    # state.backend redis: the cached responses of the whole team take at most this many bytes
+    # of Redis memory (oldest out first); the local cache is bounded by maxSize alone
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1)
 
 
 class SessionConfig(ConfigSection):

@@ -127,3 +127,11 @@ class UpstreamTimeout(UpstreamError):
 
     status = 504
     code = "upstream_timeout"
+
+
+class StateUnavailable(ClawRouterError):
+    """The shared state server (Redis, ``state.backend: redis``) cannot be reached."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "state_unavailable"

@@ -136,7 +136,7 @@ def _provider(holder: ServicesHolder, config: PluginConfig) -> ProviderSpec:
 
             return await http_completion(f"{handle.base_url}/v1/chat/completions", body, headers,
                                          read_timeout=config.upstream.request_timeout_seconds)
-        preferred = services.sessions.preference(header_session_id(request.session_id))
+        preferred = await services.sessions.preference(header_session_id(request.session_id))
         if preferred:
             body["model"] = preferred
         # The host may cancel a call (its user stopped it). Shielded, the pipeline still

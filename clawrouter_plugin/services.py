@@ -20,11 +20,11 @@ from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
 from .payment.journal import PaymentJournal
 from .payment.wallet import env_wallet
 from .router import Router
-from .state.cache import ResponseCache
+from .state.backends import open_stores
 from .state.dedup import InFlight
-from .state.exclusions import ExclusionStore
-from .state.sessions import SessionStore
+from .state.redis_conn import RedisLink, open_link
 from .state.spend import SpendTracker
+from .state.stores import CacheStore, ModelExclusions, SessionPins
 from .usage import UsageLog
 
 
@@ -40,11 +40,11 @@ class Services:
     http: aiohttp.ClientSession
     client: X402Client
     balance: BalanceMonitor
-    cache: ResponseCache
+    cache: CacheStore
     inflight: InFlight
-    sessions: SessionStore
+    sessions: SessionPins
     spend: SpendTracker
-    exclusions: ExclusionStore
+    exclusions: ModelExclusions
     usage: UsageLog
     journal: PaymentJournal
     images: ImageService
@@ -55,14 +55,17 @@ class Services:
     on_low_balance: Callable[[Any], None] | None = None
     commands: Any = None  # the entry point's CommandRunner, for the command endpoint
     extras: dict[str, Any] = field(default_factory=dict)
+    redis: RedisLink | None = None  # state.backend redis: the process's one link
 
     async def aclose(self) -> None:
         """Close network sessions and files. Safe to call twice."""
         if not self.http.closed:
             await self.http.close()
-        self.cache.close()
+        await self.cache.aclose()
         self.usage.close()  # its last lines complete their journal entries
         self.journal.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def build_services(
@@ -87,12 +90,13 @@ async def build_services(
     wallet = load_or_create_wallet(data_dir, env=env)
     # Everything that reads the data directory (and may refuse it) comes before the HTTP
     # session, so a refusal leaves no unclosed session behind.
-    exclusions = ExclusionStore(data_dir / "exclude-models.json", catalog, config.exclude_models)
-    cache_cfg = config.cache
-    cache = ResponseCache(
-        data_dir / "cache", max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
-        max_item_size=cache_cfg.max_item_bytes, enabled=cache_cfg.enabled,
-    )
+    redis = open_link(config.state) if config.state.backend == "redis" else None
+    try:
+        stores = open_stores(config, data_dir, catalog, redis)
+    except BaseException:
+        if redis is not None:
+            await redis.aclose()
+        raise
     usage = UsageLog(data_dir / "logs")
     journal = PaymentJournal.open(data_dir)
     journal.replay(usage)  # payments signed before the last stop that have no record yet
@@ -105,7 +109,7 @@ async def build_services(
     payment = config.payment
     client = X402Client(
         http, wallet, PaymentPolicy.from_config(payment), api_base=config.api_base,
-        preauth=payment.preauth, on_payment=on_payment, user_agent=USER_AGENT,
+        preauth=stores.preauth, on_payment=on_payment, user_agent=USER_AGENT,
         journal=journal,
     )
     balance = BalanceMonitor(
@@ -116,14 +120,14 @@ async def build_services(
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
-        balance=balance, cache=cache, inflight=InFlight(),
-        sessions=SessionStore(ttl_seconds=config.sessions.ttl_seconds),
+        balance=balance, cache=stores.cache, inflight=InFlight(),
+        sessions=stores.sessions,
         spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
-        exclusions=exclusions,
+        exclusions=stores.exclusions,
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
-        on_routed=on_routed, on_low_balance=on_low_balance,
+        on_routed=on_routed, on_low_balance=on_low_balance, redis=redis,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
     outbound = OutboundPolicy(allow_private=config.images.allow_private_urls,

@@ -34,21 +34,21 @@ def command(services: Any) -> CommandSpec:
         target = " ".join(words[1:])
         try:
             if action == "list" and not target:
-                models = store.all()
+                models = await store.all()
                 if not models:
                     return CommandResult(f"No models excluded.\n\nUsage:\n{USAGE}")
                 return CommandResult(listing(models) + "\nUse /exclude remove <model> to unblock.")
             if action in ("add", "remove") and not target:
                 return CommandResult(f"Which model? e.g. /exclude {action} deepseek", is_error=True)
             if action == "add":
-                model = store.add(target)
-                return CommandResult(f"Excluded: {model}\n{listing(store.all())}")
+                model = await store.add(target)
+                return CommandResult(f"Excluded: {model}\n{listing(await store.all())}")
             if action == "remove":
-                model = store.remove(target)
-                return CommandResult(f"Unblocked: {model}\n{listing(store.all())}")
+                model = await store.remove(target)
+                return CommandResult(f"Unblocked: {model}\n{listing(await store.all())}")
             if action == "clear" and not target:
-                store.clear()
-                left = store.all()
+                await store.clear()
+                left = await store.all()
                 note = f"\nStill excluded by the configuration (excludeModels): {', '.join(sorted(left))}" \
                     if left else ""
                 return CommandResult("All model exclusions cleared." + note)

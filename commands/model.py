@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from clawrouter_plugin.catalog import BLOCKRUN_PREFIX, Catalog
+from clawrouter_plugin.errors import ClawRouterError
 from clawrouter_plugin.host.api import CommandContext, CommandResult, CommandSpec
 from clawrouter_plugin.host.dispatch import trim
 from clawrouter_plugin.state.sessions import header_session_id
@@ -60,7 +61,7 @@ def command(services: Any) -> CommandSpec:
         catalog, sessions = services.catalog, services.sessions
         sid, wanted = header_session_id(ctx.session_id), trim(ctx.args or "")
         if not wanted:
-            return CommandResult(overview(catalog, sessions.preference(sid)))
+            return CommandResult(overview(catalog, await sessions.preference(sid)))
         if len(wanted.split()) > 1:
             return CommandResult(f"Usage:\n{USAGE}", is_error=True)
         name = catalog.resolve(wanted)
@@ -68,8 +69,11 @@ def command(services: Any) -> CommandSpec:
             hints = suggest(catalog, wanted)
             hint = f" Did you mean: {', '.join(hints)}?" if hints else " Try /model for the list."
             return CommandResult(f"Unknown model \"{wanted}\".{hint}", is_error=True)
-        sessions.clear(sid)
-        sessions.set_preference(sid, name)
+        try:
+            await sessions.clear(sid)
+            await sessions.set_preference(sid, name)
+        except ClawRouterError as exc:  # the shared state server cannot be reached
+            return CommandResult(f"⚠️ {exc.message}", is_error=True)
         return CommandResult(f"This conversation now uses {describe(catalog, name)}")
 
     return CommandSpec(name="model", description="Show or set this conversation's model or profile",

@@ -27,7 +27,7 @@ from .. import USER_AGENT
 from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused, PaymentUnconfirmed
 from .journal import PaymentJournal
 from .policy import PaymentPolicy
-from .preauth import PreAuthCache
+from .preauth import PreAuthCache, PreAuthStore
 from .response import (
     REFUSED,
     SETTLED,
@@ -63,7 +63,7 @@ class X402Client:
     """Sends requests to ``api_base`` and pays 402s within the policy."""
 
     def __init__(self, session: aiohttp.ClientSession, wallet: Wallet, policy: PaymentPolicy,
-                 *, api_base: str, preauth: bool = True,
+                 *, api_base: str, preauth: PreAuthStore | bool | None = True,
                  on_payment: Callable[[PaymentRecord], None] | None = None,
                  user_agent: str = USER_AGENT, journal: PaymentJournal | None = None):
         self._session = session
@@ -71,7 +71,10 @@ class X402Client:
         self._policy = policy
         self._api_base = api_base.rstrip("/")
         self._host = urlsplit(self._api_base).netloc or self._api_base
-        self._preauth = PreAuthCache() if preauth else None
+        # True: a pre-authorisation cache of this process's own; False or None: none
+        self._preauth: PreAuthStore | None = PreAuthCache() if preauth is True else None
+        if not isinstance(preauth, bool) and preauth is not None:
+            self._preauth = preauth  # a given store (in Redis for a team)
         self._on_payment = on_payment
         self._user_agent = user_agent
         self._journal = journal
@@ -130,14 +133,14 @@ class X402Client:
                         tab: PaymentTab | None
                         ) -> tuple[aiohttp.ClientResponse, SignedPayment | None]:
         signed = None
-        cached = self._preauth.get(key) if self._preauth is not None else None
+        cached = await self._preauth.get(key) if self._preauth is not None else None
         if cached is not None and self._policy.problem(cached[1], max_amount_usd) is None:
             signed = self._sign(*cached, claim, tab)
         raw = await send(signed)
         if raw.status != 402:
             return raw, signed
         if signed is not None:
-            self._preauth.drop(key)  # type: ignore[union-attr]
+            await self._preauth.drop(key)  # type: ignore[union-attr]
             if self._resolve(raw, signed, tab).status != REFUSED:
                 raw.release()
                 raise self._unconfirmed(signed, failure_reason(raw.headers, b""))
@@ -170,7 +173,7 @@ class X402Client:
             error = InsufficientFunds if is_insufficient_funds(reason) else PaymentFailed
             raise error(f"the upstream rejected the payment of {chosen.describe()}: {reason}")
         if self._preauth is not None:
-            self._preauth.put(key, required, chosen)
+            await self._preauth.put(key, required, chosen)
         return raw, signed
 
     def _sign(self, required: PaymentRequired, req: Requirement, claim: Claim | None,

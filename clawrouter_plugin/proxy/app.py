@@ -213,13 +213,18 @@ async def health(request: web.Request) -> web.Response:
         "network": services.config.payment.allowed_assets[0].network
         if services.config.payment.allowed_assets else None,
     }
+    if services.redis is not None:  # team mode: is the shared state server reachable?
+        await services.redis.ping()
+        body["redis"] = services.redis.health()
+        if not services.redis.healthy:
+            body["status"] = "degraded"
     full = request.query.get("full") in ("1", "true")
     info = await services.balance.get() if full else services.balance.peek()  # peek: no RPC
     body["balance"] = info.usd
     if full:
         body.update(low=info.low, empty=info.empty, balanceError=info.error)
     try:
-        services.exclusions.all()  # notices a damaged list even before a request is routed
+        await services.exclusions.all()  # notices a damaged list before a request is routed
         body["warnings"] = list(services.exclusions.warnings)
     except ClawRouterError as exc:  # e.g. an unreadable file: still healthy enough to say so
         body["warnings"] = [*services.exclusions.warnings, exc.message]
@@ -227,7 +232,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def cache_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICES].cache.stats(),
+    return web.json_response(await request.app[SERVICES].cache.stats(),
                              headers={"Cache-Control": "no-cache"}, dumps=_dumps)
 
 

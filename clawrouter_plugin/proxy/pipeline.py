@@ -97,18 +97,21 @@ class Pipeline:
         name = services.catalog.resolve(requested)
         key = None if cache_bypassed(body, headers) else cache_key(body)
         if key is not None:
-            hit = services.cache.get(key)
+            hit = await services.cache.get(key)
             if hit is not None:
                 return self._cache_hit(hit, sid, requested, started)
 
         is_profile = services.catalog.is_profile(name)
-        pin = services.sessions.get(sid) if is_profile and services.config.sessions.enabled else None
+        pin = await services.sessions.get(sid) \
+            if is_profile and services.config.sessions.enabled else None
+        excluded = await services.exclusions.all()
         decision = services.router.route(
-            body, name, excluded=services.exclusions.all(), min_tier=pin.tier if pin else None
+            body, name, excluded=excluded, min_tier=pin.tier if pin else None
         )
         decision = self._as_tried(decision, pin.model if pin else None)
         # the guard checks (and a notice names) the model that will really be tried first
-        decision, notice = self.spend_guard.check(body, name, decision, sid, self._as_tried)
+        decision, notice = self.spend_guard.check(body, name, decision, sid, self._as_tried,
+                                                  excluded)
         chain = decision.chain
         reply_headers = _decision_headers(decision, sid, notice)
         if tools_dropped(body, services.catalog.chat[decision.model]):
@@ -184,21 +187,21 @@ class Pipeline:
         try:
             attempt = await self.upstream.call(plan.body, plan.chain, plan.session, decision,
                                                sink, tab)
-            self._keep(plan, attempt, tab)
+            await self._keep(plan, attempt, tab)
         finally:  # every other payment signed for this request gets its own record
             record_payments(services.usage, tab, requested=plan.requested, tier=decision.tier,
                             profile=decision.profile,
                             latency_ms=(time.perf_counter() - plan.started) * 1000)
         return Outcome(completion=attempt.completion, decision=decision, attempt=attempt)
 
-    def _keep(self, plan: Plan, attempt: Attempt, tab: PaymentTab) -> None:
+    async def _keep(self, plan: Plan, attempt: Attempt, tab: PaymentTab) -> None:
         """Pin the session's model, cache the answer and record its usage."""
         services = self.services
         decision = plan.decision
         if decision.tier != "DIRECT" and services.config.sessions.enabled:
-            self._update_pin(plan.session, decision, attempt.model)
+            await self._update_pin(plan.session, decision, attempt.model)
         if plan.cache_key is not None:
-            services.cache.put(
+            await services.cache.put(
                 plan.cache_key,
                 CachedResponse(
                     status=200,
@@ -217,15 +220,15 @@ class Pipeline:
             tab=tab,
         )
 
-    def _update_pin(self, sid: str, decision: "RoutingDecision", model: str) -> None:
+    async def _update_pin(self, sid: str, decision: "RoutingDecision", model: str) -> None:
         sessions = self.services.sessions
-        pin = sessions.get(sid)
+        pin = await sessions.get(sid)
         if pin is None or tier_rank(decision.tier) > tier_rank(pin.tier):
-            sessions.pin(sid, model, decision.tier, decision.table)
+            await sessions.pin(sid, model, decision.tier, decision.table)
         elif pin.model != model:
-            sessions.set_model(sid, model)
+            await sessions.set_model(sid, model)
         else:
-            sessions.touch(sid)
+            await sessions.touch(sid)
 
     def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float) -> Reply:
         completion = orjson.loads(hit.body)

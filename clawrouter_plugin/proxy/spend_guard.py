@@ -34,16 +34,18 @@ class SpendGuard:
     def check(
         self, body: dict, name: str, decision: "RoutingDecision", sid: str,
         as_tried: Callable[["RoutingDecision"], "RoutingDecision"],
+        excluded: frozenset[str],
     ) -> tuple["RoutingDecision", str | None]:
         """The decision to use and an optional notice for the user; raises BudgetExceeded.
         ``as_tried`` puts a replacement decision's chain in the order it will be tried, so
-        the budget is checked against, and a notice names, the model really tried first."""
+        the budget is checked against, and a notice names, the model really tried first;
+        replacements are routed without the ``excluded`` models, like ``decision``."""
         services = self.services
         notice = None
         if decision.tier != "DIRECT" and decision.cost_estimate > 0 and self.wallet_empty():
             if not body.get("tools"):
                 decision = as_tried(
-                    services.router.route(body, "free", excluded=services.exclusions.all()))
+                    services.router.route(body, "free", excluded=excluded))
                 notice = "wallet empty: using the free model; fund your wallet to use paid models"
         remaining = services.spend.remaining(sid)
         if remaining is None or _charge(decision) <= remaining:
@@ -57,7 +59,7 @@ class SpendGuard:
             )
         for profile in self._cheaper_profiles(decision):
             candidate = as_tried(
-                services.router.route(body, profile, excluded=services.exclusions.all()))
+                services.router.route(body, profile, excluded=excluded))
             if _charge(candidate) <= remaining:
                 note = (f"budget: ${remaining:.4f} of ${limit:.2f} left, using {candidate.model} "
                         f"({profile}) instead of {decision.model}")

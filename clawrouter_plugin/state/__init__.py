@@ -1,2 +1,3 @@
 """Per-request state the proxy keeps between requests: response cache, in-flight dedup,
-session pins, spend budgets and model exclusions. Each module is pure and independently tested."""
+session pins, spend budgets and model exclusions. ``stores`` holds the interfaces of what a
+team's processes share; each has a local module and a ``redis_*`` one (``backends`` picks)."""

@@ -417,3 +417,31 @@ def _finite(value: Any) -> bool:
 def _looks_ours(tag: Any) -> bool:
     """Whether an entry's tag is clawrouter's metadata, of this version or an older one."""
     return isinstance(tag, str) and tag.startswith('{"status":')
+
+
+class LocalCache:
+    """The local backend's :class:`~clawrouter_plugin.state.stores.CacheStore`: this process's
+    :class:`ResponseCache` (``local``), behind the async interface the pipeline uses."""
+
+    def __init__(self, local: ResponseCache):
+        self.local = local
+
+    async def get(self, key: str) -> CachedResponse | None:
+        """See :meth:`ResponseCache.get`."""
+        return self.local.get(key)
+
+    async def put(self, key: str, response: CachedResponse, ttl: float | None = None) -> bool:
+        """See :meth:`ResponseCache.put`."""
+        return self.local.put(key, response, ttl)
+
+    async def stats(self) -> dict:
+        """See :meth:`ResponseCache.stats`."""
+        return self.local.stats()
+
+    async def clear(self) -> None:
+        """See :meth:`ResponseCache.clear`."""
+        self.local.clear()
+
+    async def aclose(self) -> None:
+        """See :meth:`ResponseCache.close`."""
+        self.local.close()

@@ -30,66 +30,33 @@ RECHECK_SECONDS = 1.0  # how often all() looks at the file for edits by other pr
 FREE_PROFILE = "free"
 
 
-class ExclusionStore:
-    """The set of excluded chat-model ids."""
+class ExclusionNames:
+    """What both backends share: the config exclusions, and turning the names users type
+    (aliases, ``blockrun/`` ids, the ``free`` profile) into catalog ids."""
 
-    def __init__(self, path: Path, catalog: Catalog, initial: Iterable[str] = ()):
-        self._path = Path(path)
+    def __init__(self, catalog: Catalog, initial: Iterable[str] = ()):
         self._catalog = catalog
-        self._lock = threading.Lock()
         self._config = frozenset(self._resolve(name, ConfigError) for name in initial)
-        self._stamp: tuple[int, int, int] | None = None
-        self._loaded = False
-        self._checked_at = float("-inf")
-        self._entries: list[str] = []  # the file's strings, as stored
-        self._all = self._config
-        self.warnings: list[str] = []  # damaged lists set aside (shown by /health)
 
-    def all(self) -> frozenset[str]:
-        """Every excluded catalog id (config and file); a corrupt file is set aside (see
-        :attr:`warnings`), ConfigError only when the file cannot be read at all.
+    def _known(self, entries: Iterable[str]) -> frozenset[str]:
+        """The config exclusions plus the stored ``entries`` that name a catalog chat model."""
+        known = {self._canonical(entry) for entry in entries}
+        return self._config | {m for m in known if m in self._catalog.chat}
 
-        Called on every request: the file is looked at again at most once a second (changes
-        through this store apply at once; edits by other programs within a second).
-        """
-        now = time.monotonic()
-        if now - self._checked_at < RECHECK_SECONDS and self._loaded:
-            return self._all
-        with self._lock:
-            self._refresh()
-            self._checked_at = now
-            return self._all
-
-    def add(self, name: str) -> str:
-        """Exclude ``name`` (aliases resolved); returns the catalog id. Unknown -> BadRequest."""
-        with self._lock:
-            self._refresh()
-            model = self._resolve(name, BadRequest)
-            if model not in self._all:
-                self._write(set(self._entries) | {model})
-            return model
-
-    def remove(self, name: str) -> str:
-        """Stop excluding ``name``; returns what was removed. BadRequest if it was not excluded."""
-        with self._lock:
-            self._refresh()
-            key = _normalise(name)
-            model = self._canonical(key)
-            matches = {e for e in self._entries if e == key or self._canonical(e) == model}
-            if matches:
-                self._write(set(self._entries) - matches)
-                return model if model in self._catalog.chat else key
-            if model in self._config:
-                raise BadRequest(
-                    f'"{model}" is excluded by the configuration (excludeModels); '
-                    "remove it there to unblock it."
-                )
-            raise BadRequest(f'Model "{name.strip()}" was not in the exclude list.')
-
-    def clear(self) -> None:
-        """Empty the file's list (config exclusions stay)."""
-        with self._lock:
-            self._write(set())
+    def _removal(self, entries: Iterable[str], name: str) -> tuple[set[str], str]:
+        """The stored entries that ``name`` unblocks, and what to call it in the reply;
+        BadRequest when none does."""
+        key = _normalise(name)
+        model = self._canonical(key)
+        matches = {e for e in entries if e == key or self._canonical(e) == model}
+        if matches:
+            return matches, model if model in self._catalog.chat else key
+        if model in self._config:
+            raise BadRequest(
+                f'"{model}" is excluded by the configuration (excludeModels); '
+                "remove it there to unblock it."
+            )
+        raise BadRequest(f'Model "{name.strip()}" was not in the exclude list.')
 
     def _canonical(self, name: str) -> str:
         resolved = self._catalog.resolve(name)
@@ -109,6 +76,59 @@ class ExclusionStore:
         hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
         raise error(f'Unknown model "{name.strip()}".{hint}')
 
+
+class ExclusionStore(ExclusionNames):
+    """The set of excluded chat-model ids, kept in a file (the local backend's
+    :class:`~.stores.ModelExclusions`; async for that interface, answering at once)."""
+
+    def __init__(self, path: Path, catalog: Catalog, initial: Iterable[str] = ()):
+        super().__init__(catalog, initial)
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._loaded = False
+        self._checked_at = float("-inf")
+        self._entries: list[str] = []  # the file's strings, as stored
+        self._all = self._config
+        self.warnings: list[str] = []  # damaged lists set aside (shown by /health)
+
+    async def all(self) -> frozenset[str]:
+        """Every excluded catalog id (config and file); a corrupt file is set aside (see
+        :attr:`warnings`), ConfigError only when the file cannot be read at all.
+
+        Called on every request: the file is looked at again at most once a second (changes
+        through this store apply at once; edits by other programs within a second).
+        """
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS and self._loaded:
+            return self._all
+        with self._lock:
+            self._refresh()
+            self._checked_at = now
+            return self._all
+
+    async def add(self, name: str) -> str:
+        """Exclude ``name`` (aliases resolved); returns the catalog id. Unknown -> BadRequest."""
+        with self._lock:
+            self._refresh()
+            model = self._resolve(name, BadRequest)
+            if model not in self._all:
+                self._write(set(self._entries) | {model})
+            return model
+
+    async def remove(self, name: str) -> str:
+        """Stop excluding ``name``; returns what was removed. BadRequest if it was not excluded."""
+        with self._lock:
+            self._refresh()
+            matches, shown = self._removal(self._entries, name)
+            self._write(set(self._entries) - matches)
+            return shown
+
+    async def clear(self) -> None:
+        """Empty the file's list (config exclusions stay)."""
+        with self._lock:
+            self._write(set())
+
     def _refresh(self) -> None:
         self._checked_at = float("-inf")  # writes through this store invalidate the throttle
         try:
@@ -122,9 +142,8 @@ class ExclusionStore:
         if self._loaded and stamp == self._stamp:
             return
         entries = self._read() if stamp is not None else []
-        known = {self._canonical(entry) for entry in entries}
         self._entries = entries
-        self._all = self._config | {m for m in known if m in self._catalog.chat}
+        self._all = self._known(entries)
         self._stamp, self._loaded = stamp, True
 
     def _read(self) -> list[str]:

@@ -84,7 +84,9 @@ class Pin:
 
 
 class SessionStore:
-    """Session pins (and chat-host model preferences) that expire after ``ttl_seconds`` idle.
+    """Session pins (and chat-host model preferences) that expire after ``ttl_seconds`` idle,
+    in this process (the local backend's :class:`~.stores.SessionPins`; the methods are async
+    for that interface and answer at once).
 
     ``requests`` counts the requests served under a pin: 1 when created, +1 for each later
     :meth:`pin` or :meth:`touch`. Memory is bounded by ``max_sessions`` (expired first, then
@@ -101,12 +103,12 @@ class SessionStore:
         self._pins: ExpiringMap[Pin] = ExpiringMap(ttl_seconds, max_sessions)
         self._preferences: ExpiringMap[str] = ExpiringMap(ttl_seconds, max_sessions)
 
-    def get(self, sid: str) -> Pin | None:
+    async def get(self, sid: str) -> Pin | None:
         """A copy of the session's pin, or None if absent or idle longer than the ttl."""
         pin = self._pins.get(sid, self._clock())
         return pin.copy() if pin is not None else None
 
-    def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
+    async def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
         """Pin ``sid`` to ``model``/``tier`` (create or overwrite); returns a copy."""
         now = self._clock()
         previous = self._pins.get(sid, now)
@@ -116,7 +118,7 @@ class SessionStore:
         self._preferences.get(sid, now, refresh=True)
         return pin.copy()
 
-    def touch(self, sid: str) -> None:
+    async def touch(self, sid: str) -> None:
         """Another request was served under the existing pin: refresh its idle timer."""
         now = self._clock()
         pin = self._pins.get(sid, now, refresh=True)
@@ -125,7 +127,7 @@ class SessionStore:
             pin.last_used = now
         self._preferences.get(sid, now, refresh=True)
 
-    def set_model(self, sid: str, model: str) -> None:
+    async def set_model(self, sid: str, model: str) -> None:
         """Record the model that actually answered (after a fallback); no-op without a pin."""
         now = self._clock()
         pin = self._pins.get(sid, now, refresh=True)
@@ -133,15 +135,15 @@ class SessionStore:
             pin.model = model
             pin.last_used = now
 
-    def set_preference(self, sid: str, model: str) -> None:
+    async def set_preference(self, sid: str, model: str) -> None:
         """Remember the model a chat host's user chose for this session."""
         self._preferences.set(sid, model, self._clock())
 
-    def preference(self, sid: str) -> str | None:
+    async def preference(self, sid: str) -> str | None:
         """The session's preferred model; looking it up keeps it alive."""
         return self._preferences.get(sid, self._clock(), refresh=True)
 
-    def clear(self, sid: str | None = None) -> None:
+    async def clear(self, sid: str | None = None) -> None:
         """Forget one session (pin and preference), or all of them."""
         if sid is None:
             self._pins.clear()

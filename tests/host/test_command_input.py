@@ -42,17 +42,17 @@ def test_invisible_characters_around_a_command_do_not_hide_it(text):
 async def test_model_name_with_invisible_characters_at_the_ends(services, name):
     reply = await model.command(services).handler(ctx(name))
     assert not reply.is_error, reply.text
-    assert services.sessions.preference("s-1") == "eco"
+    assert await services.sessions.preference("s-1") == "eco"
 
 
 async def test_model_switch_drops_the_pin_of_a_long_session_id(services):
     long_id = "agent:main:" + "x" * 200  # the pipeline pins such ids under a hash of them
     pin_key = session_id({"x-session-id": long_id}, {})
     assert pin_key != long_id
-    services.sessions.pin(pin_key, "openai/gpt-5.2", "COMPLEX", "auto")
+    await services.sessions.pin(pin_key, "openai/gpt-5.2", "COMPLEX", "auto")
     reply = await model.command(services).handler(ctx("eco", session_id=long_id))
     assert not reply.is_error
-    assert services.sessions.get(pin_key) is None
+    assert await services.sessions.get(pin_key) is None
 
 
 async def test_model_choice_of_a_long_session_id_routes_the_next_turn(host):  # noqa: F811
@@ -107,21 +107,21 @@ async def test_wallet_known_subcommand_with_extra_words(services, args, expected
     ("clear grok", "/exclude clear takes no arguments"),
 ])
 async def test_exclude_known_subcommand_with_extra_words(services, args, expected):
-    services.exclusions.add("grok")
+    await services.exclusions.add("grok")
     reply = await exclude.command(services).handler(ctx(args))
     assert reply.is_error and reply.text.startswith(expected)
-    assert services.exclusions.all() == {"xai/grok-3"}
+    assert await services.exclusions.all() == {"xai/grok-3"}
 
 
 async def test_exclude_every_model_then_remove_twice(services):
     handler = exclude.command(services).handler
     for model_id in services.catalog.chat:
         assert not (await handler(ctx(f"add {model_id}"))).is_error
-    assert services.exclusions.all() == frozenset(services.catalog.chat)
+    assert await services.exclusions.all() == frozenset(services.catalog.chat)
     assert not (await handler(ctx("remove grok"))).is_error
     again = await handler(ctx("remove grok"))
     assert again.is_error and "was not in the exclude list" in again.text
-    assert "xai/grok-3" not in services.exclusions.all()
+    assert "xai/grok-3" not in await services.exclusions.all()
 
 
 # ---- the /imagegen intercept on the proxy path -------------------------------------------

@@ -39,13 +39,13 @@ async def test_model_shows_default_profiles_and_aliases(services):
     ("openai/gpt-4o-mini", "openai/gpt-4o-mini", "blockrun/openai/gpt-4o-mini — $0.15/$0.6"),
 ])
 async def test_model_sets_the_conversation_preference(services, name, stored, shown):
-    services.sessions.pin("s-1", "openai/gpt-5.2", "COMPLEX", "auto")
+    await services.sessions.pin("s-1", "openai/gpt-5.2", "COMPLEX", "auto")
     reply = await model.command(services).handler(ctx(name))
     assert not reply.is_error
     assert reply.text.startswith(f"This conversation now uses {shown}")
-    assert services.sessions.preference("s-1") == stored
-    assert services.sessions.get("s-1") is None  # the old pin no longer steers routing
-    assert services.sessions.preference("other") is None
+    assert await services.sessions.preference("s-1") == stored
+    assert await services.sessions.get("s-1") is None  # the old pin no longer steers routing
+    assert await services.sessions.preference("other") is None
     current = await model.command(services).handler(ctx())
     assert current.text.startswith(f"Current: {shown}")
 
@@ -54,7 +54,7 @@ async def test_model_unknown_name_suggests(services):
     reply = await model.command(services).handler(ctx("sonet"))
     assert reply.is_error
     assert reply.text.startswith('Unknown model "sonet". Did you mean:') and "sonnet" in reply.text
-    assert services.sessions.preference("s-1") is None
+    assert await services.sessions.preference("s-1") is None
     nothing = await model.command(services).handler(ctx("zzzzqqq"))
     assert nothing.text == 'Unknown model "zzzzqqq". Try /model for the list.'
 
@@ -76,14 +76,14 @@ async def test_exclude_flow(services):
     listed = await handler(ctx())
     assert listed.text == ("Excluded models (2):\n  • deepseek/deepseek-chat\n  • xai/grok-3\n"
                            "Use /exclude remove <model> to unblock.")
-    assert services.exclusions.all() == {"xai/grok-3", "deepseek/deepseek-chat"}
+    assert await services.exclusions.all() == {"xai/grok-3", "deepseek/deepseek-chat"}
     # persisted: a fresh store over the same file sees them
     again = make_services(services.data_dir)
-    assert again.exclusions.all() == {"xai/grok-3", "deepseek/deepseek-chat"}
+    assert await again.exclusions.all() == {"xai/grok-3", "deepseek/deepseek-chat"}
     removed = await handler(ctx("remove grok"))
     assert removed.text.startswith("Unblocked: xai/grok-3\nExcluded models (1):")
     cleared = await handler(ctx("clear"))
-    assert cleared.text == "All model exclusions cleared." and services.exclusions.all() == set()
+    assert cleared.text == "All model exclusions cleared." and await services.exclusions.all() == set()
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -96,7 +96,7 @@ async def test_exclude_flow(services):
 async def test_exclude_errors(services, args, expected):
     reply = await exclude.command(services).handler(ctx(args))
     assert reply.is_error and expected in reply.text
-    assert services.exclusions.all() == set()
+    assert await services.exclusions.all() == set()
 
 
 # ---- /wallet -----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ async def test_relayed_wallet_and_exclude_are_refused(start, x402_upstream):
     for command in ("/wallet", "/wallet export", "/exclude add grok"):
         text = await chat(handle, whatsapp_turn(command))
         assert AUTH_REFUSED in text, command
-    assert handle.services.exclusions.all() == frozenset()
+    assert await handle.services.exclusions.all() == frozenset()
     assert settled(x402_upstream) == 0 and x402_upstream.requests == []
 
 

@@ -228,7 +228,7 @@ async def test_a_json_client_that_left_while_the_upstream_was_slow_is_still_reco
     [record] = usage_records(proxy)
     assert record["cost"] == pytest.approx(0.001)
     assert x402_upstream.ledger.total_paid(payer) == 1000
-    assert proxy.services.cache.stats()["size"] == 1
+    assert (await proxy.services.cache.stats())["size"] == 1
 
 
 async def test_clients_leaving_before_the_answer_starts_are_no_internal_error(

@@ -498,7 +498,7 @@ async def test_requests_are_answered_while_the_disk_is_full(x402_upstream, funde
         status, _, _ = await chat(handle, "before the disk filled up")
         assert status == 200
         services.usage.flush()
-        services.cache.flush()
+        services.cache.local.flush()
 
         def full(*args, **kwargs):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -513,7 +513,7 @@ async def test_requests_are_answered_while_the_disk_is_full(x402_upstream, funde
                 status, headers, body = await chat(handle, f"while full {i}")
                 assert status == 200, body
             services.usage.flush()
-            services.cache.flush()
+            services.cache.local.flush()
             status, stats = await get_json(handle, "/stats")
             assert status == 200 and stats["totalRequests"] == 1
             status, headers, _ = await chat(handle, "while full 0")  # was not stored
@@ -549,8 +549,8 @@ async def test_two_proxies_on_one_data_dir_keep_the_files_consistent(x402_upstre
         results = await asyncio.gather(*(chat(first if i % 2 else second, prompt)
                                          for i, prompt in enumerate(prompts)))
         assert [status for status, _, _ in results] == [200] * len(prompts)
-        first.services.exclusions.add("flash")
-        assert "google/gemini-2.5-flash" in second.services.exclusions.all()
+        await first.services.exclusions.add("flash")
+        assert "google/gemini-2.5-flash" in await second.services.exclusions.all()
     finally:
         await first.close()
         await second.close()

@@ -17,78 +17,78 @@ def path(tmp_path):
     return tmp_path / "data" / "exclude-models.json"
 
 
-def test_empty_by_default(path):
-    assert ExclusionStore(path, CATALOG).all() == frozenset()
+async def test_empty_by_default(path):
+    assert await ExclusionStore(path, CATALOG).all() == frozenset()
     assert not path.exists()
 
 
-def test_add_resolves_aliases_and_persists(path):
+async def test_add_resolves_aliases_and_persists(path):
     store = ExclusionStore(path, CATALOG)
-    assert store.add("sonnet") == "anthropic/claude-sonnet-4.6"
-    assert store.add("blockrun/DeepSeek") == "deepseek/deepseek-chat"
-    assert store.add("openai/gpt-4o") == "openai/gpt-4o"
-    assert store.add("gpt") == "openai/gpt-4o"  # already excluded: unchanged
+    assert await store.add("sonnet") == "anthropic/claude-sonnet-4.6"
+    assert await store.add("blockrun/DeepSeek") == "deepseek/deepseek-chat"
+    assert await store.add("openai/gpt-4o") == "openai/gpt-4o"
+    assert await store.add("gpt") == "openai/gpt-4o"  # already excluded: unchanged
     expected = ["anthropic/claude-sonnet-4.6", "deepseek/deepseek-chat", "openai/gpt-4o"]
     assert path.read_text() == json.dumps(expected, indent=2) + "\n"
-    assert ExclusionStore(path, CATALOG).all() == frozenset(expected)
+    assert await ExclusionStore(path, CATALOG).all() == frozenset(expected)
 
 
-def test_free_means_the_free_model(path):
+async def test_free_means_the_free_model(path):
     store = ExclusionStore(path, CATALOG)
-    assert store.add("free") == CATALOG.free_model
-    assert store.remove("free") == CATALOG.free_model
+    assert await store.add("free") == CATALOG.free_model
+    assert await store.remove("free") == CATALOG.free_model
 
 
-def test_unknown_model_gets_a_hint(path):
+async def test_unknown_model_gets_a_hint(path):
     store = ExclusionStore(path, CATALOG)
     with pytest.raises(BadRequest, match=r'Unknown model "grok-4"\. Did you mean: xai/grok-4'):
-        store.add("grok-4")
+        await store.add("grok-4")
     with pytest.raises(BadRequest, match="Did you mean: .*sonnet"):
-        store.add("sonet")
+        await store.add("sonet")
     with pytest.raises(BadRequest) as err:
-        store.add("zzzzqqqq")
+        await store.add("zzzzqqqq")
     assert err.value.message == 'Unknown model "zzzzqqqq".'
     assert not path.exists()
 
 
-def test_profiles_and_empty_names_are_rejected(path):
+async def test_profiles_and_empty_names_are_rejected(path):
     store = ExclusionStore(path, CATALOG)
     with pytest.raises(BadRequest, match="routing profile"):
-        store.add("auto")
+        await store.add("auto")
     with pytest.raises(BadRequest, match="model name is required"):
-        store.add("  ")
+        await store.add("  ")
 
 
-def test_remove(path):
+async def test_remove(path):
     store = ExclusionStore(path, CATALOG)
-    store.add("haiku")
+    await store.add("haiku")
     with pytest.raises(BadRequest, match='Model "opus" was not in the exclude list.'):
-        store.remove("opus")
-    assert store.remove("anthropic/claude-haiku-4-5") == "anthropic/claude-haiku-4.5"
-    assert store.all() == frozenset()
+        await store.remove("opus")
+    assert await store.remove("anthropic/claude-haiku-4-5") == "anthropic/claude-haiku-4.5"
+    assert await store.all() == frozenset()
     assert json.loads(path.read_text()) == []
 
 
-def test_remove_handles_unknown_entries_written_by_others(path):
+async def test_remove_handles_unknown_entries_written_by_others(path):
     path.parent.mkdir()
     path.write_text('["grok-4", "opus"]')
     store = ExclusionStore(path, CATALOG)
-    assert store.all() == {"anthropic/claude-opus-4.6"}  # unknown strings match nothing
-    assert store.remove("grok-4") == "grok-4"
-    assert store.remove("anthropic/claude-opus-4.6") == "anthropic/claude-opus-4.6"
+    assert await store.all() == {"anthropic/claude-opus-4.6"}  # unknown strings match nothing
+    assert await store.remove("grok-4") == "grok-4"
+    assert await store.remove("anthropic/claude-opus-4.6") == "anthropic/claude-opus-4.6"
     assert json.loads(path.read_text()) == []
 
 
-def test_config_exclusions_are_included_but_not_removable(path):
+async def test_config_exclusions_are_included_but_not_removable(path):
     store = ExclusionStore(path, CATALOG, initial=["kimi"])
-    assert store.all() == {"moonshot/kimi-k2.5"}
-    assert store.add("kimi") == "moonshot/kimi-k2.5"
+    assert await store.all() == {"moonshot/kimi-k2.5"}
+    assert await store.add("kimi") == "moonshot/kimi-k2.5"
     assert not path.exists()  # nothing new to store
     with pytest.raises(BadRequest, match="excludeModels"):
-        store.remove("kimi")
-    store.add("gemini")
-    store.clear()
-    assert store.all() == {"moonshot/kimi-k2.5"}
+        await store.remove("kimi")
+    await store.add("gemini")
+    await store.clear()
+    assert await store.all() == {"moonshot/kimi-k2.5"}
 
 
 def test_unknown_config_exclusion_is_a_config_error(path):
@@ -96,70 +96,70 @@ def test_unknown_config_exclusion_is_a_config_error(path):
         ExclusionStore(path, CATALOG, initial=["not-a-model"])
 
 
-def test_changes_by_another_process_are_seen_within_the_recheck_interval(path, monkeypatch):
+async def test_changes_by_another_process_are_seen_within_the_recheck_interval(path, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr("clawrouter_plugin.state.exclusions.time.monotonic", lambda: clock[0])
     store = ExclusionStore(path, CATALOG)
-    assert store.all() == frozenset()
-    ExclusionStore(path, CATALOG).add("flash")
-    assert store.all() == frozenset()  # not looked at again yet: no stat per request
+    assert await store.all() == frozenset()
+    await ExclusionStore(path, CATALOG).add("flash")
+    assert await store.all() == frozenset()  # not looked at again yet: no stat per request
     clock[0] += 1.5
-    assert store.all() == {"google/gemini-2.5-flash"}
+    assert await store.all() == {"google/gemini-2.5-flash"}
     path.unlink()
     clock[0] += 1.5
-    assert store.all() == frozenset()
+    assert await store.all() == frozenset()
 
 
-def test_all_is_cached_until_the_file_changes(path, monkeypatch):
+async def test_all_is_cached_until_the_file_changes(path, monkeypatch):
     store = ExclusionStore(path, CATALOG)
-    store.add("flash")
+    await store.add("flash")
     reads = []
     original = store._read
     monkeypatch.setattr(store, "_read", lambda: reads.append(1) or original())
     for _ in range(100):
-        assert store.all() == {"google/gemini-2.5-flash"}
+        assert await store.all() == {"google/gemini-2.5-flash"}
     assert reads == []
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"a": 1}', '["ok", 3]', "\xff\xfe"])
-def test_corrupt_file_is_set_aside_with_a_warning(path, content, caplog):
+async def test_corrupt_file_is_set_aside_with_a_warning(path, content, caplog):
     """A damaged list is not an outage: it is moved aside (kept for the user to look at),
     routing goes on without it, and the store says so until the next good write."""
     path.parent.mkdir()
     path.write_bytes(content.encode("latin-1"))
     store = ExclusionStore(path, CATALOG, initial=["kimi"])
-    assert store.all() == {"moonshot/kimi-k2.5"}  # config exclusions still apply
+    assert await store.all() == {"moonshot/kimi-k2.5"}  # config exclusions still apply
     assert not path.exists()
     aside = list(path.parent.glob("exclude-models.json.unreadable-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == content.encode("latin-1")
     assert len(store.warnings) == 1 and str(aside[0]) in store.warnings[0]
     assert "not a valid exclusion list" in caplog.text
-    assert store.add("flash") == "google/gemini-2.5-flash"  # a fresh list starts
-    assert store.all() == {"moonshot/kimi-k2.5", "google/gemini-2.5-flash"}
+    assert await store.add("flash") == "google/gemini-2.5-flash"  # a fresh list starts
+    assert await store.all() == {"moonshot/kimi-k2.5", "google/gemini-2.5-flash"}
     assert len(store.warnings) == 1  # the notice stays: the old list is still set aside
 
 
-def test_a_corrupt_file_written_later_is_set_aside_too(path, monkeypatch):
+async def test_a_corrupt_file_written_later_is_set_aside_too(path, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr("clawrouter_plugin.state.exclusions.time.monotonic", lambda: clock[0])
     store = ExclusionStore(path, CATALOG)
-    store.add("flash")
+    await store.add("flash")
     path.write_text("[oops")
     clock[0] += 1.5
-    assert store.all() == frozenset()
+    assert await store.all() == frozenset()
     assert store.warnings and list(path.parent.glob("*.unreadable-*"))
 
 
-def test_writes_are_atomic_and_leave_no_temp_files(path):
+async def test_writes_are_atomic_and_leave_no_temp_files(path):
     store = ExclusionStore(path, CATALOG)
     for name in ("flash", "gemini", "kimi", "opus"):
-        store.add(name)
+        await store.add(name)
     assert os.listdir(path.parent) == ["exclude-models.json"]
 
 
-def test_unwritable_directory_is_a_clear_error(tmp_path):
+async def test_unwritable_directory_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     store = ExclusionStore(blocker / "exclude-models.json", CATALOG)
     with pytest.raises(ConfigError, match="cannot"):
-        store.add("flash")
+        await store.add("flash")

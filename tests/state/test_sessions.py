@@ -70,109 +70,109 @@ def test_derived_id_handles_odd_bodies():
     assert len(session_id({}, {"messages": "nonsense"})) == 16
 
 
-def test_pin_get_touch_and_set_model():
+async def test_pin_get_touch_and_set_model():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock)
-    assert store.get("s") is None
-    pinned = store.pin("s", "openai/gpt-4o", "MEDIUM", "auto")
+    assert await store.get("s") is None
+    pinned = await store.pin("s", "openai/gpt-4o", "MEDIUM", "auto")
     assert pinned == Pin("openai/gpt-4o", "MEDIUM", "auto", 1, 1000.0)
     clock.now += 10
-    store.touch("s")
-    store.set_model("s", "openai/gpt-4o-mini")
-    assert store.get("s") == Pin("openai/gpt-4o-mini", "MEDIUM", "auto", 2, 1010.0)
+    await store.touch("s")
+    await store.set_model("s", "openai/gpt-4o-mini")
+    assert await store.get("s") == Pin("openai/gpt-4o-mini", "MEDIUM", "auto", 2, 1010.0)
     clock.now += 5
-    assert store.pin("s", "anthropic/claude-sonnet-4.6", "COMPLEX", "auto").requests == 3
+    assert (await store.pin("s", "anthropic/claude-sonnet-4.6", "COMPLEX", "auto")).requests == 3
 
 
-def test_returned_pins_are_copies():
+async def test_returned_pins_are_copies():
     store = SessionStore(clock=Clock())
-    store.pin("s", "m", "SIMPLE", "auto").model = "changed"
-    store.get("s").tier = "changed"
-    assert store.get("s").model == "m" and store.get("s").tier == "SIMPLE"
+    (await store.pin("s", "m", "SIMPLE", "auto")).model = "changed"
+    (await store.get("s")).tier = "changed"
+    assert (await store.get("s")).model == "m" and (await store.get("s")).tier == "SIMPLE"
 
 
-def test_pins_expire_when_idle():
+async def test_pins_expire_when_idle():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock)
-    store.pin("s", "m", "SIMPLE", "auto")
+    await store.pin("s", "m", "SIMPLE", "auto")
     clock.now += 50
-    store.touch("s")
+    await store.touch("s")
     clock.now += 50  # 100 s after creation but only 50 s idle
-    assert store.get("s") is not None
+    assert await store.get("s") is not None
     clock.now += 61
-    assert store.get("s") is None
-    store.touch("s")
-    store.set_model("s", "x")
-    assert store.get("s") is None and len(store) == 0
+    assert await store.get("s") is None
+    await store.touch("s")
+    await store.set_model("s", "x")
+    assert await store.get("s") is None and len(store) == 0
 
 
-def test_len_counts_live_sessions_only():
+async def test_len_counts_live_sessions_only():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock)
-    store.pin("a", "m", "SIMPLE", "auto")
+    await store.pin("a", "m", "SIMPLE", "auto")
     clock.now += 30
-    store.pin("b", "m", "SIMPLE", "auto")
+    await store.pin("b", "m", "SIMPLE", "auto")
     assert len(store) == 2
     clock.now += 40
     assert len(store) == 1
 
 
-def test_memory_is_bounded():
+async def test_memory_is_bounded():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock, max_sessions=3)
     for sid in ("a", "b", "c"):
-        store.pin(sid, "m", "SIMPLE", "auto")
+        await store.pin(sid, "m", "SIMPLE", "auto")
         clock.now += 1
-    store.touch("a")  # b is now the least recently used
-    store.pin("d", "m", "SIMPLE", "auto")
-    assert store.get("b") is None
-    assert all(store.get(s) is not None for s in ("a", "c", "d"))
+    await store.touch("a")  # b is now the least recently used
+    await store.pin("d", "m", "SIMPLE", "auto")
+    assert await store.get("b") is None
+    assert all([await store.get(s) is not None for s in ("a", "c", "d")])
     assert len(store) == 3
 
 
-def test_expired_sessions_are_pruned_before_live_ones():
+async def test_expired_sessions_are_pruned_before_live_ones():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock, max_sessions=3)
-    store.pin("old", "m", "SIMPLE", "auto")
+    await store.pin("old", "m", "SIMPLE", "auto")
     clock.now += 100
-    store.pin("a", "m", "SIMPLE", "auto")
-    store.pin("b", "m", "SIMPLE", "auto")
-    store.pin("c", "m", "SIMPLE", "auto")
-    assert all(store.get(s) is not None for s in ("a", "b", "c"))
+    await store.pin("a", "m", "SIMPLE", "auto")
+    await store.pin("b", "m", "SIMPLE", "auto")
+    await store.pin("c", "m", "SIMPLE", "auto")
+    assert all([await store.get(s) is not None for s in ("a", "b", "c")])
 
 
-def test_many_sessions_stay_bounded():
+async def test_many_sessions_stay_bounded():
     clock = Clock()
     store = SessionStore(clock=clock, max_sessions=100)
     for i in range(5000):
-        store.pin(f"s{i}", "m", "SIMPLE", "auto")
+        await store.pin(f"s{i}", "m", "SIMPLE", "auto")
     assert len(store) == 100
-    assert store.get("s4999") is not None and store.get("s0") is None
+    assert await store.get("s4999") is not None and await store.get("s0") is None
 
 
-def test_preferences():
+async def test_preferences():
     clock = Clock()
     store = SessionStore(ttl_seconds=60, clock=clock)
-    assert store.preference("s") is None
-    store.set_preference("s", "anthropic/claude-sonnet-4.6")
+    assert await store.preference("s") is None
+    await store.set_preference("s", "anthropic/claude-sonnet-4.6")
     clock.now += 50
-    assert store.preference("s") == "anthropic/claude-sonnet-4.6"  # also keeps it alive
+    assert await store.preference("s") == "anthropic/claude-sonnet-4.6"  # also keeps it alive
     clock.now += 50
-    assert store.preference("s") == "anthropic/claude-sonnet-4.6"
+    assert await store.preference("s") == "anthropic/claude-sonnet-4.6"
     clock.now += 61
-    assert store.preference("s") is None
+    assert await store.preference("s") is None
 
 
-def test_clear_one_or_all():
+async def test_clear_one_or_all():
     store = SessionStore(clock=Clock())
     for sid in ("a", "b"):
-        store.pin(sid, "m", "SIMPLE", "auto")
-        store.set_preference(sid, "m")
-    store.clear("a")
-    assert store.get("a") is None and store.preference("a") is None
-    assert store.get("b") is not None
-    store.clear()
-    assert len(store) == 0 and store.preference("b") is None
+        await store.pin(sid, "m", "SIMPLE", "auto")
+        await store.set_preference(sid, "m")
+    await store.clear("a")
+    assert await store.get("a") is None and await store.preference("a") is None
+    assert await store.get("b") is not None
+    await store.clear()
+    assert len(store) == 0 and await store.preference("b") is None
 
 
 def test_invalid_ttl_is_rejected():

@@ -1,0 +1,58 @@
+"""The one place that picks the state backend (``state.backend``): local or redis stores for
+the response cache, session pins, exclusions and the pre-authorisation cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from ..catalog import Catalog
+from ..config import PluginConfig
+from ..payment.preauth import PreAuthCache, PreAuthStore
+from ..payment.redis_preauth import RedisPreAuth
+from .cache import LocalCache, ResponseCache
+from .exclusions import ExclusionStore
+from .redis_cache import RedisCache
+from .redis_conn import RedisLink
+from .redis_exclusions import RedisExclusions
+from .redis_sessions import RedisSessions
+from .sessions import SessionStore
+from .stores import CacheStore, ModelExclusions, SessionPins
+
+
+class Stores(NamedTuple):
+    """One implementation of each interface of :mod:`.stores` (and the pre-auth one)."""
+
+    cache: CacheStore
+    sessions: SessionPins
+    exclusions: ModelExclusions
+    preauth: PreAuthStore | None  # None: pre-authorisation is off (payment.preauth)
+
+
+def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
+                link: RedisLink | None) -> Stores:
+    """The stores for ``config``: in Redis through ``link``, else in this process and
+    ``data_dir``. A disabled cache stays local (it stores nothing, and asks no server)."""
+    cache_cfg, ttl = config.cache, config.sessions.ttl_seconds
+    preauth = config.payment.preauth
+    if link is None:
+        return Stores(
+            cache=LocalCache(ResponseCache(
+                data_dir / "cache", max_size=cache_cfg.max_size,
+                default_ttl=cache_cfg.ttl_seconds, max_item_size=cache_cfg.max_item_bytes,
+                enabled=cache_cfg.enabled)),
+            sessions=SessionStore(ttl_seconds=ttl),
+            exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog,
+                                      config.exclude_models),
+            preauth=PreAuthCache() if preauth else None,
+        )
+    cache: CacheStore = RedisCache(
+        link, max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
+        max_item_size=cache_cfg.max_item_bytes, max_bytes=cache_cfg.max_bytes,
+    ) if cache_cfg.enabled else LocalCache(ResponseCache(enabled=False))
+    return Stores(
+        cache=cache,
+        sessions=RedisSessions(link, ttl_seconds=ttl),
+        exclusions=RedisExclusions(link, catalog, config.exclude_models),
+        preauth=RedisPreAuth(link) if preauth else None,
+    )
