@@ -6,6 +6,8 @@ in one place; chat commands show ``message``. Messages never contain secrets.
 
 from __future__ import annotations
 
+import time
+
 
 class ClawRouterError(Exception):
     """Base class: a failure the user can understand and act on."""
@@ -13,6 +15,7 @@ class ClawRouterError(Exception):
     status: int = 500
     type: str = "clawrouter_error"
     code: str | None = None
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
         super().__init__(message)
@@ -25,6 +28,18 @@ class ClawRouterError(Exception):
     def to_dict(self) -> dict:
         """OpenAI-style error body."""
         return {"error": {"message": self.message, "type": self.type, "code": self.code}}
+
+    @classmethod
+    def from_dict(cls, body: dict, status: int) -> ClawRouterError:
+        """The error another process reported with :meth:`to_dict` (same message, type, code
+        and status), e.g. for identical requests that shared its work."""
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        made = cls(str(error.get("message") or "an identical request failed"),
+                   code=error.get("code") if isinstance(error.get("code"), str) else None,
+                   status=status if isinstance(status, int) and 400 <= status <= 599 else 502)
+        if isinstance(error.get("type"), str):
+            made.type = error["type"]
+        return made
 
 
 class ConfigError(ClawRouterError):
@@ -114,6 +129,38 @@ class BudgetExceeded(ClawRouterError):
     code = "cost_cap_exceeded"
 
 
+class StateUnavailable(ClawRouterError):
+    """Team mode: the shared state (Redis) cannot be reached, so budgets cannot be checked or a
+    payment cannot be coordinated with the other processes; nothing was signed."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "state_unavailable"
+    retry_after = 2
+
+
+class IdenticalRequestPending(ClawRouterError):
+    """An identical request was being answered by another process that stopped after signing
+    its payment; that payment may still settle until ``valid_before`` (Unix time), so this
+    request is not paid again before then."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "identical_request_pending"
+
+    def __init__(self, valid_before: int, now: float, margin: int = 0) -> None:
+        wait = max(1, int(valid_before + margin - now) + 1)
+        until = time.strftime("%H:%M:%S", time.gmtime(valid_before))
+        super().__init__(
+            "an identical request was being answered by another clawrouter process that "
+            "stopped after signing its payment; that payment may still settle until "
+            f"{until} UTC, so this request was not paid a second time. Send it again after "
+            f"that (in {wait} s), or send it with 'Cache-Control: no-cache' to pay for a "
+            "fresh answer now")
+        self.valid_before = valid_before
+        self.retry_after = wait
+
+
 class UpstreamError(ClawRouterError):
     """The upstream API answered with an error or could not be reached."""
 
@@ -127,11 +174,3 @@ class UpstreamTimeout(UpstreamError):
 
     status = 504
     code = "upstream_timeout"
-
-
-class StateUnavailable(ClawRouterError):
-    """The shared state server (Redis, ``state.backend: redis``) cannot be reached."""
-
-    status = 503
-    type = "service_unavailable"
-    code = "state_unavailable"

@@ -23,7 +23,9 @@ from .router import Router
 from .state.backends import open_stores
 from .state.dedup import InFlight
 from .state.redis_conn import RedisLink, open_link
-from .state.spend import SpendTracker
+from .state.redis_dedup import SharedInFlight
+from .state.redis_spend import RedisSpend
+from .state.spend import Spend, SpendTracker
 from .state.stores import CacheStore, ModelExclusions, SessionPins
 from .usage import UsageLog
 
@@ -41,9 +43,9 @@ class Services:
     client: X402Client
     balance: BalanceMonitor
     cache: CacheStore
-    inflight: InFlight
+    inflight: InFlight | SharedInFlight
     sessions: SessionPins
-    spend: SpendTracker
+    spend: Spend
     exclusions: ModelExclusions
     usage: UsageLog
     journal: PaymentJournal
@@ -55,7 +57,7 @@ class Services:
     on_low_balance: Callable[[Any], None] | None = None
     commands: Any = None  # the entry point's CommandRunner, for the command endpoint
     extras: dict[str, Any] = field(default_factory=dict)
-    redis: RedisLink | None = None  # state.backend redis: the process's one link
+    redis: RedisLink | None = None  # team mode (state.backend: redis): this process's one link
 
     async def aclose(self) -> None:
         """Close network sessions and files. Safe to call twice."""
@@ -117,12 +119,15 @@ async def build_services(
         asset=payment.allowed_assets[0].asset if payment.allowed_assets else None,
         cache_seconds=payment.balance_cache_seconds, low_usd=payment.low_balance_usd,
     )
+    ttl = config.sessions.ttl_seconds
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
-        balance=balance, cache=stores.cache, inflight=InFlight(),
+        balance=balance, cache=stores.cache,
+        inflight=InFlight() if redis is None else SharedInFlight(redis),
         sessions=stores.sessions,
-        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=config.sessions.ttl_seconds),
+        spend=SpendTracker(config.max_cost_per_run, ttl_seconds=ttl) if redis is None
+        else RedisSpend(redis, config.max_cost_per_run, ttl_seconds=ttl),
         exclusions=stores.exclusions,
         usage=usage,
         journal=journal,

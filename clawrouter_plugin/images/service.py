@@ -25,12 +25,13 @@ import orjson
 from ..catalog import Catalog, ImageModel
 from ..config import ImageConfig
 from ..errors import BadRequest, ClawRouterError, UpstreamError
+from ..keys.model import ApiKey
 from ..outbound import OutboundPolicy
 from ..payment.response import transport_error
 from ..payment.tab import PaymentTab
 from ..proxy.fallback import error_message
 from ..proxy.recorder import record_payments
-from ..state.spend import SpendTracker
+from ..state.spend import Spend
 from ..usage import UsageLog
 from .download import download_image
 from .formats import SNIFF_BYTES, STORE_FORMATS, sniff
@@ -88,7 +89,7 @@ class ImageService:
 
     def __init__(self, client: X402Client, catalog: Catalog, store: ImageStore,
                  config: ImageConfig, outbound: OutboundPolicy, usage: UsageLog | None = None,
-                 spend: SpendTracker | None = None):
+                 spend: Spend | None = None):
         self.client = client
         self.spend = spend  # images count against the session's maxCostPerRun too
         self.catalog = catalog
@@ -98,19 +99,22 @@ class ImageService:
         self.usage = usage
 
     async def generate(self, *, prompt: object, model: object = None, size: object = None,
-                       n: object = 1, session_id: str = "images") -> ImageResult:
-        """Generate ``n`` images of ``prompt`` (defaults: google/nano-banana, 1024x1024)."""
+                       n: object = 1, session_id: str = "images",
+                       api_key: ApiKey | None = None) -> ImageResult:
+        """Generate ``n`` images of ``prompt`` (defaults: google/nano-banana, 1024x1024),
+        paid from the session's budget and ``api_key``'s (the caller on a shared proxy)."""
         text = _check_prompt(prompt)
         image_model = resolve_model(self.catalog, model)
         size_text = check_size(image_model, size)
         count = check_count(n, self.config.max_images)
         body = {"model": image_model.id, "prompt": text, "size": size_text, "n": count}
-        return await self._paid_call(GENERATE_PATH, body, image_model, model, session_id)
+        return await self._paid_call(GENERATE_PATH, body, image_model, model, session_id,
+                                     api_key)
 
     async def edit(self, *, prompt: object, image: object, mask: object = None,
                    model: object = None, size: object = None, n: object = 1,
                    allow_relative: bool = False, local_files: bool = True,
-                   session_id: str = "images") -> ImageResult:
+                   session_id: str = "images", api_key: ApiKey | None = None) -> ImageResult:
         """Edit ``image`` (path, URL or data URI; optional ``mask``) following ``prompt``.
 
         ``allow_relative`` lets paths be relative to the working directory (chat command only);
@@ -129,7 +133,7 @@ class ImageService:
         if "mask" in loaded:
             body["mask"] = loaded["mask"].data_uri()
         body.update(size=size_text, n=count)
-        return await self._paid_call(EDIT_PATH, body, image_model, model, session_id)
+        return await self._paid_call(EDIT_PATH, body, image_model, model, session_id, api_key)
 
     async def _load_inputs(self, sources: dict[str, object],
                            allow_relative: bool, local_files: bool) -> dict[str, ImageInput]:
@@ -147,25 +151,28 @@ class ImageService:
         return {label: task.result() for label, task in tasks.items()}
 
     async def _paid_call(self, path: str, body: dict, image_model: ImageModel,
-                         requested: object, session_id: str) -> ImageResult:
+                         requested: object, session_id: str,
+                         api_key: ApiKey | None = None) -> ImageResult:
         """One paid upstream request, then the returned images saved locally."""
         size, count = body["size"], body["n"]
         limit = round(image_model.price(size) * count, 6)
         started = time.monotonic()
         payload = json.dumps(body, ensure_ascii=False).encode()
-        reservation = self.spend.reserve(session_id, limit) if self.spend else None  # 429 if over
+        reservation = await self.spend.reserve(session_id, limit, api_key=api_key) \
+            if self.spend else None  # 429 if over
         tab = PaymentTab(session_id, "image", path, model=image_model.id)
         try:
             async with self.client.open(
                 "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,
                 price_key=f"{path} {image_model.id} {size} n={count}", tab=tab,
+                claim=reservation.claim if reservation is not None else None,
             ) as resp:
                 payment = resp.payment
                 data = await _read_capped(resp.content, self._response_cap(count))
                 status = resp.status
         finally:  # what may have been settled counts, and every payment signed is recorded
             if reservation is not None:
-                reservation.commit(tab.spent_usd())
+                await reservation.commit(tab.spent_usd())
             if self.usage is not None:
                 record_payments(self.usage, tab, tier="IMAGE",
                                 requested=requested if isinstance(requested, str) else "",

@@ -17,7 +17,8 @@ it is signed, so concurrent requests cannot overspend it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,6 +26,7 @@ from multidict import CIMultiDict
 
 from .. import USER_AGENT
 from ..errors import InsufficientFunds, PaymentFailed, PaymentRefused, PaymentUnconfirmed
+from ..state.dedup import before_signing
 from .journal import PaymentJournal
 from .policy import PaymentPolicy
 from .preauth import PreAuthCache, PreAuthStore
@@ -36,7 +38,7 @@ from .response import (
     UpstreamResponse,
     transport_error,
 )
-from .signer import SignedPayment, sign_payment
+from .signer import SignedPayment, sign_payment, valid_before
 from .tab import PaymentTab
 from .wallet import Wallet
 from .wire import (
@@ -56,7 +58,7 @@ MAX_402_BODY = 256 * 1024
 # set by this client (or by aiohttp), never taken from the caller
 _NOT_FORWARDED = frozenset({SIGNATURE_HEADER.lower(), V1_SIGNATURE_HEADER.lower(), "host",
                             "content-length"})
-Claim = Callable[[float], None]  # holds a USD amount against a budget, or raises
+Claim = Callable[[float], Awaitable[None]]  # holds a USD amount against a budget, or raises
 
 
 class X402Client:
@@ -135,7 +137,7 @@ class X402Client:
         signed = None
         cached = await self._preauth.get(key) if self._preauth is not None else None
         if cached is not None and self._policy.problem(cached[1], max_amount_usd) is None:
-            signed = self._sign(*cached, claim, tab)
+            signed = await self._sign(*cached, claim, tab)
         raw = await send(signed)
         if raw.status != 402:
             return raw, signed
@@ -163,7 +165,7 @@ class X402Client:
             data = await self._drain(raw)
             required = self._parse(raw, data)
         chosen = self._policy.choose(required, max_amount_usd)
-        signed = self._sign(required, chosen, claim, tab)
+        signed = await self._sign(required, chosen, claim, tab)
         raw = await send(signed)
         if raw.status == 402:
             if self._resolve(raw, signed, tab).status != REFUSED:
@@ -176,13 +178,19 @@ class X402Client:
             await self._preauth.put(key, required, chosen)
         return raw, signed
 
-    def _sign(self, required: PaymentRequired, req: Requirement, claim: Claim | None,
-              tab: PaymentTab | None) -> SignedPayment:
-        """Sign ``req`` once ``claim`` (if any) holds its amount; journal it and put it on
-        the tab as ``unconfirmed`` before it can be sent."""
+    async def _sign(self, required: PaymentRequired, req: Requirement, claim: Claim | None,
+                    tab: PaymentTab | None) -> SignedPayment:
+        """Sign ``req`` once ``claim`` (if any) holds its amount and the task's
+        :data:`~clawrouter_plugin.state.dedup.before_signing` watcher (if any) has been told
+        its validBefore; journal it and put it on the tab as ``unconfirmed`` before it can be
+        sent."""
+        now = int(time.time())
         if claim is not None:
-            claim(req.usd)
-        signed = sign_payment(self._wallet, required, req)
+            await claim(req.usd)
+        watcher = before_signing.get()
+        if watcher is not None:
+            await watcher(valid_before(req, now))
+        signed = sign_payment(self._wallet, required, req, now=now)
         record = self._payment(signed, UNCONFIRMED, None, req.amount)
         if self._journal is not None:
             self._journal.begin(record, tab)

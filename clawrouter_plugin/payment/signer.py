@@ -77,6 +77,12 @@ def authorization_digest(separator: bytes, authorization: dict[str, str]) -> byt
     return keccak(b"\x19\x01" + separator + struct)
 
 
+def valid_before(req: Requirement, now: int) -> int:
+    """The validBefore (Unix time) of a payment for ``req`` signed at ``now``: after it, the
+    authorization can no longer move money."""
+    return now + req.max_timeout_seconds
+
+
 def sign_payment(wallet: Wallet, required: PaymentRequired, req: Requirement, *,
                  now: int | None = None) -> SignedPayment:
     """Sign ``req`` (already allowed by the policy) with a fresh 32-byte nonce."""
@@ -84,13 +90,13 @@ def sign_payment(wallet: Wallet, required: PaymentRequired, req: Requirement, *,
     if domain is None:  # the policy refuses this first; kept as a guard
         raise PaymentRefused("payment refused: unknown EIP-712 domain")
     now = int(time.time()) if now is None else now
-    valid_before = now + req.max_timeout_seconds
+    until = valid_before(req, now)
     authorization = {
         "from": wallet.address,
         "to": _checksum(req.pay_to),
         "value": str(req.amount),
         "validAfter": str(max(0, now - VALID_AFTER_SKEW)),
-        "validBefore": str(valid_before),
+        "validBefore": str(until),
         "nonce": "0x" + secrets.token_bytes(32).hex(),
     }
     separator = domain_separator(domain[0], domain[1], chain_id(req.network),
@@ -108,4 +114,4 @@ def sign_payment(wallet: Wallet, required: PaymentRequired, req: Requirement, *,
         if required.extensions:
             payload["extensions"] = dict(required.extensions)
         name = SIGNATURE_HEADER
-    return SignedPayment(name, encode_header(payload), req, authorization["nonce"], valid_before)
+    return SignedPayment(name, encode_header(payload), req, authorization["nonce"], until)

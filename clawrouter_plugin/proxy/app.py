@@ -43,7 +43,9 @@ def _dumps(value: object) -> str:
 
 def error_response(exc: ClawRouterError) -> web.Response:
     """The one place a ClawRouterError becomes an HTTP answer."""
-    headers = {"X-ClawRouter-Cost-Cap-Exceeded": "1"} if isinstance(exc, BudgetExceeded) else None
+    headers = {"X-ClawRouter-Cost-Cap-Exceeded": "1"} if isinstance(exc, BudgetExceeded) else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return web.json_response(exc.to_dict(), status=exc.status, headers=headers, dumps=_dumps)
 
 
@@ -251,7 +253,8 @@ async def stats(request: web.Request) -> web.Response:
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """A POST to one of FORWARDED_PATHS goes to the upstream as it is, through the paying
-    client; its payment is claimed from the session's budget like a chat request's."""
+    client; its payment is claimed from the session's budget (and the caller's API key's,
+    ``request["api_key"]`` on a shared proxy) like a chat request's."""
     services = request.app[SERVICES]
     body = await request.read()
     fields = parse_object(body)  # a 400 before paying for something that is not JSON
@@ -259,7 +262,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     model = fields.get("model")
     tab = PaymentTab(session_id(request.headers, fields), "forward", request.path,
                      model=model if isinstance(model, str) and model else request.path)
-    reservation = services.spend.reserve(tab.session, 0.0)
+    reservation = await services.spend.reserve(tab.session, 0.0,
+                                               api_key=request.get("api_key"))
     started = time.perf_counter()
     try:
         response, data = await services.client.request(
@@ -267,7 +271,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
             price_key=request.path, claim=reservation.claim, tab=tab,
         )
     finally:  # what may have been settled counts, and every payment signed is recorded
-        reservation.commit(tab.spent_usd())
+        await reservation.commit(tab.spent_usd())
         record_payments(services.usage, tab, requested=tab.model, tier="FORWARD",
                         latency_ms=(time.perf_counter() - started) * 1000)
     out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}

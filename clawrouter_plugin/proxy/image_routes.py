@@ -33,7 +33,8 @@ def add_image_routes(app: web.Application, services: Services) -> None:
         response_format = _response_format(body)
         result = await services.images.generate(
             prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
-            n=body.get("n"), session_id=session_id(request.headers, body))
+            n=body.get("n"), session_id=session_id(request.headers, body),
+            api_key=request.get("api_key"))
         return await _reply(result, response_format)
 
     async def image2image(request: web.Request) -> web.Response:
@@ -42,7 +43,8 @@ def add_image_routes(app: web.Application, services: Services) -> None:
         result = await services.images.edit(
             prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
             model=body.get("model"), size=body.get("size"), n=body.get("n"),
-            allow_relative=False, session_id=session_id(request.headers, body))
+            allow_relative=False, session_id=session_id(request.headers, body),
+            api_key=request.get("api_key"))
         return await _reply(result, response_format)
 
     async def serve_image(request: web.Request) -> web.StreamResponse:

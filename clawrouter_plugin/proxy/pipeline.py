@@ -50,6 +50,31 @@ class Outcome:
     attempt: Attempt
 
 
+class _SharedOutcome:
+    """How an :class:`Outcome` reaches identical requests waiting in other processes: the
+    answering attempt's facts and its JSON bytes (the waiter keeps its own decision, and
+    paid nothing)."""
+
+    __slots__ = ("decision",)
+
+    def __init__(self, decision: "RoutingDecision") -> None:
+        self.decision = decision
+
+    def encode(self, outcome: Outcome) -> bytes:
+        attempt = outcome.attempt
+        head = orjson.dumps([attempt.model, attempt.fallbacks, attempt.input_tokens,
+                             attempt.output_tokens])
+        return head + b"\n" + attempt.encoded
+
+    def decode(self, data: bytes) -> Outcome:
+        head, _, encoded = data.partition(b"\n")
+        model, fallbacks, input_tokens, output_tokens = orjson.loads(head)
+        completion = orjson.loads(encoded)
+        return Outcome(completion, self.decision, Attempt(
+            model=model, completion=completion, encoded=encoded, paid_usd=0.0,
+            fallbacks=fallbacks, input_tokens=input_tokens, output_tokens=output_tokens))
+
+
 @dataclass
 class Plan:
     body: dict
@@ -110,8 +135,8 @@ class Pipeline:
         )
         decision = self._as_tried(decision, pin.model if pin else None)
         # the guard checks (and a notice names) the model that will really be tried first
-        decision, notice = self.spend_guard.check(body, name, decision, sid, self._as_tried,
-                                                  excluded)
+        decision, notice = await self.spend_guard.check(body, name, decision, sid,
+                                                        self._as_tried, excluded, api_key)
         chain = decision.chain
         reply_headers = _decision_headers(decision, sid, notice)
         if tools_dropped(body, services.catalog.chat[decision.model]):
@@ -122,13 +147,18 @@ class Pipeline:
             services.on_routed(decision)
 
         dedup_key = key or f"nocache:{id(plan)}"
+        # shared across processes (team mode) when it may cost money: a chain of only the
+        # free model is not worth a round trip to Redis
+        free = services.catalog.free_model
+        share = _SharedOutcome(decision) if key is not None and any(
+            model != free for model in chain) else None
         if not stream:
             work = asyncio.current_task()
             assert work is not None
             self._work.add(work)
             try:
                 outcome, shared = await services.inflight.run(
-                    dedup_key, lambda: self._fetch(plan, None))
+                    dedup_key, lambda: self._fetch(plan, None), share)
             except asyncio.CancelledError:
                 if work not in self._aborted:
                     raise
@@ -140,7 +170,7 @@ class Pipeline:
                          completion=outcome.completion, encoded=outcome.attempt.encoded)
         channel = ChunkChannel()
         task = self._track(asyncio.create_task(
-            services.inflight.run(dedup_key, lambda: self._fetch(plan, channel))))
+            services.inflight.run(dedup_key, lambda: self._fetch(plan, channel), share)))
         return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
 
     def _as_tried(self, decision: "RoutingDecision", pinned: str | None = None
@@ -186,7 +216,7 @@ class Pipeline:
         tab = PaymentTab(plan.session, "chat", CHAT_PATH)
         try:
             attempt = await self.upstream.call(plan.body, plan.chain, plan.session, decision,
-                                               sink, tab)
+                                               sink, tab, plan.api_key)
             await self._keep(plan, attempt, tab)
         finally:  # every other payment signed for this request gets its own record
             record_payments(services.usage, tab, requested=plan.requested, tier=decision.tier,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import BudgetExceeded
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..router import RoutingDecision
     from ..services import Services
 
@@ -31,15 +32,17 @@ class SpendGuard:
         self._checked_at = float("-inf")
         self._refresh: asyncio.Task | None = None
 
-    def check(
+    async def check(
         self, body: dict, name: str, decision: "RoutingDecision", sid: str,
         as_tried: Callable[["RoutingDecision"], "RoutingDecision"],
         excluded: frozenset[str],
+        api_key: "ApiKey | None" = None,
     ) -> tuple["RoutingDecision", str | None]:
         """The decision to use and an optional notice for the user; raises BudgetExceeded.
         ``as_tried`` puts a replacement decision's chain in the order it will be tried, so
         the budget is checked against, and a notice names, the model really tried first;
-        replacements are routed without the ``excluded`` models, like ``decision``."""
+        replacements are routed without the ``excluded`` models, like ``decision``.
+        The budget is the tightest of the session's and ``api_key``'s (see state/budget.py)."""
         services = self.services
         notice = None
         if decision.tier != "DIRECT" and decision.cost_estimate > 0 and self.wallet_empty():
@@ -47,15 +50,17 @@ class SpendGuard:
                 decision = as_tried(
                     services.router.route(body, "free", excluded=excluded))
                 notice = "wallet empty: using the free model; fund your wallet to use paid models"
-        remaining = services.spend.remaining(sid)
-        if remaining is None or _charge(decision) <= remaining:
+        if _charge(decision) == 0:  # free: fits any budget, no need to read one
             return decision, notice
-        limit = services.config.max_cost_per_run or 0.0
+        budget = await services.spend.budget(sid, api_key=api_key)
+        if budget is None or _charge(decision) <= budget.remaining:
+            return decision, notice
+        remaining, limit = budget.remaining, budget.limit
         if services.config.max_cost_per_run_mode == "strict":
             raise BudgetExceeded(
                 f"ClawRouter cost cap exceeded: this request is estimated at "
-                f"${_charge(decision):.4f} but only ${remaining:.4f} of the session's "
-                f"maxCostPerRun (${limit:.2f}) remains"
+                f"${_charge(decision):.4f} but only ${remaining:.4f} of {budget.label} "
+                f"(${limit:.2f}) remains"
             )
         for profile in self._cheaper_profiles(decision):
             candidate = as_tried(
@@ -65,9 +70,9 @@ class SpendGuard:
                         f"({profile}) instead of {decision.model}")
                 return candidate, note
         raise BudgetExceeded(
-            f"ClawRouter budget exhausted: ${remaining:.4f} remaining of maxCostPerRun "
-            f"${limit:.2f}, and no model that can answer this request fits. Increase "
-            "maxCostPerRun or start a new session.",
+            f"ClawRouter budget exhausted: ${remaining:.4f} remaining of {budget.label} "
+            f"(${limit:.2f}), and no model that can answer this request fits. Raise that "
+            "budget or start a new session.",
             code="budget_exhausted",
         )
 
@@ -104,8 +109,11 @@ class SpendGuard:
             callback(info)
 
 
+def charge(estimate: float) -> float:
+    """What an estimate will likely be charged: at least the minimum charge, unless free."""
+    return 0.0 if estimate <= 0 else max(estimate, MIN_CHARGE_USD)
+
+
 def _charge(decision: "RoutingDecision") -> float:
-    """What a decision will likely be charged: its estimate, at least the minimum charge."""
-    if decision.cost_estimate <= 0:
-        return 0.0
-    return max(decision.cost_estimate, MIN_CHARGE_USD)
+    """What a decision will likely be charged (see :func:`charge`)."""
+    return charge(decision.cost_estimate)

@@ -18,9 +18,11 @@ from ..errors import (
 )
 from .chat_format import CompletionAssembler, completion_to_chunks, token_counts
 from .fallback import error_message, should_try_next
+from .spend_guard import charge
 from .upstream_body import upstream_body
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..payment.client import Claim
     from ..payment.response import PaymentRecord
     from ..payment.tab import PaymentTab
@@ -82,11 +84,12 @@ class UpstreamChat:
         decision: "RoutingDecision",
         sink: ChunkChannel | None,
         tab: PaymentTab,
+        api_key: "ApiKey | None" = None,
     ) -> Attempt:
         """Answer ``body`` with the first model of ``chain`` that succeeds.
 
-        Each payment is claimed from the session's budget as it is signed and goes on
-        ``tab``; what the tab says an attempt spent (settled or unconfirmed) is what the
+        Each payment is claimed from the session's budget (and ``api_key``'s) as it is
+        signed and goes on ``tab``; what the tab says an attempt spent (settled or unconfirmed) is what the
         budget keeps. Once an attempt has paid (or may have), only the free model may
         follow, so one request is never paid twice.
         """
@@ -100,14 +103,17 @@ class UpstreamChat:
             model = models[index]
             index += 1
             tried += 1
+            # hold what the attempt will likely be charged (the guard's measure): an estimate
+            # below the upstream's minimum charge would leave too little held, and concurrent
+            # requests' claims could then all be refused while the budget has room for some
             estimate = services.router.cost(model, decision.input_tokens, decision.output_tokens)[0]
-            budget_left = services.spend.remaining(sid)
-            reservation = services.spend.reserve(sid, estimate)
+            reservation = await services.spend.reserve(sid, charge(estimate), api_key=api_key)
             tab.model = model
             mark = tab.mark()
             try:
                 completion, raw, payment = await self._attempt(
-                    model, body, decision.output_tokens, sink, budget_left, reservation.claim, tab)
+                    model, body, decision.output_tokens, sink, reservation.available,
+                    reservation.claim, tab)
             except InsufficientFunds as exc:
                 self.on_insufficient_funds()
                 last_error = exc
@@ -134,7 +140,7 @@ class UpstreamChat:
                     payment=payment,
                 )
             finally:
-                reservation.commit(tab.spent_usd(mark))
+                await reservation.commit(tab.spent_usd(mark))
             if tab.spent_usd(mark) > 0:
                 if free not in models[index:]:
                     break

@@ -8,15 +8,35 @@ was cancelled from elsewhere), the followers are not stranded: one of them becom
 leader and does the work for its own request, the others follow it. The entry is removed as
 soon as the leader finishes, fails or is cancelled, so nobody can wait on a request that will
 never complete.
+
+This is the local implementation; :class:`~.redis_dedup.SharedInFlight` adds sharing with
+the other processes of a team on top of it. Both take the same arguments: ``share`` says
+how a result crosses to another process (None: it never does, e.g. a request that bypasses
+the cache).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+# Called with a payment's validBefore (Unix time) just before the x402 client signs it, in the
+# task that pays; raising stops the signature. Set by the leader of a group shared across
+# processes (see redis_dedup), which must announce a payment before it can exist.
+before_signing: ContextVar[Callable[[int], Awaitable[None]] | None] = ContextVar(
+    "clawrouter_before_signing", default=None)
+
+
+class Shareable(Protocol[T]):
+    """How a result is handed to identical requests waiting in other processes."""
+
+    def encode(self, result: T) -> bytes: ...
+
+    def decode(self, data: bytes) -> T: ...
 
 
 class _Entry:
@@ -32,8 +52,10 @@ class InFlight:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
 
-    async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """``(result, shared)``: shared is False for the caller whose ``factory`` ran."""
+    async def run(self, key: str, factory: Callable[[], Awaitable[T]],
+                  share: Shareable[T] | None = None) -> tuple[T, bool]:
+        """``(result, shared)``: shared is False for the caller whose ``factory`` ran.
+        ``share`` is for the shared implementation; here nothing leaves the process."""
         while (entry := self._entries.get(key)) is not None:
             if entry.future is None:
                 entry.future = asyncio.get_running_loop().create_future()
@@ -74,4 +96,4 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-__all__ = ["InFlight"]
+__all__ = ["InFlight", "Shareable", "before_signing"]

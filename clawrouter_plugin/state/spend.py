@@ -1,24 +1,109 @@
-"""Per-session spend budget (``maxCostPerRun``).
+"""Spend budgets (``maxCostPerRun`` per session, and an API key's budgets): the interface and
+its local implementation.
 
 A request first :meth:`~SpendTracker.reserve`\\ s its estimated cost; the hold counts against
-the budget until the request :meth:`~Reservation.commit`\\ s what it actually paid or
-:meth:`~Reservation.release`\\ s the hold. A payment about to be signed is first
-:meth:`~Reservation.claim`\\ ed, which raises the hold to its amount if the budget allows.
-Concurrent requests in one session therefore cannot together overspend. A session idle for
-``ttl_seconds`` (with nothing held) starts afresh.
+every budget the request spends from (:mod:`.budget`) until the request
+:meth:`~Reservation.commit`\\ s what it actually paid or :meth:`~Reservation.release`\\ s the
+hold. A payment about to be signed is first :meth:`~Reservation.claim`\\ ed, which raises the
+hold to its amount if every budget allows. Concurrent requests therefore cannot together
+overspend. An account idle for its lifetime (with nothing held) starts afresh.
+
+Two implementations share this interface and :class:`Reservation`: :class:`SpendTracker`
+(this process only, the default) and :class:`~.redis_spend.RedisSpend` (team mode: one
+budget for every process, claimed atomically in Redis). The methods are ``async`` for the
+second; the local ones never wait.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from ..errors import BudgetExceeded
+from .budget import EPSILON, Account, Budget, accounts_for, amount, over_budget, tightest
 from .expiring import ExpiringMap
 
-_EPSILON = 1e-9  # float slack when comparing dollar sums
+if TYPE_CHECKING:
+    from ..keys.model import ApiKey
+
+
+class Ledger(Protocol):
+    """What a :class:`Reservation` asks of its backend."""
+
+    async def _hold(self, reservation: Reservation, usd: float, what: str,
+                    signing: bool = False) -> None:
+        """Raise the reservation's hold to at least ``usd`` (``signing``: for a payment about
+        to be signed); :class:`BudgetExceeded` if it does not fit, :class:`StateUnavailable`
+        if it cannot be checked. Sets ``reservation.amount``."""
+
+    async def _settle(self, reservation: Reservation, actual: float) -> None:
+        """Drop the hold and count ``actual`` as spent; never raises for the backend's sake."""
+
+
+class Spend(Protocol):
+    """The spend interface the pipeline uses (both backends implement it)."""
+
+    limit: float | None
+
+    async def reserve(self, sid: str, usd: float, *, api_key: ApiKey | None = None
+                      ) -> Reservation: ...
+
+    async def remaining(self, sid: str, *, api_key: ApiKey | None = None) -> float | None: ...
+
+    async def budget(self, sid: str, *, api_key: ApiKey | None = None) -> Budget | None: ...
+
+    async def spent(self, sid: str) -> float: ...
+
+    async def record(self, sid: str, usd: float, *, api_key: ApiKey | None = None) -> None: ...
+
+
+class Reservation:
+    """An estimate held against a request's budgets. Settle it once: the first
+    :meth:`commit` or :meth:`release` counts, later calls do nothing. As an async context
+    manager it releases the hold on exit unless committed.
+
+    ``available`` is what the budgets left for this request when it was reserved (its own
+    hold included), None when no limit applies: the most a payment for it may ask.
+    """
+
+    __slots__ = ("_ledger", "accounts", "sid", "amount", "available", "settled", "signed",
+                 "hold_id")
+
+    def __init__(self, ledger: Ledger, sid: str, accounts: tuple[Account, ...],
+                 available: float | None, hold_id: str = "") -> None:
+        self._ledger = ledger
+        self.sid = sid
+        self.accounts = accounts
+        self.amount = 0.0
+        self.available = available
+        self.settled = False
+        self.signed = False  # a payment was claimed: the hold may be money that moved
+        self.hold_id = hold_id
+
+    async def commit(self, actual_usd: float) -> None:
+        """Release the hold and record ``actual_usd`` as spent."""
+        actual = amount(actual_usd)
+        if not self.settled:
+            self.settled = True
+            await self._ledger._settle(self, actual)
+
+    async def claim(self, usd: float) -> None:
+        """Hold at least ``usd`` (a payment about to be signed), before settling;
+        :class:`BudgetExceeded` if the budgets cannot cover it with everything else."""
+        await self._ledger._hold(self, amount(usd), "payment", signing=True)
+
+    async def release(self) -> None:
+        """Drop the hold without spending anything (the request failed or cost nothing)."""
+        if not self.settled:
+            self.settled = True
+            await self._ledger._settle(self, 0.0)
+
+    async def __aenter__(self) -> Reservation:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()
 
 
 @dataclass
@@ -28,55 +113,9 @@ class _Account:
     holds: int = 0
 
 
-def _amount(usd: float) -> float:
-    if isinstance(usd, bool) or not isinstance(usd, (int, float)) or not math.isfinite(usd):
-        raise ValueError(f"amount must be a finite number of USD, got {usd!r}")
-    if usd < 0:
-        raise ValueError(f"amount must not be negative, got {usd!r}")
-    return float(usd)
-
-
-class Reservation:
-    """An estimate held against a session's budget. Settle it once: the first
-    :meth:`commit` or :meth:`release` counts, later calls do nothing. As a context manager
-    it releases the hold on exit unless committed."""
-
-    def __init__(self, tracker: SpendTracker, sid: str, amount: float):
-        self._tracker = tracker
-        self.sid = sid
-        self.amount = amount
-        self.settled = False
-
-    def commit(self, actual_usd: float) -> None:
-        """Release the hold and record ``actual_usd`` as spent."""
-        actual = _amount(actual_usd)
-        if not self.settled:
-            self.settled = True
-            self._tracker._settle(self.sid, self.amount, actual)
-
-    def claim(self, usd: float) -> None:
-        """Hold at least ``usd`` (a payment about to be signed), before settling;
-        :class:`BudgetExceeded` if the budget cannot cover it with everything else."""
-        amount = _amount(usd)
-        if amount > self.amount:
-            self._tracker._hold(self.sid, amount - self.amount, "payment")
-            self.amount = amount
-
-    def release(self) -> None:
-        """Drop the hold without spending anything (the request failed or cost nothing)."""
-        if not self.settled:
-            self.settled = True
-            self._tracker._settle(self.sid, self.amount, 0.0)
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 class SpendTracker:
-    """Spend per session against an optional limit in USD (None = no limit)."""
+    """Budgets of this process only (``state.backend: local``). ``limit_usd`` is the
+    session's ``maxCostPerRun`` (None = no limit)."""
 
     def __init__(
         self,
@@ -85,64 +124,103 @@ class SpendTracker:
         clock: Callable[[], float] = time.monotonic,
         max_sessions: int = 10000,
     ):
-        self.limit = None if limit_usd is None else _amount(limit_usd)
+        self.limit = None if limit_usd is None else amount(limit_usd)
+        self.ttl = ttl_seconds
         self._clock = clock
-        self._accounts: ExpiringMap[_Account] = ExpiringMap(
-            ttl_seconds, max_sessions, keep=lambda account: account.holds > 0
-        )
+        self._max = max_sessions
+        self._maps: dict[float, ExpiringMap[_Account]] = {}  # one per account lifetime
 
-    def _account(self, sid: str) -> _Account:
+    def _map(self, account: Account) -> ExpiringMap[_Account]:
+        found = self._maps.get(account.ttl)
+        if found is None:
+            found = self._maps[account.ttl] = ExpiringMap(
+                account.ttl, self._max, keep=lambda state: state.holds > 0)
+        return found
+
+    def _state(self, account: Account, create: bool = True) -> _Account | None:
+        accounts = self._map(account)
         now = self._clock()
-        account = self._accounts.get(sid, now, refresh=True)
-        if account is None:
-            account = _Account()
-            self._accounts.set(sid, account, now)
-        return account
+        state = accounts.get("\0".join(account.key), now, refresh=create)
+        if state is None and create:
+            state = _Account()
+            accounts.set("\0".join(account.key), state, now)
+        return state
 
-    def spent(self, sid: str) -> float:
+    def _accounts(self, sid: str, api_key: ApiKey | None) -> tuple[Account, ...]:
+        return accounts_for(sid, api_key, self.limit, self.ttl)
+
+    def _left(self, accounts: tuple[Account, ...]) -> list[float | None]:
+        left: list[float | None] = []
+        for account in accounts:
+            state = self._state(account, create=False)
+            used = state.spent + state.held if state is not None else 0.0
+            left.append(None if account.limit is None else account.limit - used)
+        return left
+
+    async def spent(self, sid: str) -> float:
         """USD actually spent in this session (holds not included)."""
-        account = self._accounts.get(sid, self._clock())
-        return account.spent if account is not None else 0.0
+        state = self._state(self._accounts(sid, None)[0], create=False)
+        return state.spent if state is not None else 0.0
 
-    def remaining(self, sid: str) -> float | None:
-        """USD still available (limit - spent - held, never negative); None without a limit."""
-        if self.limit is None:
-            return None
-        account = self._accounts.get(sid, self._clock())
-        if account is None:
-            return self.limit
-        return max(0.0, self.limit - account.spent - account.held)
+    async def budget(self, sid: str, *, api_key: ApiKey | None = None) -> Budget | None:
+        """The tightest budget of a request by ``api_key`` in ``sid``; None without limits."""
+        accounts = self._accounts(sid, api_key)
+        return tightest(accounts, self._left(accounts))
 
-    def record(self, sid: str, usd: float) -> None:
-        """Add ``usd`` to the session's spend without a reservation."""
-        self._account(sid).spent += _amount(usd)
+    async def remaining(self, sid: str, *, api_key: ApiKey | None = None) -> float | None:
+        """USD still available (limit - spent - held of the tightest budget, never
+        negative); None without a limit."""
+        found = await self.budget(sid, api_key=api_key)
+        return None if found is None else found.remaining
 
-    def reserve(self, sid: str, usd: float) -> Reservation:
-        """Hold ``usd`` against the budget; :class:`BudgetExceeded` if it does not fit.
+    async def record(self, sid: str, usd: float, *, api_key: ApiKey | None = None) -> None:
+        """Add ``usd`` to the spend of every budget of the request, without a reservation."""
+        usd = amount(usd)
+        for account in self._accounts(sid, api_key):
+            self._state(account).spent += usd  # type: ignore[union-attr]
+
+    async def reserve(self, sid: str, usd: float, *, api_key: ApiKey | None = None
+                      ) -> Reservation:
+        """Hold ``usd`` against every budget; :class:`BudgetExceeded` if one cannot take it.
 
         A zero estimate (the free model) always fits.
         """
-        amount = _amount(usd)
-        self._hold(sid, amount, "est").holds += 1
-        return Reservation(self, sid, amount)
+        usd = amount(usd)
+        accounts = self._accounts(sid, api_key)
+        states = [self._state(account) for account in accounts]
+        left = tightest(accounts, [None if account.limit is None else
+                                   account.limit - state.spent - state.held  # type: ignore
+                                   for account, state in zip(accounts, states)])
+        reservation = Reservation(self, sid, accounts, None if left is None else left.remaining)
+        self._raise(reservation, states, usd, "est")  # type: ignore[arg-type]
+        for state in states:
+            state.holds += 1  # type: ignore[union-attr]
+        return reservation
 
-    def _hold(self, sid: str, amount: float, what: str) -> _Account:
-        """Add ``amount`` to the session's holds; :class:`BudgetExceeded` if it does not fit."""
-        account = self._account(sid)
-        if self.limit is not None and amount > 0:
-            projected = account.spent + account.held + amount
-            if projected > self.limit + _EPSILON:
-                held = f" + in flight ${account.held:.4f}" if account.held else ""
-                raise BudgetExceeded(
-                    f"ClawRouter cost cap exceeded: projected spend ${projected:.4f}"
-                    f" (spent ${account.spent:.4f}{held} + {what} ${amount:.4f})"
-                    f" would exceed limit ${self.limit:.2f}"
-                )
-        account.held += amount
-        return account
+    async def _hold(self, reservation: Reservation, usd: float, what: str,
+                    signing: bool = False) -> None:
+        if usd > reservation.amount:
+            states = [self._state(account) for account in reservation.accounts]
+            self._raise(reservation, states, usd, what)  # type: ignore[arg-type]
 
-    def _settle(self, sid: str, held: float, actual: float) -> None:
-        account = self._account(sid)
-        account.holds = max(0, account.holds - 1)
-        account.held = max(0.0, account.held - held) if account.holds else 0.0
-        account.spent += actual
+    @staticmethod
+    def _raise(reservation: Reservation, states: list[_Account], usd: float, what: str) -> None:
+        """Raise the reservation's hold to ``usd`` on every account, or on none."""
+        extra = usd - reservation.amount
+        if extra <= 0:
+            return
+        for account, state in zip(reservation.accounts, states):
+            if account.limit is not None and state.spent + state.held + extra \
+                    > account.limit + EPSILON:
+                raise over_budget(account, state.spent, state.held, extra, what)
+        for state in states:
+            state.held += extra
+        reservation.amount = usd
+
+    async def _settle(self, reservation: Reservation, actual: float) -> None:
+        for account in reservation.accounts:
+            state = self._state(account)
+            assert state is not None
+            state.holds = max(0, state.holds - 1)
+            state.held = max(0.0, state.held - reservation.amount) if state.holds else 0.0
+            state.spent += actual

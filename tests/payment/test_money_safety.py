@@ -19,6 +19,7 @@ from eth_keys import keys
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
 from x402.mechanisms.evm.types import ExactEIP3009Authorization
 
+from clawrouter_plugin.config import StateConfig
 from clawrouter_plugin.errors import (
     BudgetExceeded,
     PaymentRefused,
@@ -27,6 +28,8 @@ from clawrouter_plugin.errors import (
     WalletError,
 )
 from clawrouter_plugin.payment import Wallet, X402Client, load_or_create_wallet, recover_wallet
+from clawrouter_plugin.state.redis_conn import open_link
+from clawrouter_plugin.state.redis_spend import RedisSpend
 from clawrouter_plugin.state.spend import SpendTracker
 from tests.support import handlers
 from tests.support.x402_upstream import BASE_USDC
@@ -160,17 +163,38 @@ async def test_conflicting_offers_pay_only_the_pinned_payee(x402_upstream, funde
 
 # --- the session budget is claimed at signing time -------------------------------------------
 
+@pytest.fixture
+async def budget_in(request):
+    """``budget_in(backend, limit)``: a local tracker, or one in the shared test Redis."""
+    links = []
+
+    def make(backend: str, limit: float):
+        if backend == "local":
+            return SpendTracker(limit)
+        link = open_link(StateConfig(backend="redis",
+                                     redis_url=request.getfixturevalue("redis_url")))
+        links.append(link)
+        return RedisSpend(link, limit)
+
+    yield make
+    for link in links:
+        await link.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
 @pytest.mark.parametrize("presigned", [False, True])
-async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_upstream,
+async def test_concurrent_payments_cannot_overspend_one_budget(presigned, backend, budget_in,
+                                                               x402_upstream,
                                                                funded_wallet_key):
     """Each request holds only a small estimate; the payment itself must fit the budget when
-    it is signed, so four concurrent $0.001 requests under $0.0025 pay twice, not four times."""
+    it is signed, so four concurrent $0.001 requests under $0.0025 pay twice, not four times
+    (also with the budget in a real Redis, as in team mode)."""
     x402_upstream.set_handler(CHAT, handlers.delayed(0.2))
-    tracker = SpendTracker(0.0025 + (0.001 if presigned else 0))
+    tracker = budget_in(backend, 0.0025 + (0.001 if presigned else 0))
     outcomes: list = []
 
     async def one(client, index: int) -> None:
-        reservation = tracker.reserve("s", 0.00001)
+        reservation = await tracker.reserve("s", 0.00001)
         paid = 0.0
         try:
             response, _ = await client.request(
@@ -181,7 +205,7 @@ async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_u
         except BudgetExceeded:
             outcomes.append(429)
         finally:
-            reservation.commit(paid)
+            await reservation.commit(paid)
 
     async with client_for(x402_upstream, funded_wallet_key) as client:
         if presigned:  # the next requests go out with a pre-signed payment
@@ -191,8 +215,8 @@ async def test_concurrent_payments_cannot_overspend_one_budget(presigned, x402_u
     settled = len(x402_upstream.ledger.settlements)
     assert sorted(outcomes) == [200, 200, 429, 429]
     assert settled == 2 + presigned
-    assert tracker.spent("s") == pytest.approx(settled * 0.001)
-    assert tracker.spent("s") <= tracker.limit and tracker.remaining("s") < 0.001
+    assert await tracker.spent("s") == pytest.approx(settled * 0.001)
+    assert await tracker.spent("s") <= tracker.limit and await tracker.remaining("s") < 0.001
     assert x402_upstream.count(paid=True) == settled  # the refused ones were never signed
 
 

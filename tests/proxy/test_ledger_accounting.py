@@ -63,7 +63,7 @@ async def test_a_settlement_reported_failed_counts_against_a_strict_budget(start
     assert codes.count(429) >= 5, codes
     paid = x402_upstream.ledger.total_paid(payer)
     assert 0 < paid <= 3000  # the cap; every payment was claimed before it was signed
-    assert proxy.services.spend.spent("strict") == pytest.approx(paid / 1e6)
+    assert await proxy.services.spend.spent("strict") == pytest.approx(paid / 1e6)
     totals = await stats(proxy)
     assert totals["totalCost"] == pytest.approx(paid / 1e6)
     assert totals["unconfirmedCost"] == pytest.approx(paid / 1e6)

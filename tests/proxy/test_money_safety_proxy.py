@@ -42,8 +42,38 @@ async def test_concurrent_requests_of_one_session_stay_within_its_budget(start, 
     codes = await asyncio.wait_for(asyncio.gather(*(ask(i) for i in range(6))), 20)
     assert sorted(codes) == [200, 200] + [429] * 4
     assert x402_upstream.ledger.total_paid(payer) == 2000
-    assert proxy.services.spend.spent("s") == pytest.approx(0.002)
+    assert await proxy.services.spend.spent("s") == pytest.approx(0.002)
     assert x402_upstream.count(path=CHAT_PATH, paid=True) == 2  # nothing else was signed
+
+
+async def test_concurrent_estimates_below_the_price_do_not_starve_the_budget(
+        start, x402_upstream, payer):
+    """Estimates ($0.000422) below what the upstream charges at least ($0.001): sixteen
+    concurrent requests of one $0.005 session must not hold so many estimates that no
+    payment fits any more. Each holds at least the minimum charge, so exactly five are
+    admitted, and all five are paid."""
+    proxy = await start(maxCostPerRun=0.005, maxCostPerRunMode="strict")
+    serve = x402_upstream._serve
+
+    async def slow_402(call, header):  # every request has reserved before the first 402
+        if header is None:
+            await asyncio.sleep(0.3)
+        return await serve(call, header)
+
+    x402_upstream._serve = slow_402
+
+    async def ask(index: int) -> int:
+        body = {"model": "deepseek/deepseek-chat", "max_tokens": 1000,
+                "messages": [{"role": "user", "content": f"question {index}"}]}
+        code, headers, _ = await post(proxy, "/v1/chat/completions", json_body=body,
+                                      headers={"x-session-id": "s"})
+        assert code != 200 or headers["x-clawrouter-estimate"] == "0.000422"
+        return code
+
+    codes = await asyncio.wait_for(asyncio.gather(*(ask(i) for i in range(16))), 20)
+    assert sorted(codes) == [200] * 5 + [429] * 11
+    assert x402_upstream.ledger.total_paid(payer) == 5000
+    assert x402_upstream.count(path=CHAT_PATH, paid=True) == 5
 
 
 async def test_connection_lost_after_paying_moves_only_to_the_free_model(start, x402_upstream,
@@ -57,7 +87,7 @@ async def test_connection_lost_after_paying_moves_only_to_the_free_model(start, 
     assert raw.headers["x-clawrouter-model"] == FREE
     assert paid_models(x402_upstream) == [chain[0]]
     assert x402_upstream.ledger.total_paid(payer) == 1000  # paid once, not once per model
-    assert proxy.services.spend.spent("s") == pytest.approx(0.001)  # counted: it may be paid
+    assert await proxy.services.spend.spent("s") == pytest.approx(0.001)  # counted: it may be paid
 
 
 async def test_charged_answer_that_fails_is_not_paid_again_elsewhere(start, x402_upstream,
@@ -93,7 +123,7 @@ async def test_without_the_free_model_an_unconfirmed_payment_ends_the_request(st
     assert error["code"] == "payment_unconfirmed" and "may have been settled" in error["message"]
     assert paid_models(x402_upstream) == [chain[0]]
     assert x402_upstream.ledger.total_paid(payer) == 1000
-    assert proxy.services.spend.spent("s") == pytest.approx(0.001)
+    assert await proxy.services.spend.spent("s") == pytest.approx(0.001)
 
 
 async def test_forwarded_routes_are_held_to_the_session_budget(start, x402_upstream, payer):
@@ -108,11 +138,11 @@ async def test_forwarded_routes_are_held_to_the_session_budget(start, x402_upstr
     assert codes == [200, 200, 429, 429]
     assert headers["X-ClawRouter-Cost-Cap-Exceeded"] == "1"
     assert x402_upstream.ledger.total_paid(payer) == 800
-    assert proxy.services.spend.spent("s") == pytest.approx(0.0008)
+    assert await proxy.services.spend.spent("s") == pytest.approx(0.0008)
     # another session has its own budget; the user field names the session too
     code, _, _ = await post(proxy, "/v1/embeddings",
                             json_body={"input": "x", "model": "e", "user": "other"})
-    assert code == 200 and proxy.services.spend.spent("other") == pytest.approx(0.0004)
+    assert code == 200 and await proxy.services.spend.spent("other") == pytest.approx(0.0004)
 
 
 async def test_forwarded_concurrent_requests_stay_within_the_budget(start, x402_upstream,
@@ -140,4 +170,4 @@ async def test_an_image_payment_lost_in_transit_counts_against_the_budget(start,
     code, _, _ = await post(proxy, IMAGE_PATH, json_body=body, headers={"x-session-id": "s"})
     assert code == 429
     assert x402_upstream.ledger.total_paid(payer) == 40_000
-    assert proxy.services.spend.spent("s") == pytest.approx(0.04)
+    assert await proxy.services.spend.spent("s") == pytest.approx(0.04)

@@ -1,0 +1,284 @@
+"""In-flight dedup across the processes of a team (``state.backend: redis``).
+
+Identical concurrent requests (same cache key) pay once, whichever processes they reach.
+Within a process, :class:`~.dedup.InFlight` still shares one piece of work between its
+callers without asking Redis; that work joins the team-wide group of its key:
+
+- **Leader.** The first process to take the group's lock (``SET NX PX`` in a script that
+  also numbers the leaders of the group: its token is ``<generation>:<random>``) does the
+  work and keeps its lock alive (renewed every third of ``lock_seconds``). When it is done it
+  stores its answer, or its error, tagged with its token, for ``result_seconds`` and drops
+  the lock, in one script.
+- **Waiters** poll (10 ms growing to 100 ms, bounded by ``max_wait_seconds``) until the
+  answer of the leader they waited for (or of a later one) appears, and return it as a
+  shared answer, or raise its error. An answer older than the leader they waited for is
+  never taken: it was not produced for them.
+- **Before the leader signs a payment** it writes a *paying* marker holding the payment's
+  ``validBefore``, which expires at ``validBefore`` plus a margin. The marker is written only
+  while the leader still holds the lock (one script), otherwise nothing is signed. It is
+  removed with the lock when the leader finishes, whatever the outcome (its payment is then
+  recorded and its waiters get its answer or error).
+- **Leader death rule.** When the lock expires without an answer (the leader's process died,
+  or its work was cancelled), the next waiter to look *takes over* only if there is no
+  paying marker: then the leader never signed anything and exactly one waiter (the one whose
+  ``SET NX`` wins) does the work and pays; a waiter that looks after that one already
+  finished takes its answer. With a marker, the leader's payment may still
+  settle until ``validBefore``: nobody pays again, and every waiter (and any identical request
+  until then) gets :class:`IdenticalRequestPending` (503, ``Retry-After``). Once
+  ``validBefore`` has passed the authorization can no longer move money, the marker is
+  gone, and the next identical request pays normally.
+- **Redis down.** Joining a group fails: the request goes on with in-process dedup only (and
+  its payment claim then refuses to sign while budgets cannot be checked). A waiter that
+  loses Redis gets :class:`StateUnavailable`: the leader's answer cannot be fetched, and this
+  request is not paid instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import orjson
+from redis.exceptions import ResponseError
+
+from ..errors import (
+    ClawRouterError,
+    IdenticalRequestPending,
+    StateUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .dedup import InFlight, Shareable, before_signing
+from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_spend import unavailable
+
+T = TypeVar("T")
+log = logging.getLogger("clawrouter.dedup")
+
+LOCK_SECONDS = 10.0
+RESULT_SECONDS = 60.0
+MAX_WAIT_SECONDS = 900.0
+SETTLE_MARGIN_SECONDS = 60  # the paying marker outlives validBefore by this (clock skew)
+POLL_FIRST, POLL_MAX = 0.01, 0.1
+_OK, _ERROR = b"o", b"e"
+
+# KEYS: lock, paying, done, generation. ARGV: random part of a token, lock ms, and for a
+# waiter whose leader vanished that leader's generation (else ''). A leader's token is
+# '<generation>:<random>'; its answer is stored as '<token>\n<answer>'.
+_JOIN = """
+local holder = redis.call('GET', KEYS[1])
+if holder then return {'wait', holder} end
+if ARGV[3] ~= '' then
+  local done = redis.call('GET', KEYS[3])
+  if done and tonumber(string.match(done, '^(%d+):')) > tonumber(ARGV[3]) then
+    return {'done', done}
+  end
+end
+local paying = redis.call('GET', KEYS[2])
+if paying then return {'pending', paying} end
+local token = redis.call('INCR', KEYS[4]) .. ':' .. ARGV[1]
+redis.call('PEXPIRE', KEYS[4], 86400000)
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {'lead', token}
+"""
+
+# KEYS: lock, paying. ARGV: token, validBefore, lock ms, margin s.
+_SIGNING = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local valid = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], string.format('%d', valid), 'EXAT',
+           string.format('%d', valid + tonumber(ARGV[4])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS: lock. ARGV: token, lock ms.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# KEYS: lock, paying, done. ARGV: token, answer, result ms.
+_FINISH = """
+redis.call('SET', KEYS[3], ARGV[1] .. '\\n' .. ARGV[2], 'PX', ARGV[3])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
+return 1
+"""
+
+# KEYS: lock. ARGV: token. The paying marker stays: a payment signed may still settle.
+_ABANDON = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class SharedInFlight:
+    """Coalesces concurrent calls that share a key, across every process on ``link``."""
+
+    def __init__(self, link: RedisLink, *, lock_seconds: float = LOCK_SECONDS,
+                 result_seconds: float = RESULT_SECONDS,
+                 max_wait_seconds: float = MAX_WAIT_SECONDS) -> None:
+        self.link = link
+        self.local = InFlight()
+        self.lock_ms = max(30, int(lock_seconds * 1000))
+        self.result_ms = max(1000, int(result_seconds * 1000))
+        self.max_wait = max_wait_seconds
+        client = link.client
+        self._join = client.register_script(_JOIN)
+        self._signing = client.register_script(_SIGNING)
+        self._renew_script = client.register_script(_RENEW)
+        self._finish_script = client.register_script(_FINISH)
+        self._abandon_script = client.register_script(_ABANDON)
+        self._background: set[asyncio.Task] = set()
+
+    async def run(self, key: str, factory: Callable[[], Awaitable[T]],
+                  share: Shareable[T] | None = None) -> tuple[T, bool]:
+        """``(result, shared)``: shared is False for the caller whose ``factory`` ran.
+        Without ``share`` only callers in this process share the work."""
+        if share is None:
+            return await self.local.run(key, factory)
+        (result, remote), shared = await self.local.run(
+            key, lambda: self._group(key, factory, share))
+        return result, shared or remote
+
+    def in_flight(self) -> int:
+        """How many distinct keys this process is working on or waiting for."""
+        return self.local.in_flight()
+
+    async def _group(self, key: str, factory: Callable[[], Awaitable[T]],
+                     share: Shareable[T]) -> tuple[T, bool]:
+        group = self.link.key("dedup", key)
+        keys = [group + ":lock", group + ":paying", group + ":done", group + ":generation"]
+        lock, paying, done = keys[:3]
+        vanished = ""  # the generation of a leader that vanished while we waited for it
+        deadline = time.monotonic() + self.max_wait
+        while time.monotonic() < deadline:
+            try:
+                state, value = await self._join(keys=keys, args=[
+                    secrets.token_hex(12), self.lock_ms, vanished])
+            except REDIS_ERRORS as exc:
+                unavailable(self.link, exc)
+                log.info("Redis unusable: identical requests are shared in this process only")
+                return await factory(), False
+            self.link.mark_up()
+            if state == b"lead":
+                return await self._lead(lock, paying, done, value.decode(), factory,
+                                        share), False
+            if state == b"pending":
+                raise IdenticalRequestPending(int(value), time.time(), SETTLE_MARGIN_SECONDS)
+            data = value if state == b"done" else await self._wait(lock, done, value, deadline)
+            if data is not None:
+                return _result(data.partition(b"\n")[2], share), True
+            vanished = value.split(b":", 1)[0].decode()
+        raise _too_long(self.max_wait)
+
+    async def _wait(self, lock: str, done: str, holder: bytes, deadline: float) -> bytes | None:
+        """The stored answer of the leader holding ``holder`` (or of a later one), or None
+        when that leader vanished without one."""
+        generation = _generation(holder)
+        delay = POLL_FIRST
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+            try:
+                current, data = await self.link.client.mget(lock, done)
+            except REDIS_ERRORS as exc:
+                self.link.mark_down(exc)
+                raise StateUnavailable(
+                    "an identical request is being answered by another clawrouter process, "
+                    "and its answer cannot be fetched while the shared state (Redis) is "
+                    "unreachable; this request was not paid. Try again in a few seconds") from None
+            if data is not None and _generation(data) >= generation:
+                return data
+            if current != holder:
+                return None
+        raise _too_long(self.max_wait)
+
+    async def _lead(self, lock: str, paying: str, done: str, token: str,
+                    factory: Callable[[], Awaitable[T]], share: Shareable[T]) -> T:
+        async def announce(valid_before: int) -> None:
+            """The paying marker, before a payment is signed (see the module docstring)."""
+            try:
+                held = await self._signing(keys=[lock, paying], args=[
+                    token, valid_before, self.lock_ms, SETTLE_MARGIN_SECONDS])
+            except REDIS_ERRORS as exc:
+                raise unavailable(self.link, exc) from None
+            if not held:
+                raise StateUnavailable(
+                    "this request lost the lead of identical concurrent requests (its lock "
+                    "in the shared state expired), so it was not paid; send it again")
+
+        renewal = asyncio.create_task(self._renew(lock, token))
+        mark = before_signing.set(announce)
+        try:
+            result = await factory()
+        except asyncio.CancelledError:
+            self._spawn(self._abandon_script(keys=[lock], args=[token]))
+            raise
+        except BaseException as exc:
+            await self._finish(lock, paying, done, token, _ERROR + _error_payload(exc))
+            raise
+        finally:
+            before_signing.reset(mark)
+            renewal.cancel()
+        await self._finish(lock, paying, done, token, _OK + share.encode(result))
+        return result
+
+    async def _renew(self, lock: str, token: str) -> None:
+        """Keep the lock while the leader works (cancelled when it is done)."""
+        while True:
+            await asyncio.sleep(self.lock_ms / 3000)
+            try:
+                await self._renew_script(keys=[lock], args=[token, self.lock_ms])
+            except REDIS_ERRORS as exc:
+                self.link.mark_down(exc)
+
+    async def _finish(self, lock: str, paying: str, done: str, token: str, answer: bytes) -> None:
+        try:
+            await self._finish_script(keys=[lock, paying, done], args=[token, answer,
+                                                                       self.result_ms])
+        except ResponseError:
+            log.exception("could not hand an answer to identical requests in other processes")
+        except REDIS_ERRORS as exc:
+            self.link.mark_down(exc)
+            log.warning("could not hand an answer to identical requests in other processes: %s",
+                        type(exc).__name__)
+
+    def _spawn(self, work: Awaitable) -> None:
+        async def quietly() -> None:
+            try:
+                await work
+            except REDIS_ERRORS as exc:
+                self.link.mark_down(exc)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _generation(token: bytes) -> int:
+    """The generation of a leader's token, or of the stored answer that starts with it."""
+    return int(token.split(b":", 1)[0])
+
+
+def _error_payload(exc: BaseException) -> bytes:
+    error = exc if isinstance(exc, ClawRouterError) else \
+        UpstreamError("an identical request failed in another clawrouter process")
+    return orjson.dumps({**error.to_dict(), "status": error.status})
+
+
+def _result(data: bytes, share: Shareable[T]) -> T:
+    """The shared answer, or the leader's error raised here."""
+    if data[:1] == _OK:
+        return share.decode(data[1:])
+    body = orjson.loads(data[1:])
+    raise ClawRouterError.from_dict(body, body.get("status"))
+
+
+def _too_long(seconds: float) -> UpstreamTimeout:
+    return UpstreamTimeout(f"an identical request answered by another clawrouter process did "
+                           f"not finish within {seconds:.0f} s")
