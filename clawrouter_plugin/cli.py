@@ -20,6 +20,7 @@ HANDLERS = {
     "wallet": "clawrouter_plugin.payment.cli:wallet_command",
     "chat": "clawrouter_plugin.host.chat:chat_command",
     "openclaw-config": "clawrouter_plugin.host.openclaw_setup:openclaw_config_command",
+    "keys": "clawrouter_plugin.keys.cli:keys_command",
 }
 
 
@@ -40,6 +41,17 @@ def workers_argument(text: str) -> int:
     return int(text)
 
 
+def usd_argument(text: str) -> float:
+    """argparse type of a budget: a number of USD, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not an amount of USD: {text!r}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="openclaw.yaml path (default: $OPENCLAW_CONFIG, "
                         "else ~/.openclaw/openclaw.yaml)")
@@ -55,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the local OpenAI-compatible proxy")
     _add_common(serve)
-    serve.add_argument("--port", type=port_argument, help="port on 127.0.0.1 (default 8402 or "
+    serve.add_argument("--port", type=port_argument, help="port to listen on (default 8402 or "
                        "$BLOCKRUN_PROXY_PORT)")
+    serve.add_argument("--host", help="address to listen on (default server.host, 127.0.0.1); "
+                       "anything but loopback requires API keys (see `clawrouter keys`)")
     serve.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
     serve.add_argument("--workers", type=workers_argument, default=1,
                        help="proxy processes answering on the port (default 1; more than one "
@@ -86,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", default="blockrun/auto", help="starting model or profile")
     chat.add_argument("--port", type=port_argument, help="run the in-process proxy on this port (default: "
                       "a free port; a clawrouter already on the port is reused)")
+
+    keys = sub.add_parser("keys", help="API keys for a shared proxy: create, list, revoke")
+    keys_sub = keys.add_subparsers(dest="keys_action", required=True)
+    create = keys_sub.add_parser("create", help="create a key (its secret is shown once)")
+    _add_common(create)
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument("--daily", type=usd_argument, metavar="USD",
+                        help="most the key may spend per UTC day")
+    create.add_argument("--per-run", type=usd_argument, metavar="USD",
+                        help="most the key may spend per run (conversation)")
+    listing = keys_sub.add_parser("list", help="every key, without secrets")
+    _add_common(listing)
+    revoke = keys_sub.add_parser("revoke", help="stop a key from working, on every process")
+    _add_common(revoke)
+    revoke.add_argument("id", help="the key's id (see `clawrouter keys list`)")
 
     oc = sub.add_parser("openclaw-config", help="print or write the OpenClaw provider block")
     _add_common(oc)

@@ -20,7 +20,7 @@ from .errors import ClawRouterError
 def _plugin_config(args: argparse.Namespace) -> PluginConfig:
     loaded = load_config(args.config)
     return with_overrides(loaded.plugin, port=args.port, api_base=args.api_base,
-                          data_dir=args.data_dir)
+                          data_dir=args.data_dir, host=args.host)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -36,6 +36,9 @@ async def _serve(args: argparse.Namespace) -> int:
               f"(wallet {handle.wallet_address}); reusing it.")
         return 0
     print(f"clawrouter listening on {handle.base_url}  (OpenAI base URL: {handle.base_url}/v1)")
+    if plugin.server.keys_required:
+        print(f"listening on {plugin.server.host}; every request needs an API key "
+              "(Authorization: Bearer <key>, see `clawrouter keys`)")
     print(f"wallet {handle.wallet_address}  data {plugin.data_path}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,26 +106,30 @@ async def _serve_pool(args: argparse.Namespace, plugin: PluginConfig) -> int:
     """The ``--workers`` parent: check, bind, create the wallet once, run the children."""
     from .paths import open_data_dir
     from .payment.wallet import env_wallet, load_or_create_wallet
-    from .proxy.server import HOST, probe_existing
+    from .proxy.server import http_url, local_address, probe_existing
     from .proxy.workers import WorkerPool, listening_sockets
 
     check_workers(plugin, args.workers)
+    host = plugin.server.host
     if plugin.port:
-        existing = await probe_existing(plugin.port)
+        existing = await probe_existing(plugin.port, host=local_address(host))
         if existing is not None:
-            print(f"clawrouter is already running at http://{HOST}:{plugin.port} "
+            print(f"clawrouter is already running at {http_url(local_address(host), plugin.port)} "
                   f"(wallet {existing.get('wallet', '')}); reusing it.")
             return 0
     if not os.path.lexists(plugin.data_path):  # like build_services: a bad key before mkdir
         env_wallet(os.environ)
     # Created here, once: N children starting together then all load this same wallet.
     wallet = load_or_create_wallet(open_data_dir(plugin.data_path))
-    sockets = listening_sockets(HOST, plugin.port, args.workers)
-    base_url = f"http://{HOST}:{sockets[0].getsockname()[1]}"
+    sockets = listening_sockets(host, plugin.port, args.workers)
+    base_url = http_url(local_address(host), sockets[0].getsockname()[1])
 
     def ready(pids: list[int]) -> None:
         print(f"clawrouter listening on {base_url} with {len(pids)} workers (pids "
               f"{' '.join(map(str, pids))})  (OpenAI base URL: {base_url}/v1)", flush=True)
+        if plugin.server.keys_required:
+            print(f"listening on {host}; every request needs an API key "
+                  "(Authorization: Bearer <key>, see `clawrouter keys`)", flush=True)
         print(f"wallet {wallet.address}  data {plugin.data_path}", flush=True)
 
     command = [sys.executable, "-m", "clawrouter_plugin", *args.argv]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,6 +74,19 @@ def _is_local(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address literal."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class AllowedAsset(ConfigSection):
@@ -152,6 +166,29 @@ class ServerConfig(ConfigSection):
     idle_timeout_seconds: float = Field(60, gt=0, le=86_400)  # no request (new or kept alive)
     header_timeout_seconds: float = Field(10, gt=0, le=3_600)  # rest of a started request head
     body_timeout_seconds: float = Field(30, gt=0, le=3_600)  # the body, once the head is in
+    # the address the proxy listens on; anything but loopback requires API keys (docs/keys.md)
+    host: str = Field("127.0.0.1", min_length=1, max_length=253)
+    # ask every request for an API key even on loopback
+    require_keys: bool = False
+
+    @field_validator("host")
+    @classmethod
+    def _listen_host(cls, value: str) -> str:
+        """An IP address or a host name, nothing else (no scheme, port or spaces)."""
+        if not is_ip_address(value) and not _HOST_NAME.fullmatch(value):
+            raise ValueError("expected an IP address (e.g. 127.0.0.1, 0.0.0.0, ::) or a host name")
+        return value
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the proxy listens on this machine only (no API keys needed)."""
+        return _is_local(self.host)
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether every request must carry an API key (``requireKeys``, or a non-loopback
+        ``host``)."""
+        return self.require_keys or not self.loopback
 
 
 class StateConfig(ConfigSection):
@@ -347,9 +384,16 @@ def with_overrides(
     port: int | None = None,
     api_base: str | None = None,
     data_dir: str | None = None,
+    host: str | None = None,
 ) -> PluginConfig:
     """Apply command-line values, then environment ($BLOCKRUN_PROXY_PORT, $CLAWROUTER_HOME)."""
     updates: dict[str, Any] = {}
+    if host is not None:
+        try:
+            server = ServerConfig.model_validate({**plugin.server.model_dump(), "host": host})
+        except ValidationError:
+            raise ConfigError(f"--host: not an IP address or host name: {host!r}") from None
+        updates["server"] = server
     env_port = os.environ.get("BLOCKRUN_PROXY_PORT")
     if port is not None:
         updates["port"] = port

@@ -174,3 +174,20 @@ class UpstreamTimeout(UpstreamError):
 
     status = 504
     code = "upstream_timeout"
+
+
+class Unauthorized(ClawRouterError):
+    """A shared proxy's request without a valid API key (missing, unknown or revoked)."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class KeysUnavailable(ClawRouterError):
+    """The API keys cannot be checked right now (their store, e.g. Redis, is unreachable):
+    nothing is served, nothing is paid."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "keys_unavailable"

@@ -14,6 +14,7 @@ from .balance import BalanceMonitor
 from .catalog import Catalog, load_catalog
 from .config import PluginConfig
 from .images import ImageService, ImageStore
+from .keys.store import KeyStore, open_key_store
 from .outbound import OutboundPolicy
 from .paths import open_data_dir
 from .payment import PaymentPolicy, Wallet, X402Client, load_or_create_wallet
@@ -27,6 +28,7 @@ from .state.redis_dedup import SharedInFlight
 from .state.redis_spend import RedisSpend
 from .state.spend import Spend, SpendTracker
 from .state.stores import CacheStore, ModelExclusions, SessionPins
+from .state.usage_stats import LocalUsageStats, open_usage_stats
 from .usage import UsageLog
 
 
@@ -50,6 +52,9 @@ class Services:
     usage: UsageLog
     journal: PaymentJournal
     images: ImageService
+    keys: KeyStore  # API keys of a shared proxy (checked when server.keysRequired)
+    stats: LocalUsageStats  # what /stats answers: this process's log, or the team's totals
+    redis: RedisLink | None = None  # the process's one Redis link (state.backend: redis)
     recorder: Any = None
     pipeline: Any = None
     public_url: str = "http://localhost:8402"
@@ -57,13 +62,13 @@ class Services:
     on_low_balance: Callable[[Any], None] | None = None
     commands: Any = None  # the entry point's CommandRunner, for the command endpoint
     extras: dict[str, Any] = field(default_factory=dict)
-    redis: RedisLink | None = None  # team mode (state.backend: redis): this process's one link
 
     async def aclose(self) -> None:
         """Close network sessions and files. Safe to call twice."""
         if not self.http.closed:
             await self.http.close()
         await self.cache.aclose()
+        await self.stats.aclose()  # the team's totals get the last records
         self.usage.close()  # its last lines complete their journal entries
         self.journal.close()
         if self.redis is not None:
@@ -101,6 +106,7 @@ async def build_services(
         raise
     usage = UsageLog(data_dir / "logs")
     journal = PaymentJournal.open(data_dir)
+    stats = open_usage_stats(usage, redis)  # before the replay: its records count for the team
     journal.replay(usage)  # payments signed before the last stop that have no record yet
     usage.on_written = journal.done
     http = aiohttp.ClientSession(
@@ -132,7 +138,8 @@ async def build_services(
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder
-        on_routed=on_routed, on_low_balance=on_low_balance, redis=redis,
+        keys=open_key_store(config.state, data_dir, redis), stats=stats, redis=redis,
+        on_routed=on_routed, on_low_balance=on_low_balance,
     )
     store = ImageStore(data_dir / "images", lambda: services.public_url)
     outbound = OutboundPolicy(allow_private=config.images.allow_private_urls,

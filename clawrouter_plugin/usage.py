@@ -101,7 +101,8 @@ class UsageRecord:
     ``paid`` is the amount signed, ``payment`` what became of it (``settled``,
     ``unconfirmed`` or ``refused``; None when nothing was signed), ``transaction`` the
     settlement's hash when the receipt gave one and ``nonce`` the payment's EIP-3009 nonce
-    (its identity, shared with the payment journal and the chain)."""
+    (its identity, shared with the payment journal and the chain). ``key`` is the public id
+    of the API key that made the request, on a shared proxy."""
 
     timestamp: str
     session: str
@@ -123,6 +124,7 @@ class UsageRecord:
     payment: str | None = None
     transaction: str | None = None
     nonce: str | None = None
+    key: str | None = None  # the id of the API key that made the request (a shared proxy)
 
     def to_bytes(self) -> bytes:
         """The record as one line of the log (camelCase keys, UTF-8 JSON); ValueError for
@@ -130,6 +132,8 @@ class UsageRecord:
         fields = dict(zip(_KEYS, _values(self)))
         if self.path is not None:
             fields["path"] = self.path
+        if self.key is not None:
+            fields["key"] = self.key
         if self.payment is not None:
             fields["paid"], fields["payment"] = self.paid, self.payment
             if self.transaction is not None:
@@ -165,6 +169,19 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def check_days(days: int) -> int:
+    """``days`` if it is a whole number from 1 to MAX_DAYS; BadRequest otherwise."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise BadRequest(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}")
+    return days
+
+
+def day_window(days: int, now: datetime | None = None) -> list[date]:
+    """Today (UTC) and the ``days - 1`` calendar days before it, oldest first."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
 class UsageLog:
     """Usage files ``usage-YYYY-MM-DD.jsonl`` in one directory (``data_dir / "logs"``)."""
 
@@ -177,6 +194,8 @@ class UsageLog:
         self._lines: list[tuple[Path, bytes, str | None]] = []  # (file, line, payment nonce)
         # told the payment nonces of lines once they are in their file (the payment journal)
         self.on_written: Callable[[list[str]], None] | None = None
+        # told every record appended, on the appending thread (team usage: the shared totals)
+        self.mirror: Callable[[UsageRecord], None] | None = None
         self._paths: dict[str, Path] = {}  # "YYYY-MM-DD" -> file
         self._open_path: Path | None = None  # the file the writer thread holds open
         self._fd = -1
@@ -198,6 +217,8 @@ class UsageLog:
         with self._lock:
             self._lines.append((path, line, record.nonce))
         self._writer.schedule(self._write_lines, WRITE_DELAY_SECONDS)
+        if self.mirror is not None:
+            self.mirror(record)
 
     def flush(self) -> None:
         """Wait until every appended line is in its file."""
@@ -281,15 +302,16 @@ class UsageLog:
 
     def aggregate(self, days: int = 7, now: datetime | None = None) -> dict:
         """Statistics over today (UTC) and the ``days - 1`` calendar days before it."""
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-            raise BadRequest(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}")
+        check_days(days)
         self.flush()
-        today = (now or datetime.now(UTC)).astimezone(UTC).date()
-        window = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
-        totals = _Totals()
-        for day in window:
-            totals.add_file(day, self._file(day))
+        totals = Totals()
+        for day in day_window(days, now):
+            totals.add_day(day, DaySums.of_file(self._file(day)))
         return totals.result(days)
+
+    def today_by_key(self) -> dict[str, dict]:
+        """Requests and cost per API key id today (UTC), from this log."""
+        return self.aggregate(1)["byKey"]
 
     def clear(self) -> int:
         """Delete every ``usage-*.jsonl`` file; returns how many were deleted."""
@@ -309,72 +331,142 @@ class UsageLog:
         return deleted
 
 
-class _Totals:
-    """Running sums for :meth:`UsageLog.aggregate`."""
+_GROUPS = ("tier", "model", "kind", "payment", "key")  # what sums are kept per name of
+
+
+class DaySums:
+    """The sums of one UTC day's records: totals, and (count, amount) per tier, model, kind,
+    payment status and API key. The amount is the cost, except for payment statuses, where it
+    is the amount signed. They add up the same from log lines (:meth:`of_file`), from records
+    (:meth:`add_record`) and from the shared totals in Redis (:meth:`fields`, :meth:`of_fields`)."""
+
+    __slots__ = ("requests", "cost", "baseline", "latency", "cache_hits", "groups")
 
     def __init__(self) -> None:
         self.requests = self.cache_hits = 0
-        self.cost = self.baseline = self.saved = self.latency = 0.0
-        self.tiers: dict[str, list] = {tier: [0, 0.0] for tier in TIERS}
-        self.models: dict[str, list] = {}
-        self.kinds: dict[str, list] = {}
-        self.payments: dict[str, list] = {"settled": [0, 0.0], "unconfirmed": [0, 0.0],
-                                          "refused": [0, 0.0]}
-        self.daily: list[dict] = []
+        self.cost = self.baseline = self.latency = 0.0
+        self.groups: dict[str, dict[str, list]] = {group: {} for group in _GROUPS}
 
-    def add_file(self, day: date, path: Path) -> None:
-        """Add one day's file, read a line at a time (memory stays small however big it is)."""
-        requests, cost, saved = 0, 0.0, 0.0
+    @classmethod
+    def of_file(cls, path: Path) -> "DaySums":
+        """The sums of a day's log file, read a line at a time (memory stays small however
+        big it is); lines that do not parse are skipped, a missing file sums to nothing."""
+        sums = cls()
         try:
             with open(path, "rb") as handle:
                 for line in iter(partial(handle.readline, MAX_LINE_BYTES), b""):
                     entry = _parse(line)
-                    if entry is None:
-                        continue
-                    model, tier, entry_cost, baseline, latency, hit, kind, payment, paid = entry
-                    requests += 1
-                    cost += entry_cost
-                    saved += baseline - entry_cost  # negative when it cost more than the baseline
-                    self.baseline += baseline
-                    self.latency += latency
-                    self.cache_hits += hit
-                    tier_sums = self.tiers.setdefault(tier, [0, 0.0])
-                    tier_sums[0] += 1
-                    tier_sums[1] += entry_cost
-                    model_sums = self.models.setdefault(model, [0, 0.0])
-                    model_sums[0] += 1
-                    model_sums[1] += entry_cost
-                    kind_sums = self.kinds.setdefault(kind, [0, 0.0])
-                    kind_sums[0] += 1
-                    kind_sums[1] += entry_cost
-                    if payment is not None:
-                        payment_sums = self.payments[payment]
-                        payment_sums[0] += 1
-                        payment_sums[1] += paid
+                    if entry is not None:
+                        sums.add(entry)
         except (FileNotFoundError, NotADirectoryError):
             pass
         except OSError as exc:  # the lines read so far still count
             log.warning("usage log: cannot read %s: %s", path, exc)
-        if requests:
-            self.requests += requests
-            self.cost += cost
-            self.saved += saved
-            self.daily.append(
-                {
-                    "date": day.isoformat(),
-                    "requests": requests,
-                    "cost": _usd(cost),
-                    "saved": _usd(saved),
-                }
-            )
+        return sums
+
+    def add(self, entry: "_Entry") -> None:
+        """Count one parsed record."""
+        model, tier, cost, baseline, latency, hit, kind, payment, paid, key = entry
+        self.requests += 1
+        self.cost += cost
+        self.baseline += baseline
+        self.latency += latency
+        self.cache_hits += hit
+        groups = self.groups
+        for group, name, amount in (("tier", tier, cost), ("model", model, cost),
+                                    ("kind", kind, cost), ("payment", payment, paid),
+                                    ("key", key, cost)):
+            if name is not None:
+                sums = groups[group].get(name)
+                if sums is None:
+                    groups[group][name] = [1, amount]
+                else:
+                    sums[0] += 1
+                    sums[1] += amount
+
+    def add_record(self, record: UsageRecord) -> None:
+        """Count a record as :meth:`of_file` would count its line."""
+        self.add(entry_of(record))
+
+    def fields(self) -> dict[str, float]:
+        """The sums as flat hash fields (``n``, ``cost``, ``tier|SIMPLE|n``, ...)."""
+        out: dict[str, float] = {"n": self.requests, "cost": self.cost, "base": self.baseline,
+                                 "lat": self.latency, "hits": self.cache_hits}
+        for group, names in self.groups.items():
+            for name, (count, amount) in names.items():
+                out[f"{group}|{name}|n"] = count
+                out[f"{group}|{name}|a"] = amount
+        return out
+
+    @classmethod
+    def of_fields(cls, fields: dict) -> "DaySums":
+        """The sums back from :meth:`fields` (keys and values as bytes or str); fields that
+        do not fit are ignored."""
+        sums = cls()
+        for raw_field, raw_value in fields.items():
+            field_name = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+            try:
+                value = float(raw_value)
+            except ValueError:
+                continue
+            if field_name == "n":
+                sums.requests = round(value)
+            elif field_name == "hits":
+                sums.cache_hits = round(value)
+            elif field_name in ("cost", "base", "lat"):
+                setattr(sums, {"cost": "cost", "base": "baseline", "lat": "latency"}[field_name],
+                        value)
+            else:
+                group, _, rest = field_name.partition("|")
+                name, _, part = rest.rpartition("|")
+                if group in sums.groups and part in ("n", "a"):
+                    pair = sums.groups[group].setdefault(name, [0, 0.0])
+                    pair[part == "a"] = round(value) if part == "n" else value
+        return sums
+
+
+class Totals:
+    """Running sums over several days, and the ``/stats`` answer they make."""
+
+    def __init__(self) -> None:
+        self.requests = self.cache_hits = 0
+        self.cost = self.baseline = self.saved = self.latency = 0.0
+        self.groups: dict[str, dict[str, list]] = {group: {} for group in _GROUPS}
+        for tier in TIERS:
+            self.groups["tier"][tier] = [0, 0.0]
+        for status in ("settled", "unconfirmed", "refused"):
+            self.groups["payment"][status] = [0, 0.0]
+        self.daily: list[dict] = []
+
+    def add_day(self, day: date, sums: DaySums) -> None:
+        """Add one day's sums (a day without requests adds nothing)."""
+        if not sums.requests:
+            return
+        saved = sums.baseline - sums.cost  # negative when it cost more than the baseline
+        self.requests += sums.requests
+        self.cost += sums.cost
+        self.saved += saved
+        self.baseline += sums.baseline
+        self.latency += sums.latency
+        self.cache_hits += sums.cache_hits
+        for group, names in sums.groups.items():
+            mine = self.groups[group]
+            for name, (count, amount) in names.items():
+                pair = mine.setdefault(name, [0, 0.0])
+                pair[0] += count
+                pair[1] += amount
+        self.daily.append({"date": day.isoformat(), "requests": sums.requests,
+                           "cost": _usd(sums.cost), "saved": _usd(saved)})
 
     def result(self, days: int) -> dict:
         n = self.requests
+        groups = self.groups
         by_tier = {
             tier: {"count": c, "cost": _usd(cost), "percentage": _pct(c, n)}
-            for tier, (c, cost) in self.tiers.items()
+            for tier, (c, cost) in groups["tier"].items()
         }
-        models = sorted(self.models.items(), key=lambda item: (-item[1][0], item[0]))
+        models = sorted(groups["model"].items(), key=lambda item: (-item[1][0], item[0]))
+        keys = sorted(groups["key"].items(), key=lambda item: (-item[1][1], item[0]))
         return {
             "period": "today" if days == 1 else f"last {days} days",
             "days": days,
@@ -389,20 +481,31 @@ class _Totals:
             "byTier": by_tier,
             "byModel": {m: {"count": c, "cost": _usd(cost)} for m, (c, cost) in models},
             "byKind": {k: {"count": c, "cost": _usd(cost)}
-                       for k, (c, cost) in sorted(self.kinds.items())},
-            "unconfirmedCost": _usd(self.payments["unconfirmed"][1]),
+                       for k, (c, cost) in sorted(groups["kind"].items())},
+            "byKey": {k: {"requests": c, "cost": _usd(cost)} for k, (c, cost) in keys},
+            "unconfirmedCost": _usd(groups["payment"]["unconfirmed"][1]),
             "payments": {status: {"count": c, "amount": _usd(paid)}
-                         for status, (c, paid) in self.payments.items()},
+                         for status, (c, paid) in groups["payment"].items()},
             "dailyBreakdown": self.daily,
         }
 
 
-_Entry = tuple[str, str, float, float, float, bool, str, "str | None", float]
+_Entry = tuple[str, str, float, float, float, bool, str, "str | None", float, "str | None"]
+
+
+def entry_of(record: UsageRecord) -> _Entry:
+    """What :func:`_parse` makes of the record's line, without writing and parsing it."""
+    cost, paid = record.cost, 0.0
+    if record.payment is not None:
+        paid = record.paid
+        cost = paid if record.payment in SPENT_STATUSES else 0.0
+    return (record.model, record.tier, cost, record.baseline_cost, record.latency_ms,
+            record.cache_hit, record.kind, record.payment, paid, record.key)
 
 
 def _parse(line: bytes) -> _Entry | None:
-    """(model, tier, cost, baseline, latency, cache hit, kind, payment status, paid) of a
-    log line, or None if unusable. A payment's spend is ``paid`` when its status is settled
+    """(model, tier, cost, baseline, latency, cache hit, kind, payment status, paid, key) of
+    a log line, or None if unusable. A payment's spend is ``paid`` when its status is settled
     or unconfirmed and 0 when refused, whatever ``cost`` says."""
     try:
         entry = orjson.loads(line)
@@ -420,8 +523,10 @@ def _parse(line: bytes) -> _Entry | None:
                 return None
             paid = _number(entry["paid"])
             cost = paid if payment in SPENT_STATUSES else 0.0
+        key = entry.get("key")
         return (model, tier, cost, baseline, latency, entry.get("cacheHit") is True,
-                kind if isinstance(kind, str) else "chat", payment, paid)
+                kind if isinstance(kind, str) else "chat", payment, paid,
+                key if isinstance(key, str) else None)
     except (ValueError, KeyError, TypeError):
         return None
 

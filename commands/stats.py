@@ -7,7 +7,6 @@ emoji or a CJK model name counts as two.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from wcwidth import wcswidth, wcwidth
@@ -93,6 +92,7 @@ def render_stats(stats: dict[str, Any], *, baseline: str = "Claude Opus") -> str
         _row("ClawRouter Usage Statistics".center(INNER)),
         _rule(),
         _row(f"  Period:           {stats.get('period', '?')}"),
+        *([_row(_SCOPES.get(stats["scope"], ""))] if "scope" in stats else []),
         _row(f"  Total Requests:   {total}"),
         _row(f"  Total Cost:       {_money(float(stats.get('totalCost', 0)))}"),
         _row(f"  Baseline Cost:    {_money(float(stats.get('totalBaselineCost', 0)))}"
@@ -114,6 +114,10 @@ def render_stats(stats: dict[str, Any], *, baseline: str = "Claude Opus") -> str
     return "\n".join(lines)
 
 
+_SCOPES = {"team": "  Scope:            the whole team (every proxy process)",
+           "local": "  Scope:            this machine only (Redis is unreachable)"}
+
+
 def _baseline_name(services: Any) -> str:
     model_id = services.catalog.baseline_model
     return model_id.split("/", 1)[-1]
@@ -130,14 +134,14 @@ def command(services: Any) -> CommandSpec:
             if words[1:] != ["--yes"]:
                 return CommandResult("This deletes every usage log (the data behind /stats); "
                                      "nothing else is touched.\nRun `/stats clear --yes` to confirm.")
-            deleted = await asyncio.to_thread(services.usage.clear)
+            deleted = await services.stats.clear()
             return CommandResult(f"Stats cleared — {deleted} log file(s) deleted.")
         if len(words) > 1 or (words and not words[0].isdecimal()):
             return CommandResult(f"Usage:\n{USAGE}", is_error=True)
         days = int(words[0]) if words else DEFAULT_DAYS
         if not 1 <= days <= MAX_DAYS:
             return CommandResult(f"Days must be between 1 and {MAX_DAYS}.", is_error=True)
-        stats = await asyncio.to_thread(services.usage.aggregate, days)
+        stats = await services.stats.aggregate(days)
         box = render_stats(stats, baseline=_baseline_name(services))
         return CommandResult(f"```\n{box}\n```")
 

@@ -40,6 +40,7 @@ from .models import check_count, check_size, resolve_model
 from .store import ImageStore, StoredImage
 
 if TYPE_CHECKING:
+    from ..keys.model import ApiKey
     from ..payment import PaymentRecord, X402Client
 
 log = logging.getLogger("clawrouter.images")
@@ -160,7 +161,8 @@ class ImageService:
         payload = json.dumps(body, ensure_ascii=False).encode()
         reservation = await self.spend.reserve(session_id, limit, api_key=api_key) \
             if self.spend else None  # 429 if over
-        tab = PaymentTab(session_id, "image", path, model=image_model.id)
+        tab = PaymentTab(session_id, "image", path, model=image_model.id,
+                         key=api_key.id if api_key is not None else None)
         try:
             async with self.client.open(
                 "POST", path, body=payload, headers=_JSON_HEADERS, max_amount_usd=limit,

@@ -16,10 +16,12 @@ from .response import PaymentRecord
 class PaymentTab:
     """Payments signed for one request: (model, record) in signing order."""
 
-    __slots__ = ("session", "kind", "path", "model", "_payments", "_recorded")
+    __slots__ = ("session", "kind", "path", "model", "key", "_payments", "_recorded")
 
-    def __init__(self, session: str, kind: str, path: str, model: str = "") -> None:
+    def __init__(self, session: str, kind: str, path: str, model: str = "",
+                 key: str | None = None) -> None:
         self.session, self.kind, self.path = session, kind, path
+        self.key = key  # the id of the API key that made the request (its usage records')
         self.model = model  # what the next payment buys (a chat request changes it per attempt)
         self._payments: list[tuple[str, PaymentRecord]] = []
         self._recorded: set[str] = set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
@@ -13,9 +12,10 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from aiohttp import web
 
 from .. import USER_AGENT_PREFIX, __version__
-from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ModelNotFound
+from ..errors import BadRequest, BudgetExceeded, ClawRouterError, ModelNotFound, Unauthorized
 from ..payment.tab import PaymentTab
 from ..state.sessions import session_id
+from .auth import API_KEY, MINIMAL_HEALTH, auth_middleware
 from .chat_format import DONE
 from .guard import request_started
 from .recorder import record_payments
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("clawrouter.proxy")
 SERVICES: web.AppKey["Services"] = web.AppKey("services")
 MODEL_LIST: web.AppKey[dict] = web.AppKey("model_list", dict)
+# listening on more than loopback (behind API keys): any Host header is fine
+ANY_HOST: web.AppKey[bool] = web.AppKey("any_host", bool)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
                          "content-encoding", "host", "upgrade", "proxy-authorization",
                          "authorization"})
@@ -43,7 +45,8 @@ def _dumps(value: object) -> str:
 
 def error_response(exc: ClawRouterError) -> web.Response:
     """The one place a ClawRouterError becomes an HTTP answer."""
-    headers = {"X-ClawRouter-Cost-Cap-Exceeded": "1"} if isinstance(exc, BudgetExceeded) else {}
+    headers = {"X-ClawRouter-Cost-Cap-Exceeded": "1"} if isinstance(exc, BudgetExceeded) \
+        else {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return web.json_response(exc.to_dict(), status=exc.status, headers=headers, dumps=_dumps)
@@ -87,10 +90,12 @@ def refuse_foreign_callers(request: web.Request) -> None:
     browser names the page in Origin / Referer or calls it cross-site in Sec-Fetch-Site:
     refused on every route and method, GETs included (an ``<img>`` tag sends a GET).
     Command-line tools and SDKs send a local Host and none of the others. clawrouter's own
-    outgoing requests (its user agent) are refused on ``/v1/`` routes.
+    outgoing requests (its user agent) are refused on ``/v1/`` routes. A proxy listening
+    beyond loopback asks for API keys instead of a local Host (the names it is reached by are
+    not known).
     """
     headers = request.headers
-    if not _is_local(_host_of(headers.get("Host", "localhost"))):
+    if not request.app.get(ANY_HOST) and not _is_local(_host_of(headers.get("Host", "localhost"))):
         raise ClawRouterError("requests for other host names are not served", status=403,
                               code="forbidden_host")
     origin = headers.get("Origin")
@@ -146,7 +151,7 @@ async def read_json(request: web.Request) -> dict:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     body = await read_json(request)
-    reply = await services.pipeline.chat(body, request.headers)
+    reply = await services.pipeline.chat(body, request.headers, api_key=request.get(API_KEY))
     if body.get("stream") is not True:
         return web.Response(body=await reply.json_bytes(), content_type="application/json",
                             headers=reply.headers)
@@ -205,16 +210,16 @@ async def model(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body = {
-        "status": "ok",
-        "service": "clawrouter",
-        "version": __version__,
+    body = {"status": "ok", "service": "clawrouter", "version": __version__}
+    if request.get(MINIMAL_HEALTH):  # a shared proxy asked without an API key: no more
+        return web.json_response(body, dumps=_dumps)
+    body.update({
         "pid": os.getpid(),  # which process answered (`serve --workers` runs several)
         "wallet": services.wallet.address,
         "chain": "base",
         "network": services.config.payment.allowed_assets[0].network
         if services.config.payment.allowed_assets else None,
-    }
+    })
     if services.redis is not None:  # team mode: is the shared state server reachable?
         await services.redis.ping()
         body["redis"] = services.redis.health()
@@ -239,31 +244,32 @@ async def cache_stats(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
+    """Usage statistics (this process's log, or the team's totals with the redis backend)."""
     services = request.app[SERVICES]
-    # both read or delete whole files: in a thread, so a large log never stalls other requests
     if request.method == "DELETE":
-        deleted = await asyncio.to_thread(services.usage.clear)
+        deleted = await services.stats.clear()
         return web.json_response({"cleared": True, "deletedFiles": deleted})
     raw_days = request.query.get("days", "7")
     if not (raw_days.isascii() and raw_days.isdigit()) or len(raw_days) > 6:
         raise BadRequest(f"days must be a whole number of days, got {raw_days!r}")
-    totals = await asyncio.to_thread(services.usage.aggregate, int(raw_days))
+    totals = await services.stats.aggregate(int(raw_days))
     return web.json_response(totals, headers={"Cache-Control": "no-cache"}, dumps=_dumps)
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """A POST to one of FORWARDED_PATHS goes to the upstream as it is, through the paying
     client; its payment is claimed from the session's budget (and the caller's API key's,
-    ``request["api_key"]`` on a shared proxy) like a chat request's."""
+    ``request[API_KEY]`` on a shared proxy) like a chat request's."""
     services = request.app[SERVICES]
     body = await request.read()
     fields = parse_object(body)  # a 400 before paying for something that is not JSON
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     model = fields.get("model")
+    caller = request.get(API_KEY)
     tab = PaymentTab(session_id(request.headers, fields), "forward", request.path,
-                     model=model if isinstance(model, str) and model else request.path)
-    reservation = await services.spend.reserve(tab.session, 0.0,
-                                               api_key=request.get("api_key"))
+                     model=model if isinstance(model, str) and model else request.path,
+                     key=caller.id if caller is not None else None)
+    reservation = await services.spend.reserve(tab.session, 0.0, api_key=caller)
     started = time.perf_counter()
     try:
         response, data = await services.client.request(
@@ -289,9 +295,13 @@ def create_app(services: "Services") -> web.Application:
     from .command_route import add_command_routes
     from .image_routes import add_image_routes
 
-    app = web.Application(middlewares=[errors_middleware],
-                          client_max_size=services.config.max_body_bytes)
+    server = services.config.server
+    middlewares = [errors_middleware]
+    if server.keys_required:
+        middlewares.append(auth_middleware(services.keys))
+    app = web.Application(middlewares=middlewares, client_max_size=services.config.max_body_bytes)
     app[SERVICES] = services
+    app[ANY_HOST] = not server.loopback
     app[MODEL_LIST] = _model_list(services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models)

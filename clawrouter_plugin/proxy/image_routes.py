@@ -17,6 +17,7 @@ from aiohttp import web
 from ..errors import BadRequest
 from ..state.sessions import session_id
 from .app import read_json
+from .auth import API_KEY
 
 if TYPE_CHECKING:
     from ..images import ImageResult
@@ -34,7 +35,7 @@ def add_image_routes(app: web.Application, services: Services) -> None:
         result = await services.images.generate(
             prompt=body.get("prompt"), model=body.get("model"), size=body.get("size"),
             n=body.get("n"), session_id=session_id(request.headers, body),
-            api_key=request.get("api_key"))
+            api_key=request.get(API_KEY))
         return await _reply(result, response_format)
 
     async def image2image(request: web.Request) -> web.Response:
@@ -44,7 +45,7 @@ def add_image_routes(app: web.Application, services: Services) -> None:
             prompt=body.get("prompt"), image=body.get("image"), mask=body.get("mask"),
             model=body.get("model"), size=body.get("size"), n=body.get("n"),
             allow_relative=False, session_id=session_id(request.headers, body),
-            api_key=request.get("api_key"))
+            api_key=request.get(API_KEY))
         return await _reply(result, response_format)
 
     async def serve_image(request: web.Request) -> web.StreamResponse:

@@ -124,7 +124,7 @@ class Pipeline:
         if key is not None:
             hit = await services.cache.get(key)
             if hit is not None:
-                return self._cache_hit(hit, sid, requested, started)
+                return self._cache_hit(hit, sid, requested, started, api_key)
 
         is_profile = services.catalog.is_profile(name)
         pin = await services.sessions.get(sid) \
@@ -213,7 +213,8 @@ class Pipeline:
         """Call the upstream along the chain, then pin, cache and record usage."""
         services = self.services
         decision = plan.decision
-        tab = PaymentTab(plan.session, "chat", CHAT_PATH)
+        tab = PaymentTab(plan.session, "chat", CHAT_PATH,
+                         key=plan.api_key.id if plan.api_key is not None else None)
         try:
             attempt = await self.upstream.call(plan.body, plan.chain, plan.session, decision,
                                                sink, tab, plan.api_key)
@@ -260,7 +261,8 @@ class Pipeline:
         else:
             await sessions.touch(sid)
 
-    def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float) -> Reply:
+    def _cache_hit(self, hit: CachedResponse, sid: str, requested: str, started: float,
+                   api_key: "ApiKey | None") -> Reply:
         completion = orjson.loads(hit.body)
         self.services.recorder.cache_hit(
             session=sid,
@@ -269,6 +271,7 @@ class Pipeline:
             tier=hit.headers.get("x-clawrouter-tier", "CACHE"),
             completion=completion,
             latency_ms=(time.perf_counter() - started) * 1000,
+            key=api_key.id if api_key is not None else None,
         )
         headers = {"x-clawrouter-cache": "HIT", "x-clawrouter-session": sid,
                    "x-clawrouter-model": hit.model or "unknown"}

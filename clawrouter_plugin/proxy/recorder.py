@@ -45,19 +45,20 @@ class UsageRecorder:
             paid=payment.amount_usd if payment else 0.0,
             payment=payment.status if payment else None,
             transaction=payment.transaction if payment else None,
-            nonce=payment.nonce if payment else None,
+            nonce=payment.nonce if payment else None, key=tab.key,
         ))
 
     def cache_hit(self, *, session: str, requested: str, model: str, tier: str,
-                  completion: dict, latency_ms: float) -> None:
-        """Record a reply served from the response cache (nothing paid)."""
+                  completion: dict, latency_ms: float, key: str | None = None) -> None:
+        """Record a reply served from the response cache (nothing paid) to the API key
+        ``key``, if any."""
         input_tokens, output_tokens = token_counts(completion, 0, 0)
         baseline = self.baseline.cost(input_tokens, output_tokens)
         self.log.append(UsageRecord(
             timestamp=utc_now_iso(), session=session, requested_model=requested, model=model,
             tier=tier, input_tokens=input_tokens, output_tokens=output_tokens, cost=0.0,
             baseline_cost=baseline, savings=baseline, latency_ms=round(latency_ms, 2),
-            cache_hit=True, fallbacks=0, profile=None,
+            cache_hit=True, fallbacks=0, profile=None, key=key,
         ))
 
 
@@ -74,4 +75,5 @@ def record_payments(log: UsageLog, tab: "PaymentTab", *, requested: str, tier: s
             fallbacks=0, profile=profile, kind=tab.kind,
             path=tab.path if tab.kind == "forward" else None, paid=payment.amount_usd,
             payment=payment.status, transaction=payment.transaction, nonce=payment.nonce,
+            key=tab.key,
         ))

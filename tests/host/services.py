@@ -14,6 +14,7 @@ from clawrouter_plugin.host.api import CommandContext
 from clawrouter_plugin.payment import load_or_create_wallet
 from clawrouter_plugin.state.exclusions import ExclusionStore
 from clawrouter_plugin.state.sessions import SessionStore
+from clawrouter_plugin.state.usage_stats import LocalUsageStats
 from clawrouter_plugin.usage import UsageLog
 
 UNKNOWN = BalanceInfo(usd=None, low=False, empty=False, error="connection refused")
@@ -30,10 +31,11 @@ class FixedBalance:
 def make_services(data_dir: Path, **extra) -> SimpleNamespace:
     catalog = load_catalog()
     data_dir.mkdir(parents=True, exist_ok=True)
+    usage = UsageLog(data_dir / "logs")
     return SimpleNamespace(
         catalog=catalog, data_dir=data_dir, sessions=SessionStore(), config=PluginConfig(),
         exclusions=ExclusionStore(data_dir / "exclude-models.json", catalog),
-        usage=UsageLog(data_dir / "logs"),
+        usage=usage, stats=LocalUsageStats(usage),
         wallet=load_or_create_wallet(data_dir, env={}), balance=FixedBalance(), **extra)
 
 

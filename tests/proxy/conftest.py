@@ -66,7 +66,8 @@ _CLIENTS: list[openai.AsyncOpenAI] = []
 
 def sdk(handle, **kw) -> openai.AsyncOpenAI:
     """An OpenAI SDK client for the proxy (closed after the test)."""
-    client = openai.AsyncOpenAI(base_url=handle.base_url + "/v1", api_key="x402", max_retries=0, **kw)
+    kw.setdefault("api_key", "x402")  # what a local proxy gets; a shared one needs a real key
+    client = openai.AsyncOpenAI(base_url=handle.base_url + "/v1", max_retries=0, **kw)
     _CLIENTS.append(client)
     return client
 
