@@ -76,7 +76,9 @@ async def probe_existing(port: int, timeout: float = 1.0, host: str = HOST) -> d
         return None
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
         data = None
-    if isinstance(data, dict) and data.get("service") == "clawrouter" and data.get("status") == "ok":
+    # "degraded" (team mode while Redis is down) is a running clawrouter too
+    if isinstance(data, dict) and data.get("service") == "clawrouter" and \
+            data.get("status") in ("ok", "degraded"):
         return data
     raise ClawRouterError(
         f"port {port} on {host} is already in use by something that is not clawrouter; "

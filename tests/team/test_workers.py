@@ -124,3 +124,19 @@ async def test_workers_stop_when_their_parent_is_killed(x402_upstream, funded_wa
                              what=f"worker {pid} stops")
     finally:
         await pool.close()
+
+
+async def test_a_second_serve_reuses_a_running_team_proxy_even_while_redis_is_down(
+        team, own_redis, tmp_path):
+    """``/health`` says "degraded" while Redis is down; that is still clawrouter, to be reused,
+    not "something else on the port"."""
+    (proxy,) = await team(1, redis=own_redis.url)
+    own_redis.kill()
+    health = await proxy.get("/health")
+    assert health.body["status"] == "degraded"
+    second = await asyncio.create_subprocess_exec(
+        *proxy.args, "--workers", "2", cwd=str(REPO), env=proxy.env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, err.decode()[-2000:]
+    assert b"already running" in out and b"reusing it" in out
