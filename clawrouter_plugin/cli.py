@@ -12,6 +12,7 @@ import sys
 from . import log_output
 from .errors import ClawRouterError
 
+MAX_WORKERS = 64  # `serve --workers`: more processes than this is a typo, not a plan
 # subcommand -> "module:function"; each function takes the parsed args and returns an exit code
 HANDLERS = {
     "serve": "clawrouter_plugin.cli_serve:serve_command",
@@ -31,6 +32,13 @@ def port_argument(text: str) -> int:
     if number is None:
         raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
     return number
+
+
+def workers_argument(text: str) -> int:
+    """argparse type of ``serve --workers``: 1 to MAX_WORKERS processes."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"not a number of workers (1-{MAX_WORKERS}): {text!r}")
+    return int(text)
 
 
 def usd_argument(text: str) -> float:
@@ -64,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default server.host, 127.0.0.1); "
                        "anything but loopback requires API keys (see `clawrouter keys`)")
     serve.add_argument("--api-base", help="upstream API (default https://blockrun.ai/api)")
+    serve.add_argument("--workers", type=workers_argument, default=1,
+                       help="proxy processes answering on the port (default 1; more than one "
+                       "needs state.backend: redis, see docs/deploy.md)")
+    serve.add_argument("--worker-fds", help=argparse.SUPPRESS)  # set by the --workers parent
 
     route = sub.add_parser("route", help="show how a prompt would be routed (no network)")
     _add_common(route)
@@ -119,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clawrouter`` console script."""
     if sys.stdout is None:  # started with stdout closed: keep fd 1 taken, output goes nowhere
         sys.stdout = open(os.devnull, "w")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `serve --workers` starts its children with the same arguments
     log_handler = log_output.configure(args.verbose)
     module_name, func_name = HANDLERS[args.command].split(":")
     try:

@@ -188,11 +188,20 @@ class PaymentJournal:
 
 
 def _try_lock(path: Path) -> int:
-    """A descriptor holding an exclusive flock on ``path``, or -1 if another holds it."""
+    """A descriptor holding an exclusive flock on ``path``, or -1 if another holds it.
+
+    Also -1 when the file was deleted between our open and our lock (a proxy that replayed
+    it as an orphan removes it): that lock would guard nothing, and another proxy could
+    create the file again and take the same journal.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        held, current = os.fstat(fd), os.stat(path)
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        return -1
+    if (held.st_dev, held.st_ino) != (current.st_dev, current.st_ino):
         os.close(fd)
         return -1
     return fd

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
@@ -213,6 +214,7 @@ async def health(request: web.Request) -> web.Response:
     if request.get(MINIMAL_HEALTH):  # a shared proxy asked without an API key: no more
         return web.json_response(body, dumps=_dumps)
     body.update({
+        "pid": os.getpid(),  # which process answered (`serve --workers` runs several)
         "wallet": services.wallet.address,
         "chain": "base",
         "network": services.config.payment.allowed_assets[0].network

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -75,7 +76,9 @@ async def probe_existing(port: int, timeout: float = 1.0, host: str = HOST) -> d
         return None
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
         data = None
-    if isinstance(data, dict) and data.get("service") == "clawrouter" and data.get("status") == "ok":
+    # "degraded" (team mode while Redis is down) is a running clawrouter too
+    if isinstance(data, dict) and data.get("service") == "clawrouter" and \
+            data.get("status") in ("ok", "degraded"):
         return data
     raise ClawRouterError(
         f"port {port} on {host} is already in use by something that is not clawrouter; "
@@ -94,13 +97,17 @@ async def start_proxy(
     on_payment: Callable[[Any], None] | None = None,
     on_low_balance: Callable[[Any], None] | None = None,
     setup: Callable[[Services], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> ProxyHandle:
     """Start the proxy on ``server.host`` (127.0.0.1 unless configured; ``port=0`` picks a
     free port) and return its handle.
 
     If a healthy clawrouter already answers on the port, it is reused: the handle points at
-    it and ``close()`` does nothing. A proxy that requires API keys (any host but loopback,
-    or ``server.requireKeys``) refuses to start while there is no key to use it with.
+    it and ``close()`` does nothing. With ``sock`` (a listening socket handed over by the
+    ``serve --workers`` parent) the proxy serves that socket and never looks for another
+    clawrouter: its siblings answer on the same port. A proxy that requires API keys (any
+    host but loopback, or ``server.requireKeys``) refuses to start while there is no key to
+    use it with.
     """
     plugin = with_overrides(
         config or PluginConfig(), port=port, api_base=api_base,
@@ -108,7 +115,7 @@ async def start_proxy(
     )
     limits = plugin.server
     host, local = limits.host, local_address(limits.host)
-    if plugin.port:
+    if plugin.port and sock is None:
         existing = await probe_existing(plugin.port, host=local)
         if existing is not None:
             log.info("reusing the clawrouter already running on port %d", plugin.port)
@@ -133,8 +140,9 @@ async def start_proxy(
         max_connections=limits.max_connections, idle_seconds=limits.idle_timeout_seconds,
         header_seconds=limits.header_timeout_seconds, body_seconds=limits.body_timeout_seconds))
     try:
-        server = await asyncio.get_running_loop().create_server(
-            guard, host, plugin.port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        server = await (loop.create_server(guard, sock=sock) if sock is not None else
+                        loop.create_server(guard, host, plugin.port, reuse_address=True))
     except OSError as exc:
         await runner.cleanup()
         await services.aclose()

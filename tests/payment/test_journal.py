@@ -149,3 +149,29 @@ def test_two_proxies_on_one_directory_keep_their_own_journals(tmp_path):
     third.close()
     assert PaymentJournal.open(tmp_path).replay(usage) == 0
     usage.close()
+
+
+def test_a_journal_removed_between_its_open_and_its_lock_is_not_shared(tmp_path, monkeypatch):
+    """Workers starting together: one opens ``payments.journal.lock`` just as another, which
+    replayed that orphan, deletes it and lets go. The lock it then gets is on a deleted file,
+    so a third proxy could take the same journal (and replay the second's live payments)."""
+    lock_path = tmp_path / "payments.journal.lock"
+    lock_path.touch()
+    real_flock = journal_module.fcntl.flock
+    removed = []
+
+    def flock_after_removal(fd: int, operation: int) -> None:
+        if not removed:  # the replaying proxy removes the file between our open and our lock
+            removed.append(lock_path)
+            lock_path.unlink()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(journal_module.fcntl, "flock", flock_after_removal)
+    first = PaymentJournal.open(tmp_path)
+    second = PaymentJournal.open(tmp_path)
+    try:
+        assert removed
+        assert second.path != first.path  # each live proxy has a journal of its own
+    finally:
+        first.close()
+        second.close()

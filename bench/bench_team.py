@@ -1,0 +1,188 @@
+"""Team-mode benchmark: ``serve --workers 2`` against one worker, and Redis against local state.
+
+Run: ``.venv/bin/python bench/bench_team.py [--requests N] [--rounds R] [--concurrency C]``.
+
+Everything runs on 127.0.0.1 in separate processes: the fast upstream (free, no x402), the
+thin aiohttp pass-through (``bench/passthrough.py``, the comparison point of
+``bench/bench_proxy.py``), a real ``redis-server``, and four proxies: local state in one
+process, Redis state in one process, Redis state with ``--workers 2``. This process
+generates the load, with the targets taking turns in each round so that a busy moment of
+the machine hits all of them. It prints, per target, p50/p99, throughput, CPU per request
+(all the target's processes) and the throughput as a ratio to the pass-through measured in
+the same run; then the p50 that the Redis backend adds to local state at concurrency 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(HERE), str(REPO)]
+
+from bench_proxy import cpu_seconds, free_port, pct, run_load, wait_ready  # noqa: E402
+
+from tests.support.redis_server import RedisServer  # noqa: E402  (a real redis-server)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (a ``--workers`` parent and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [pid, *map(int, children.read_text().split())]
+    except FileNotFoundError:
+        return [pid]
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live children."""
+    total = 0.0
+    for each in process_tree(pid):
+        try:
+            total += cpu_seconds(each)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def start_proxy(port: int, upstream: str, data_dir: Path, state: dict, workers: int,
+                env: dict) -> subprocess.Popen:
+    """A ``clawrouter serve`` with this ``state`` section, on ``port``."""
+    data_dir.mkdir(parents=True)
+    config = data_dir.parent / f"{data_dir.name}.yaml"
+    config.write_text(json.dumps({"plugins": [{"id": "blockrun", "config": {
+        "state": state, "payment": {"rpcUrl": "http://127.0.0.1:9/"}}}]}))
+    args = [sys.executable, "-m", "clawrouter_plugin", "serve", "--config", str(config),
+            "--port", str(port), "--api-base", upstream, "--data-dir", str(data_dir)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+async def measure(targets: dict[str, str], pids: dict[str, int], *, requests: int,
+                  rounds: int, concurrency: int, offset: int) -> dict[str, dict]:
+    """p50/p99/req/s/CPU per request of each target, measured in interleaved rounds."""
+    per_round = max(1, requests // rounds)
+    rows = {name: {"lat": [], "elapsed": 0.0, "cpu": 0.0} for name in targets}
+    for name, url in targets.items():  # warm-up: connections, caches, JIT-free but lazy imports
+        await run_load(url, total=100, concurrency=concurrency, unique=True, stream=False,
+                       offset=10**8 + offset)
+        offset += 1000
+    for _ in range(rounds):
+        for name, url in targets.items():
+            pid = pids.get(name)
+            before = tree_cpu(pid) if pid else 0.0
+            lat, rps = await run_load(url, total=per_round, concurrency=concurrency,
+                                      unique=True, stream=False, offset=offset)
+            offset += per_round
+            rows[name]["lat"] += lat
+            rows[name]["elapsed"] += per_round / rps
+            rows[name]["cpu"] += (tree_cpu(pid) - before) if pid else 0.0
+    total = per_round * rounds
+    return {name: {"p50": pct(row["lat"], 0.5), "p99": pct(row["lat"], 0.99),
+                   "rps": total / row["elapsed"],
+                   "cpu_ms": row["cpu"] / total * 1000 if name in pids else None}
+            for name, row in rows.items()}
+
+
+def show(title: str, results: dict[str, dict], reference: str) -> None:
+    print(f"\n{title}")
+    print(f"{'target':<30}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>8}{'CPU/req':>10}"
+          f"{'× thin':>8}")
+    for name, row in results.items():
+        cpu = f"{row['cpu_ms']:.2f}ms" if row["cpu_ms"] is not None else ""
+        ratio = row["rps"] / results[reference]["rps"]
+        print(f"{name:<30}{row['p50']:>8.3f}{row['p99']:>8.3f}{row['rps']:>8.0f}{cpu:>10}"
+              f"{ratio:>8.2f}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000, help="per target and row")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16, help="of the throughput row")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run; "
+          f"{args.requests} requests per target in {args.rounds} rounds")
+    up_port, thin_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/api"
+    root = Path(tempfile.mkdtemp(prefix="clawrouter-bench-team-"))
+    env = {**os.environ, "BLOCKRUN_WALLET_KEY": "0x" + secrets.token_hex(32),
+           "OPENCLAW_CONFIG": str(root / "none.yaml")}
+    env.pop("BLOCKRUN_PROXY_PORT", None)
+    redis = RedisServer()
+    redis.start()
+    procs = [subprocess.Popen([sys.executable, str(HERE / "fast_upstream.py"), str(up_port)]),
+             subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), str(thin_port),
+                               upstream])]
+    try:
+        redis_state = {"backend": "redis", "redisUrl": redis.url}
+        plan = {"clawrouter local, 1 process": ({"backend": "local"}, 1),
+                "clawrouter redis, 1 worker": (redis_state, 1),
+                "clawrouter redis, --workers 2": (redis_state, 2)}
+        targets = {"thin pass-through": f"http://127.0.0.1:{thin_port}/v1/chat/completions"}
+        pids: dict[str, int] = {}
+        await wait_ready(f"{upstream}/v1/chat/completions")
+        for index, (name, (state, workers)) in enumerate(plan.items()):
+            port = free_port()
+            proc = start_proxy(port, upstream, root / f"proxy{index}", state, workers, env)
+            procs.append(proc)
+            targets[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
+            pids[name] = proc.pid
+        for url in targets.values():
+            await wait_ready(url, timeout=60)
+        started = time.perf_counter()
+        pool = process_tree(pids["clawrouter redis, --workers 2"])
+        pool_before = [cpu_seconds(pid) for pid in pool]
+        busy = await measure(targets, pids, requests=args.requests, rounds=args.rounds,
+                             concurrency=args.concurrency, offset=0)
+        show(f"concurrency {args.concurrency}, JSON, routed (blockrun/auto), unique bodies",
+             busy, "thin pass-through")
+        one = busy["clawrouter redis, 1 worker"]["rps"]
+        two = busy["clawrouter redis, --workers 2"]["rps"]
+        thin = busy["thin pass-through"]["rps"]
+        print(f"throughput / thin pass-through: 1 worker {one / thin:.2f}×, "
+              f"--workers 2 {two / thin:.2f}× (2 workers / 1 worker = {two / one:.2f}×)")
+        used = [cpu_seconds(pid) - before for pid, before in zip(pool, pool_before)]
+        print("CPU seconds of the --workers 2 processes (parent, workers): "
+              + ", ".join(f"{seconds:.2f}" for seconds in used))
+        quiet_targets = {name: targets[name] for name in
+                         ("thin pass-through", "clawrouter local, 1 process",
+                          "clawrouter redis, 1 worker")}
+        quiet = await measure(quiet_targets, pids, requests=args.requests // 2,
+                              rounds=args.rounds, concurrency=1, offset=10**6)
+        show("concurrency 1, JSON, routed, unique bodies", quiet, "thin pass-through")
+        local = quiet["clawrouter local, 1 process"]["p50"]
+        shared = quiet["clawrouter redis, 1 worker"]["p50"]
+        print(f"p50 at concurrency 1: local {local:.3f} ms, redis {shared:.3f} ms: the Redis "
+              f"backend adds {shared - local:+.3f} ms (target ≤ +0.3 ms)")
+        print(f"(measured in {time.perf_counter() - started:.0f} s; load average "
+              f"{os.getloadavg()[0]:.1f} at the end)")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        redis.close()
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop  # the load generator too: less of the two cores left to the targets
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
