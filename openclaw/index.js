@@ -33,11 +33,13 @@ function baseUrl(config) {
   return `http://127.0.0.1:${port}`;
 }
 
+// "degraded" (team mode with Redis unreachable) is still a running proxy: starting another
+// one on the same port would only fail.
 async function healthy(base) {
   try {
     const response = await fetch(`${base}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
     const body = await response.json();
-    return response.ok && body?.service === "clawrouter" && body?.status === "ok";
+    return response.ok && body?.service === "clawrouter" && (body?.status === "ok" || body?.status === "degraded");
   } catch {
     return false;
   }

@@ -125,3 +125,30 @@ async def test_the_plugin_starts_the_proxy_with_its_own_settings(
     assert (tmp_path / "started").is_dir()  # the proxy read the settings OpenClaw validated
     with socket.socket() as sock:  # and the service's stop ended it
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@needs_node
+async def test_a_degraded_proxy_counts_as_running(tmp_path):
+    """Team mode with Redis unreachable answers /health with "degraded": the plugin must use
+    that proxy, not try to start a second one on its port."""
+    from aiohttp import web
+
+    async def health(_request):
+        return web.json_response({"status": "degraded", "service": "clawrouter"})
+
+    async def command(request):
+        return web.json_response({"text": f"answered /{request.match_info['name']}"})
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_post("/v1/clawrouter/commands/{name}", command)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        reply = (await run_plugin({"port": port, "proxyCommand": ["false"]}, "stats",
+                                  {"isAuthorizedSender": True}))["reply"]
+    finally:
+        await runner.cleanup()
+    assert reply == {"text": "answered /stats", "isError": False}
