@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import aiohttp
 
@@ -98,6 +99,34 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+async def measure(targets: dict[str, str], cpu: dict[str, Callable[[], float]], *,
+                  requests: int, rounds: int, concurrency: int, stream: bool, offset: int,
+                  warmup: int) -> dict[str, dict]:
+    """p50/p99 (ms), req/s and CPU ms per request (for targets in ``cpu``, which reads a
+    target's CPU seconds so far) of each target. The targets take turns in each round, so a
+    busy moment of the machine hits all of them; bodies are unique from ``offset`` on."""
+    per_round = max(1, requests // rounds)
+    rows = {name: {"lat": [], "elapsed": 0.0, "cpu": 0.0} for name in targets}
+    for index, url in enumerate(targets.values()):  # warm-up: connections, lazy imports
+        await run_load(url, total=warmup, concurrency=concurrency, unique=True, stream=stream,
+                       offset=10**8 + offset + 1000 * index)
+    for round_index in range(rounds):
+        for index, (name, url) in enumerate(targets.items()):
+            read_cpu = cpu.get(name)
+            before = read_cpu() if read_cpu else 0.0
+            start = offset + (round_index * len(targets) + index) * per_round
+            lat, rps = await run_load(url, total=per_round, concurrency=concurrency,
+                                      unique=True, stream=stream, offset=start)
+            rows[name]["lat"] += lat
+            rows[name]["elapsed"] += per_round / rps
+            rows[name]["cpu"] += read_cpu() - before if read_cpu else 0.0
+    total = per_round * rounds
+    return {name: {"p50": pct(row["lat"], 0.5), "p99": pct(row["lat"], 0.99),
+                   "rps": total / row["elapsed"],
+                   "cpu_ms": row["cpu"] / total * 1000 if name in cpu else None}
+            for name, row in rows.items()}
+
+
 async def main() -> None:
     global MODEL
     parser = argparse.ArgumentParser()
@@ -111,7 +140,6 @@ async def main() -> None:
     args = parser.parse_args()
     MODEL = args.model
     print(f"model {MODEL}, {args.requests} requests per row in {args.rounds} rounds")
-    per_round = max(1, args.requests // args.rounds)
     up_port, proxy_port, thin_port, thin_uv_port = free_port(), free_port(), free_port(), free_port()
     upstream_base = f"http://127.0.0.1:{up_port}/api"
     data_dir = tempfile.mkdtemp(prefix="clawrouter-bench-")
@@ -144,30 +172,15 @@ async def main() -> None:
         pids = {"clawrouter": proxy.pid, "thin pass-through": thin.pid,
                 "thin on uvloop": thin_uv.pid}
         results: dict[tuple, dict] = {}
-        offset = 0
+        cpu = {name: (lambda pid=pid: cpu_seconds(pid)) for name, pid in pids.items()}
         for stream in (False, True):
             for concurrency in (1, 16):
-                rows = {name: {"lat": [], "elapsed": 0.0, "cpu": 0.0} for name in targets}
-                for name, url in targets.items():  # warm-up
-                    await run_load(url, total=200, concurrency=concurrency, unique=True,
-                                   stream=stream, offset=10**7 + offset)
-                    offset += 1000
-                for _ in range(args.rounds):
-                    for name, url in targets.items():
-                        pid = pids.get(name)
-                        cpu_before = cpu_seconds(pid) if pid else 0.0
-                        lat, rps = await run_load(url, total=per_round, concurrency=concurrency,
-                                                  unique=True, stream=stream, offset=offset)
-                        offset += per_round
-                        rows[name]["lat"] += lat
-                        rows[name]["elapsed"] += per_round / rps
-                        rows[name]["cpu"] += cpu_seconds(pid) - cpu_before if pid else 0.0
-                total = per_round * args.rounds
-                for name, row in rows.items():
-                    results[(stream, concurrency, name)] = {
-                        "p50": pct(row["lat"], 0.5), "p99": pct(row["lat"], 0.99),
-                        "rps": total / row["elapsed"],
-                        "cpu_ms": row["cpu"] / total * 1000 if name in pids else None}
+                measured = await measure(
+                    targets, cpu, requests=args.requests, rounds=args.rounds,
+                    concurrency=concurrency, stream=stream,
+                    offset=len(results) * 10 * args.requests, warmup=200)
+                for name, row in measured.items():
+                    results[(stream, concurrency, name)] = row
         print(f"\n{'mode':<10}{'conc':>5}  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>9}"
               f"{'added p50':>11}{'CPU/req':>15}")
         for (stream, concurrency, name), row in results.items():

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from bench_proxy import cpu_seconds, free_port, pct, run_load, wait_ready  # noqa: E402
+from bench_proxy import cpu_seconds, free_port, measure, wait_ready  # noqa: E402
 
 from tests.support.redis_server import RedisServer  # noqa: E402  (a real redis-server)
 
@@ -67,32 +67,6 @@ def start_proxy(port: int, upstream: str, data_dir: Path, state: dict, workers: 
         args += ["--workers", str(workers)]
     return subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-
-
-async def measure(targets: dict[str, str], pids: dict[str, int], *, requests: int,
-                  rounds: int, concurrency: int, offset: int) -> dict[str, dict]:
-    """p50/p99/req/s/CPU per request of each target, measured in interleaved rounds."""
-    per_round = max(1, requests // rounds)
-    rows = {name: {"lat": [], "elapsed": 0.0, "cpu": 0.0} for name in targets}
-    for name, url in targets.items():  # warm-up: connections, caches, JIT-free but lazy imports
-        await run_load(url, total=100, concurrency=concurrency, unique=True, stream=False,
-                       offset=10**8 + offset)
-        offset += 1000
-    for _ in range(rounds):
-        for name, url in targets.items():
-            pid = pids.get(name)
-            before = tree_cpu(pid) if pid else 0.0
-            lat, rps = await run_load(url, total=per_round, concurrency=concurrency,
-                                      unique=True, stream=False, offset=offset)
-            offset += per_round
-            rows[name]["lat"] += lat
-            rows[name]["elapsed"] += per_round / rps
-            rows[name]["cpu"] += (tree_cpu(pid) - before) if pid else 0.0
-    total = per_round * rounds
-    return {name: {"p50": pct(row["lat"], 0.5), "p99": pct(row["lat"], 0.99),
-                   "rps": total / row["elapsed"],
-                   "cpu_ms": row["cpu"] / total * 1000 if name in pids else None}
-            for name, row in rows.items()}
 
 
 def show(title: str, results: dict[str, dict], reference: str) -> None:
@@ -144,8 +118,9 @@ async def main() -> None:
         started = time.perf_counter()
         pool = process_tree(pids["clawrouter redis, --workers 2"])
         pool_before = [cpu_seconds(pid) for pid in pool]
-        busy = await measure(targets, pids, requests=args.requests, rounds=args.rounds,
-                             concurrency=args.concurrency, offset=0)
+        cpu = {name: (lambda pid=pid: tree_cpu(pid)) for name, pid in pids.items()}
+        busy = await measure(targets, cpu, requests=args.requests, rounds=args.rounds,
+                             concurrency=args.concurrency, stream=False, offset=0, warmup=100)
         show(f"concurrency {args.concurrency}, JSON, routed (blockrun/auto), unique bodies",
              busy, "thin pass-through")
         one = busy["clawrouter redis, 1 worker"]["rps"]
@@ -159,8 +134,9 @@ async def main() -> None:
         quiet_targets = {name: targets[name] for name in
                          ("thin pass-through", "clawrouter local, 1 process",
                           "clawrouter redis, 1 worker")}
-        quiet = await measure(quiet_targets, pids, requests=args.requests // 2,
-                              rounds=args.rounds, concurrency=1, offset=10**6)
+        quiet = await measure(quiet_targets, cpu, requests=args.requests // 2,
+                              rounds=args.rounds, concurrency=1, stream=False, offset=10**6,
+                              warmup=100)
         show("concurrency 1, JSON, routed, unique bodies", quiet, "thin pass-through")
         local = quiet["clawrouter local, 1 process"]["p50"]
         shared = quiet["clawrouter redis, 1 worker"]["p50"]

@@ -59,14 +59,10 @@ def openclaw_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def redis_server_session():
     """One real redis-server for the whole run (started on first use), see tests/support."""
-    from tests.support.redis_server import RedisServer
+    from tests.support.redis_server import running_redis
 
-    server = RedisServer()
-    server.start()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -79,11 +75,7 @@ def redis_url(redis_server_session) -> str:
 @pytest.fixture
 def own_redis():
     """A redis-server of this test's own, which the test may kill and restart."""
-    from tests.support.redis_server import RedisServer
+    from tests.support.redis_server import running_redis
 
-    server = RedisServer()
-    server.start()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        server.close()

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,3 +106,14 @@ class RedisServer:
         """Stop the server and remove its folder."""
         self.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A started :class:`RedisServer`, closed (and its folder removed) on exit."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
