@@ -170,22 +170,10 @@ async def test_a_leader_that_lost_its_lock_does_not_sign(processes, redis_url):
     assert await flight.link.client.get(flight.link.key("dedup", "k", "paying")) is None
 
 
-async def test_without_share_nothing_leaves_the_process(processes, own_redis):
-    (flight,) = processes(1, url=own_redis.url)
-    own_redis.kill()  # not needed: never asked
-    calls = 0
-
-    async def factory():
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.05)
-        return calls
-
-    results = await asyncio.gather(flight.run("k", factory), flight.run("k", factory))
-    assert sorted(results) == [(1, False), (1, True)]
-
-
-async def test_redis_down_dedup_stays_in_process(processes, own_redis):
+@pytest.mark.parametrize("share", [None, Json()], ids=["not shared", "shared"])
+async def test_with_redis_down_two_identical_calls_still_run_once(processes, own_redis, share):
+    """Without ``share`` nothing ever leaves the process; with it, a dead Redis leaves the
+    sharing to this process alone. Either way the two calls run the work once."""
     (flight,) = processes(1, url=own_redis.url)
     own_redis.kill()
     calls = 0
@@ -196,10 +184,11 @@ async def test_redis_down_dedup_stays_in_process(processes, own_redis):
         await asyncio.sleep(0.05)
         return calls
 
+    args = (share,) if share is not None else ()
     results = await asyncio.wait_for(asyncio.gather(
-        flight.run("k", factory, Json()), flight.run("k", factory, Json())), 10)
+        flight.run("k", factory, *args), flight.run("k", factory, *args)), 10)
     assert sorted(results) == [(1, False), (1, True)]
-    assert flight.link.healthy is False
+    assert flight.link.healthy is (share is None)  # unshared: Redis was never asked
 
 
 LEADER = textwrap.dedent("""
