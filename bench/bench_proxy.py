@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import aiohttp
 
@@ -209,10 +209,16 @@ async def main() -> None:
             proc.wait(timeout=10)
 
 
-if __name__ == "__main__":
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """Run a benchmark's ``main`` on uvloop where it is installed: the load generator too, so
+    less of the machine's cores is left to the targets."""
     try:
-        import uvloop  # the load generator too: less of the two cores left to the targets
+        import uvloop
     except ImportError:
         asyncio.run(main())
     else:
         uvloop.run(main())
+
+
+if __name__ == "__main__":
+    run(main)

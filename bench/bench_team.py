@@ -15,7 +15,6 @@ the same run; then the p50 that the Redis backend adds to local state at concurr
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -29,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from bench_proxy import cpu_seconds, free_port, measure, wait_ready  # noqa: E402
+from bench_proxy import cpu_seconds, free_port, measure, run, wait_ready  # noqa: E402
 
 from tests.support.redis_server import RedisServer  # noqa: E402  (a real redis-server)
 
@@ -156,9 +155,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop  # the load generator too: less of the two cores left to the targets
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run(main)
