@@ -9,6 +9,8 @@ where the repository's corpus lives.
 - :func:`expand` returns a row's request body with its ``pad`` filler inserted.
 - :func:`split_of` puts a row in ``train``, ``validation`` or ``test`` from its id alone, so
   adding rows never moves existing ones; :func:`split_digest` fingerprints the test split.
+- :func:`near_copies` finds train/validation rows whose ask repeats a test row's ask, which
+  would let the test split measure memory instead of routing.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ MIN_ROWS, MIN_LANGS, MIN_NON_ENGLISH, MIN_TEST = 3000, 10, 0.25, 600
 _ID = re.compile(r"[a-z]+-\d{4,}")
 _LANG = re.compile(r"[a-z]{2}")
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]*")
+NEAR_COPY = 0.6  # Jaccard similarity of the asks' character 4-gram sets
 
 
 class CorpusError(ValueError):
@@ -214,3 +217,34 @@ def shortfalls(rows: list[dict]) -> list[str]:
                f"{non_english:.1%} not English, need {MIN_NON_ENGLISH:.0%}"),
               (test >= MIN_TEST, f"{test} test rows, need {MIN_TEST}"))
     return [message for ok, message in checks if not ok]
+
+
+def _ask_grams(row: dict) -> frozenset[str]:
+    """The character 4-grams of the row's last user ask (lower case, single spaces)."""
+    content = next(m for m in reversed(row["body"]["messages"]) if m["role"] == "user")["content"]
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    text = " ".join(str(content or "").lower().split())
+    return frozenset(text[i:i + 4] for i in range(max(1, len(text) - 3)))
+
+
+def near_copies(rows: list[dict], threshold: float = NEAR_COPY) -> list[tuple[str, str, float]]:
+    """``(row id, test row id, similarity)`` for every train/validation row whose last user
+    ask is at least ``threshold`` similar (Jaccard over character 4-grams) to a test row's."""
+    tests = [(row["id"], _ask_grams(row)) for row in in_split(rows, "test")]
+    index: dict[str, list[int]] = {}
+    for number, (_, grams) in enumerate(tests):
+        for gram in grams:
+            index.setdefault(gram, []).append(number)
+    found = []
+    for row in in_split(rows, "train", "validation"):
+        grams = _ask_grams(row)
+        shared: dict[int, int] = {}
+        for gram in grams:
+            for number in index.get(gram, ()):
+                shared[number] = shared.get(number, 0) + 1
+        for number, count in shared.items():
+            similarity = count / (len(grams) + len(tests[number][1]) - count)
+            if similarity >= threshold:
+                found.append((row["id"], tests[number][0], round(similarity, 3)))
+    return found

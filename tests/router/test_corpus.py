@@ -13,6 +13,7 @@ from clawrouter_plugin.router.corpus import (
     expand,
     in_split,
     load_corpus,
+    near_copies,
     shortfalls,
     split_digest,
     split_of,
@@ -231,6 +232,20 @@ def test_the_lock_matches_the_current_test_split(corpus: list[dict]) -> None:
         "the frozen test split changed: test rows were edited, added or removed. Test rows "
         "must not change once frozen; if the corpus is still being written, re-freeze with "
         "`python scripts/freeze_corpus_split.py` (see tests/router/corpus/README.md)")
+
+
+def test_no_training_row_repeats_a_test_ask(corpus: list[dict]) -> None:
+    # a near-copy in train or validation would let the frozen split reward memory
+    assert near_copies(corpus) == []
+
+
+def test_near_copies_finds_a_reworded_test_ask() -> None:
+    test_id = next(f"x-{n:04d}" for n in range(1, 999) if split_of(f"x-{n:04d}") == "test")
+    train_id = next(f"x-{n:04d}" for n in range(1, 999) if split_of(f"x-{n:04d}") == "train")
+    rows = [_row(test_id, "Design Slack."), _row(train_id, "design slack"),
+            _row("x-9999", "What is the capital of France?")]
+    found = near_copies(rows)
+    assert [(a, b) for a, b, _ in found] == [(train_id, test_id)]
 
 
 def test_the_frozen_corpus_meets_the_targets(corpus: list[dict]) -> None:
