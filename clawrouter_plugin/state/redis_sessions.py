@@ -40,24 +40,30 @@ if ARGV[3] == '' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 0
 """
 
-# after an answer: ARGV = model, tier, table, now, ttl ms (see SessionPins.answered)
-_ANSWERED = """
-local rank = {SIMPLE = 0, MEDIUM = 1, COMPLEX = 2, REASONING = 3}
-local pinned = redis.call('HMGET', KEYS[1], 'tier', 'model')
-if not pinned[1] or (rank[ARGV[2]] or -1) > (rank[pinned[1]] or -1) then
-  redis.call('HINCRBY', KEYS[1], 'requests', 1)
-  redis.call('HSET', KEYS[1], 'model', ARGV[1], 'tier', ARGV[2], 'table', ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
-elseif pinned[2] ~= ARGV[1] then
-  redis.call('HSET', KEYS[1], 'model', ARGV[1])
-else
-  redis.call('HINCRBY', KEYS[1], 'requests', 1)
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+# Lua: after an answer of ``model`` to a request routed to ``tier`` (see
+# SessionPins.answered); ``now`` and the idle ``ttl`` in ms. Also the pin update of the
+# request state's closing script.
+ANSWERED_FUNCTION = """
+local function pin_answered(pin, pref, model, tier, tbl, now, ttl)
+  local rank = {SIMPLE = 0, MEDIUM = 1, COMPLEX = 2, REASONING = 3}
+  local pinned = redis.call('HMGET', pin, 'tier', 'model')
+  if not pinned[1] or (rank[tier] or -1) > (rank[pinned[1]] or -1) then
+    redis.call('HINCRBY', pin, 'requests', 1)
+    redis.call('HSET', pin, 'model', model, 'tier', tier, 'table', tbl)
+    redis.call('PEXPIRE', pref, ttl)
+  elseif pinned[2] ~= model then
+    redis.call('HSET', pin, 'model', model)
+  else
+    redis.call('HINCRBY', pin, 'requests', 1)
+    redis.call('PEXPIRE', pref, ttl)
+  end
+  redis.call('HSET', pin, 'last_used', now)
+  redis.call('PEXPIRE', pin, ttl)
+  return 0
 end
-redis.call('HSET', KEYS[1], 'last_used', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 0
 """
+
+_ANSWERED = ANSWERED_FUNCTION + "return pin_answered(KEYS[1], KEYS[2], unpack(ARGV))\n"
 
 
 class RedisSessions:
@@ -73,38 +79,43 @@ class RedisSessions:
         self._used = link.client.register_script(_USED)
         self._answered = link.client.register_script(_ANSWERED)
 
-    def _keys(self, sid: str) -> list[str]:
-        return [self._link.key("pin", sid), self._link.key("pref", sid)]
-
     async def get(self, sid: str) -> Pin | None:
         """The session's pin, or None (also while Redis cannot be reached)."""
         client = self._link.client
         fields = await self._guard.run(lambda: client.hgetall(self._link.key("pin", sid)), {})
-        return _pin(fields)
+        return pin_from(fields)
 
     async def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
         """Pin ``sid`` to ``model``/``tier``; while Redis cannot be reached the pin is not
         kept (the answer is still what it would have been)."""
         now = time.time()
         args = [model, tier, table, repr(now), self._ttl_ms]
-        requests = await self._guard.run(lambda: self._pin(keys=self._keys(sid), args=args), 1)
+        requests = await self._guard.run(lambda: self._pin(keys=self.keys(sid), args=args), 1)
         return Pin(model=model, tier=tier, table=table, requests=int(requests), last_used=now)
 
     async def touch(self, sid: str) -> None:
         """One more request under the existing pin: count it and refresh both idle timers."""
         args = [repr(time.time()), self._ttl_ms, ""]
-        await self._guard.run(lambda: self._used(keys=self._keys(sid), args=args), 0)
+        await self._guard.run(lambda: self._used(keys=self.keys(sid), args=args), 0)
 
     async def set_model(self, sid: str, model: str) -> None:
         """Record the model that answered after a fallback; no-op without a pin."""
         args = [repr(time.time()), self._ttl_ms, model]
-        await self._guard.run(lambda: self._used(keys=self._keys(sid), args=args), 0)
+        await self._guard.run(lambda: self._used(keys=self.keys(sid), args=args), 0)
 
     async def answered(self, sid: str, model: str, tier: str, table: str) -> None:
         """See :meth:`~.stores.SessionPins.answered`: one script, so the check and the change
         are one round trip and atomic across processes."""
-        args = [model, tier, table, repr(time.time()), self._ttl_ms]
-        await self._guard.run(lambda: self._answered(keys=self._keys(sid), args=args), 0)
+        args = self.answered_args(model, tier, table)
+        await self._guard.run(lambda: self._answered(keys=self.keys(sid), args=args), 0)
+
+    def keys(self, sid: str) -> list[str]:
+        """The keys of ``sid``'s pin and preference."""
+        return [self._link.key("pin", sid), self._link.key("pref", sid)]
+
+    def answered_args(self, model: str, tier: str, table: str) -> list:
+        """The arguments of ``pin_answered`` (:data:`ANSWERED_FUNCTION`) after the two keys."""
+        return [model, tier, table, repr(time.time()), self._ttl_ms]
 
     async def set_preference(self, sid: str, model: str) -> None:
         """Remember ``/model``'s choice for every process; StateUnavailable while Redis
@@ -125,7 +136,7 @@ class RedisSessions:
         while Redis cannot be reached)."""
         client = self._link.client
         if sid is not None:
-            await self._guard.must(lambda: client.delete(*self._keys(sid)))
+            await self._guard.must(lambda: client.delete(*self.keys(sid)))
             return
 
         async def clear_all() -> None:
@@ -142,7 +153,7 @@ class RedisSessions:
         await self._guard.must(clear_all)
 
 
-def _pin(fields: dict[bytes, bytes]) -> Pin | None:
+def pin_from(fields: dict[bytes, bytes]) -> Pin | None:
     """The pin a hash holds, or None for no (or a damaged) hash."""
     try:
         return Pin(model=fields[b"model"].decode(), tier=fields[b"tier"].decode(),
