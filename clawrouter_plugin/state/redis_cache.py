@@ -20,6 +20,7 @@ import orjson
 from .cache import CachedResponse
 from .redis_conn import RedisLink
 from .redis_guard import RedisGuard
+from .redis_pending import cache_name
 
 # Lua: store ``value`` under ``prefix .. member`` for ``ttl`` ms within the caps; returns how
 # many entries were evicted. Also the cache store of the request state's closing script.
@@ -88,6 +89,7 @@ class RedisCache:
     async def get(self, key: str) -> CachedResponse | None:
         """The stored response for ``key``; a miss when absent, expired, unreadable or when
         Redis cannot be reached."""
+        await self._link.pending.settled(cache_name(key))
         client = self._link.client
         return self.looked_up(
             await self._guard.run(lambda: client.get(self._entry_prefix + key), None))
@@ -147,6 +149,7 @@ class RedisCache:
         """Like the local cache's, plus ``bytes`` and ``maxBytes``; ``size`` and ``bytes``
         are those of the team's cache (0 while Redis cannot be reached)."""
         index, _, total = self._meta
+        await self._link.pending.drain()
 
         async def read() -> tuple[int, int]:
             async with self._link.client.pipeline(transaction=False) as pipe:
@@ -170,6 +173,7 @@ class RedisCache:
 
     async def clear(self) -> None:
         """Remove every entry of the team's cache and reset this process's counters."""
+        await self._link.pending.drain()
         await self._guard.must(lambda: self._clear(keys=self._meta, args=[self._entry_prefix]))
         self._hits = self._misses = self._evictions = 0
 

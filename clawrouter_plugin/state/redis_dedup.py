@@ -54,6 +54,7 @@ from ..errors import (
 )
 from .dedup import InFlight, Shareable, before_signing
 from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_pending import cache_name
 from .redis_spend import unavailable
 
 T = TypeVar("T")
@@ -148,7 +149,6 @@ class SharedInFlight:
         self._renew_script = client.register_script(_RENEW)
         self._finish_script = client.register_script(_FINISH)
         self._abandon_script = client.register_script(_ABANDON)
-        self._background: set[asyncio.Task] = set()
 
     async def run(self, key: str, factory: Callable[[], Awaitable[T]],
                   share: Shareable[T] | None = None, *, joined: Joined | None = None,
@@ -185,7 +185,7 @@ class SharedInFlight:
         will not run after all), in the background."""
         if joined is not None and joined[0] == b"lead":
             lock = self.keys(self.link.key("dedup", key))[0]
-            self._spawn(self._abandon_script(keys=[lock], args=[joined[1]]))
+            self._spawn(self._abandon_script(keys=[lock], args=[joined[1]]), cache_name(key))
 
     def in_flight(self) -> int:
         """How many distinct keys this process is working on or waiting for."""
@@ -260,7 +260,7 @@ class SharedInFlight:
                     "this request lost the lead of identical concurrent requests (its lock "
                     "in the shared state expired), so it was not paid; send it again")
 
-        renewal = asyncio.create_task(self._renew(lock, token))
+        renewal = _Renewal(self, lock, token)
         mark = before_signing.set(announce)
         try:
             result = await factory()
@@ -276,14 +276,9 @@ class SharedInFlight:
         await finish(lock, paying, done, token, _OK + share.encode(result))
         return result
 
-    async def _renew(self, lock: str, token: str) -> None:
-        """Keep the lock while the leader works (cancelled when it is done)."""
-        while True:
-            await asyncio.sleep(self.lock_ms / 3000)
-            try:
-                await self._renew_script(keys=[lock], args=[token, self.lock_ms])
-            except REDIS_ERRORS as exc:
-                self.link.mark_down(exc)
+    def renew(self, lock: str, token: str) -> None:
+        """Extend the lock ``token`` holds by ``lock_seconds``, in the background."""
+        self._spawn(self._renew_script(keys=[lock], args=[token, self.lock_ms]))
 
     async def _finish(self, lock: str, paying: str, done: str, token: str, answer: bytes) -> None:
         try:
@@ -296,16 +291,36 @@ class SharedInFlight:
             log.warning("could not hand an answer to identical requests in other processes: %s",
                         type(exc).__name__)
 
-    def _spawn(self, work: Awaitable) -> None:
+    def _spawn(self, work: Awaitable, *names: str) -> None:
+        """Send ``work`` without waiting for it; this process's later requests of ``names``
+        (see :mod:`.redis_pending`) wait for it."""
         async def quietly() -> None:
             try:
                 await work
             except REDIS_ERRORS as exc:
                 self.link.mark_down(exc)
 
-        task = asyncio.get_running_loop().create_task(quietly())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.link.pending.start(quietly(), names)
+
+
+class _Renewal:
+    """Keeps a leader's lock alive: renewed every third of its life until cancelled (a
+    timer, not a task: most leaders finish long before the first renewal)."""
+
+    __slots__ = ("_flight", "_lock", "_token", "_period", "_timer")
+
+    def __init__(self, flight: SharedInFlight, lock: str, token: str) -> None:
+        self._flight, self._lock, self._token = flight, lock, token
+        self._period = flight.lock_ms / 3000
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
+
+    def _renew(self) -> None:
+        self._flight.renew(self._lock, self._token)
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
+
+    def cancel(self) -> None:
+        """The leader is done: no more renewals."""
+        self._timer.cancel()
 
 
 def _generation(token: bytes) -> int:

@@ -24,13 +24,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from redis.exceptions import NoScriptError
+
 from .cache import CachedResponse
 from .dedup import Shareable
 from .redis_cache import PUT_FUNCTION, RedisCache
-from .redis_conn import RedisLink
+from .redis_conn import REDIS_ERRORS, RedisLink
 from .redis_dedup import FINISH_FUNCTION, JOIN_FUNCTION, Joined, SharedInFlight
 from .redis_exclusions import RedisExclusions
 from .redis_guard import RedisGuard
+from .redis_pending import cache_name, session_name
 from .redis_sessions import ANSWERED_FUNCTION, RedisSessions, pin_from
 from .request_state import Answered
 from .sessions import Pin
@@ -99,7 +102,9 @@ class RedisRequests:
         self._close = link.client.register_script(_CLOSE)
 
     async def open(self, cache_key: str | None, sid: str | None) -> RedisRequest:
-        """See :meth:`~.request_state.RequestStates.open`: one round trip."""
+        """See :meth:`~.request_state.RequestStates.open`: one round trip (after this
+        process's closing scripts for the same session or cache key, if any are in flight)."""
+        await self.link.pending.settled(*_names(cache_key, sid))
         cache = self.cache if cache_key is not None else None
         join = cache_key is not None and not self.inflight.local.busy(cache_key)
         reply = await self._read(cache_key, sid, cache is not None, join)
@@ -140,9 +145,12 @@ class RedisRequests:
     async def close(self, cache_key: str | None, answered: Answered | None,
                     cached: CachedResponse | None,
                     finish: tuple[str, str, str, str, bytes] | None = None) -> None:
-        """The closing script: store ``cached`` under ``cache_key``, update the pin for
-        ``answered`` and, with ``finish`` (lock, paying, done, token, answer), hand the
-        group its answer and drop its lock."""
+        """Send the closing script, without waiting for its reply: store ``cached`` under
+        ``cache_key``, update the pin for ``answered`` and, with ``finish`` (lock, paying,
+        done, token, answer), hand the group its answer and drop its lock. The script is
+        written to Redis before this returns, so before the answer reaches the client;
+        this process's later commands about the same session or cache key wait for its
+        reply (:mod:`.redis_pending`)."""
         unused = self._unused
         what = ""
         keys = [unused] * 8
@@ -167,10 +175,54 @@ class RedisRequests:
             args += _NO_FINISH
         if not what:
             return
-        evicted = await self._guard.run(lambda: self._close(keys=keys, args=[what, *args]),
-                                        None)
-        if evicted is not None and put is not None:
+        args = [what, *args]
+        reply = await self._guard.run(lambda: self._send(keys, args), None)
+        if reply is not None:
+            self.link.pending.start(self._closed(reply, put is not None),
+                                    _names(cache_key, answered.sid if answered else None))
+
+    async def _send(self, keys: list[str], args: list) -> Awaitable:
+        """Write the closing script to Redis now; the awaitable returned reads its reply.
+        A connection that fails on the way (a restarted server) is retried by the client,
+        awaited; a server that does not know the script yet gets it with the reply."""
+        pool = self.link.client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_command("EVALSHA", self._close.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS:
+            await conn.disconnect()
+            await pool.release(conn)
+            return _ready(await self._close(keys=keys, args=args))
+
+        async def reply() -> object:
+            try:
+                return await conn.read_response()
+            except NoScriptError:
+                pass
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+            return await self._close(keys=keys, args=args)  # loads the script, then runs it
+
+        return reply()
+
+    async def _closed(self, reply: Awaitable, stored: bool) -> None:
+        evicted = await self._guard.run(lambda: reply, None)
+        if evicted is not None and stored:
             self.cache.evicted(evicted)  # type: ignore[union-attr]
+
+
+async def _ready(value: object) -> object:
+    return value
+
+
+def _names(cache_key: str | None, sid: str | None) -> tuple[str, ...]:
+    """What a request's closing script touches, for :class:`~.redis_pending.PendingWrites`."""
+    if cache_key is None:
+        return () if sid is None else (session_name(sid),)
+    return (cache_name(cache_key),) if sid is None else (cache_name(cache_key), session_name(sid))
 
 
 class RedisRequest:

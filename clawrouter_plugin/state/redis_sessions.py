@@ -4,8 +4,10 @@ A pin is a hash (``<prefix>:pin:<sid>``: model, tier, table, requests, last_used
 preference a string (``<prefix>:pref:<sid>``); both expire after ``sessions.ttlSeconds``
 without use, counted by Redis. Nothing is kept in this process, so a pin or preference set
 through one process steers the next request on any other. Each change is one Lua script
-(one round trip, atomic across processes). While Redis cannot be reached, routing goes on
-without pins (see :mod:`.redis_guard`); ``/model`` says it cannot save the choice.
+(one round trip, atomic across processes). Each call first waits for this process's pin
+updates of the same session still in flight (:mod:`.redis_pending`). While Redis cannot be
+reached, routing goes on without pins (see :mod:`.redis_guard`); ``/model`` says it cannot
+save the choice.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 
 from .redis_conn import RedisLink
 from .redis_guard import RedisGuard
+from .redis_pending import session_name
 from .sessions import Pin
 
 _PIN = """
@@ -81,6 +84,7 @@ class RedisSessions:
 
     async def get(self, sid: str) -> Pin | None:
         """The session's pin, or None (also while Redis cannot be reached)."""
+        await self._link.pending.settled(session_name(sid))
         client = self._link.client
         fields = await self._guard.run(lambda: client.hgetall(self._link.key("pin", sid)), {})
         return pin_from(fields)
@@ -88,6 +92,7 @@ class RedisSessions:
     async def pin(self, sid: str, model: str, tier: str, table: str) -> Pin:
         """Pin ``sid`` to ``model``/``tier``; while Redis cannot be reached the pin is not
         kept (the answer is still what it would have been)."""
+        await self._link.pending.settled(session_name(sid))
         now = time.time()
         args = [model, tier, table, repr(now), self._ttl_ms]
         requests = await self._guard.run(lambda: self._pin(keys=self.keys(sid), args=args), 1)
@@ -95,17 +100,20 @@ class RedisSessions:
 
     async def touch(self, sid: str) -> None:
         """One more request under the existing pin: count it and refresh both idle timers."""
+        await self._link.pending.settled(session_name(sid))
         args = [repr(time.time()), self._ttl_ms, ""]
         await self._guard.run(lambda: self._used(keys=self.keys(sid), args=args), 0)
 
     async def set_model(self, sid: str, model: str) -> None:
         """Record the model that answered after a fallback; no-op without a pin."""
+        await self._link.pending.settled(session_name(sid))
         args = [repr(time.time()), self._ttl_ms, model]
         await self._guard.run(lambda: self._used(keys=self.keys(sid), args=args), 0)
 
     async def answered(self, sid: str, model: str, tier: str, table: str) -> None:
         """See :meth:`~.stores.SessionPins.answered`: one script, so the check and the change
         are one round trip and atomic across processes."""
+        await self._link.pending.settled(session_name(sid))
         args = self.answered_args(model, tier, table)
         await self._guard.run(lambda: self._answered(keys=self.keys(sid), args=args), 0)
 
@@ -120,12 +128,14 @@ class RedisSessions:
     async def set_preference(self, sid: str, model: str) -> None:
         """Remember ``/model``'s choice for every process; StateUnavailable while Redis
         cannot be reached."""
+        await self._link.pending.settled(session_name(sid))
         client = self._link.client
         await self._guard.must(lambda: client.set(self._link.key("pref", sid), model,
                                                   px=self._ttl_ms))
 
     async def preference(self, sid: str) -> str | None:
         """The preferred model (its idle timer restarts), or None."""
+        await self._link.pending.settled(session_name(sid))
         client = self._link.client
         value = await self._guard.run(
             lambda: client.getex(self._link.key("pref", sid), px=self._ttl_ms), None)
@@ -136,8 +146,10 @@ class RedisSessions:
         while Redis cannot be reached)."""
         client = self._link.client
         if sid is not None:
+            await self._link.pending.settled(session_name(sid))
             await self._guard.must(lambda: client.delete(*self.keys(sid)))
             return
+        await self._link.pending.drain()
 
         async def clear_all() -> None:
             for pattern in (self._link.key("pin", "*"), self._link.key("pref", "*")):

@@ -25,6 +25,7 @@ async def round_trips(handle, client: redis.asyncio.Redis, send) -> int:
     await stats.flush()  # nothing gathered before this request is sent during it
     await client.config_resetstat()
     await send()
+    await handle.services.redis.pending.drain()  # the closing script, sent without waiting
     await stats.flush()  # its own batch: one round trip, now or already in the background
     return await server_reads(client) - 1
 
