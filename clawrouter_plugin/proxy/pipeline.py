@@ -128,8 +128,7 @@ class Pipeline:
         if state.hit is not None:
             return self._cache_hit(state.hit, sid, requested, started, api_key)
         try:
-            plan = await self._plan(body, headers, sid, requested, name, key, state, started,
-                                    api_key)
+            plan = await self._plan(body, sid, requested, name, key, state, started, api_key)
         except BaseException:
             state.abandon()
             raise
@@ -156,9 +155,8 @@ class Pipeline:
             state.run(lambda: self._fetch(plan, channel), share)))
         return Reply(headers=plan.headers, decision=plan.decision, channel=channel, task=task)
 
-    async def _plan(self, body: dict, headers: Mapping[str, str], sid: str, requested: str,
-                    name: str, key: str | None, state: "RequestState", started: float,
-                    api_key: "ApiKey | None") -> Plan:
+    async def _plan(self, body: dict, sid: str, requested: str, name: str, key: str | None,
+                    state: "RequestState", started: float, api_key: "ApiKey | None") -> Plan:
         """Route the request (within the session's pin and the exclusions), then fit the
         decision to the wallet and the budgets."""
         services = self.services
