@@ -22,10 +22,8 @@ from .payment.journal import PaymentJournal
 from .payment.wallet import env_wallet
 from .router import Router
 from .state.backends import open_stores
-from .state.dedup import InFlight
 from .state.redis_conn import RedisLink, open_link
-from .state.redis_dedup import SharedInFlight
-from .state.request_reads import SequentialReads
+from .state.request_state import RequestStates
 from .state.spend import Spend
 from .state.stores import CacheStore, ModelExclusions, SessionPins
 from .state.usage_stats import LocalUsageStats, open_usage_stats
@@ -45,7 +43,6 @@ class Services:
     client: X402Client
     balance: BalanceMonitor
     cache: CacheStore
-    inflight: InFlight | SharedInFlight
     sessions: SessionPins
     spend: Spend
     exclusions: ModelExclusions
@@ -54,7 +51,7 @@ class Services:
     images: ImageService
     keys: KeyStore  # API keys of a shared proxy (checked when server.keysRequired)
     stats: LocalUsageStats  # what /stats answers: this process's log, or the team's totals
-    reads: SequentialReads  # the pipeline's reads before routing (picked in state/backends.py)
+    requests: RequestStates  # each request's reads and writes (picked in state/backends.py)
     redis: RedisLink | None = None  # the process's one Redis link (state.backend: redis)
     recorder: Any = None
     pipeline: Any = None
@@ -129,9 +126,9 @@ async def build_services(
     services = Services(
         config=config, catalog=catalog, data_dir=data_dir,
         router=Router(config.routing, catalog, config.output_caps()), wallet=wallet, http=http, client=client,
-        balance=balance, cache=stores.cache, inflight=stores.inflight,
+        balance=balance, cache=stores.cache,
         sessions=stores.sessions, spend=stores.spend, exclusions=stores.exclusions,
-        reads=stores.reads,
+        requests=stores.requests,
         usage=usage,
         journal=journal,
         images=None,  # type: ignore[arg-type]  # set below: it needs the public URL holder

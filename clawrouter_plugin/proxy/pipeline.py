@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
 import orjson
@@ -20,6 +20,7 @@ from ..payment.tab import PaymentTab
 from ..state.cache import CachedResponse
 from ..state.cache_key import cache_bypassed, cache_key
 from ..state.headers import header
+from ..state.request_state import Answered
 from ..state.sessions import session_id
 from .chat_format import assistant_completion, completion_to_chunks
 from .intercept import ChatCommand, find_command
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ..keys.model import ApiKey
     from ..router import RoutingDecision
     from ..services import Services
+    from ..state.request_state import RequestState
 
 log = logging.getLogger("clawrouter.pipeline")
 
@@ -83,8 +85,9 @@ class Plan:
     chain: tuple[str, ...]
     cache_key: str | None
     started: float
-    headers: dict[str, str] = field(default_factory=dict)
-    api_key: "ApiKey | None" = None  # the caller, on a shared proxy with API keys
+    headers: dict[str, str]
+    api_key: "ApiKey | None"  # the caller, on a shared proxy with API keys
+    state: "RequestState"  # its view of the shared state
 
 
 class Pipeline:
@@ -121,39 +124,23 @@ class Pipeline:
         name = services.catalog.resolve(requested)
         key = None if cache_bypassed(body, headers) else cache_key(body)
         pinned = services.catalog.is_profile(name) and services.config.sessions.enabled
-        hit, pin, excluded = await services.reads(key, sid if pinned else None)
-        if hit is not None:
-            return self._cache_hit(hit, sid, requested, started, api_key)
-
-        decision = services.router.route(
-            body, name, excluded=excluded, min_tier=pin.tier if pin else None
-        )
-        decision = self._as_tried(decision, pin.model if pin else None)
-        # the guard checks (and a notice names) the model that will really be tried first
-        decision, notice = await self.spend_guard.check(body, name, decision, sid,
-                                                        self._as_tried, excluded, api_key)
-        chain = decision.chain
-        reply_headers = _decision_headers(decision, sid, notice)
-        if tools_dropped(body, services.catalog.chat[decision.model]):
-            reply_headers["x-clawrouter-tools"] = "dropped"
-        plan = Plan(body, sid, requested, decision, chain, key, started, reply_headers, api_key)
-        _log_decision(decision)
-        if services.on_routed is not None:
-            services.on_routed(decision)
-
-        dedup_key = key or f"nocache:{id(plan)}"
-        # shared across processes (team mode) when it may cost money: a chain of only the
-        # free model is not worth a round trip to Redis
-        free = services.catalog.free_model
-        share = _SharedOutcome(decision) if key is not None and any(
-            model != free for model in chain) else None
+        state = await services.requests.open(key, sid if pinned else None)
+        if state.hit is not None:
+            return self._cache_hit(state.hit, sid, requested, started, api_key)
+        try:
+            plan = await self._plan(body, sid, requested, name, key, state, started, api_key)
+        except BaseException:
+            state.abandon()
+            raise
+        # identical concurrent requests share one answer (and one payment), across the
+        # processes of a team too
+        share = _SharedOutcome(plan.decision) if key is not None else None
         if not stream:
             work = asyncio.current_task()
             assert work is not None
             self._work.add(work)
             try:
-                outcome, shared = await services.inflight.run(
-                    dedup_key, lambda: self._fetch(plan, None), share)
+                outcome, shared = await state.run(lambda: self._fetch(plan, None), share)
             except asyncio.CancelledError:
                 if work not in self._aborted:
                     raise
@@ -165,8 +152,30 @@ class Pipeline:
                          completion=outcome.completion, encoded=outcome.attempt.encoded)
         channel = ChunkChannel()
         task = self._track(asyncio.create_task(
-            services.inflight.run(dedup_key, lambda: self._fetch(plan, channel), share)))
-        return Reply(headers=reply_headers, decision=decision, channel=channel, task=task)
+            state.run(lambda: self._fetch(plan, channel), share)))
+        return Reply(headers=plan.headers, decision=plan.decision, channel=channel, task=task)
+
+    async def _plan(self, body: dict, sid: str, requested: str, name: str, key: str | None,
+                    state: "RequestState", started: float, api_key: "ApiKey | None") -> Plan:
+        """Route the request (within the session's pin and the exclusions), then fit the
+        decision to the wallet and the budgets."""
+        services = self.services
+        pin, excluded = state.pin, state.excluded
+        decision = services.router.route(
+            body, name, excluded=excluded, min_tier=pin.tier if pin else None
+        )
+        decision = self._as_tried(decision, pin.model if pin else None)
+        # the guard checks (and a notice names) the model that will really be tried first
+        decision, notice = await self.spend_guard.check(body, name, decision, sid,
+                                                        self._as_tried, excluded, api_key)
+        reply_headers = _decision_headers(decision, sid, notice)
+        if tools_dropped(body, services.catalog.chat[decision.model]):
+            reply_headers["x-clawrouter-tools"] = "dropped"
+        _log_decision(decision)
+        if services.on_routed is not None:
+            services.on_routed(decision)
+        return Plan(body, sid, requested, decision, decision.chain, key, started, reply_headers,
+                    api_key, state)
 
     def _as_tried(self, decision: "RoutingDecision", pinned: str | None = None
                   ) -> "RoutingDecision":
@@ -224,20 +233,16 @@ class Pipeline:
         """Pin the session's model, cache the answer and record its usage."""
         services = self.services
         decision = plan.decision
-        if decision.tier != "DIRECT" and services.config.sessions.enabled:
-            await services.sessions.answered(plan.session, attempt.model, decision.tier,
-                                             decision.table)
-        if plan.cache_key is not None:
-            await services.cache.put(
-                plan.cache_key,
-                CachedResponse(
-                    status=200,
-                    headers={"x-clawrouter-tier": decision.tier, "x-clawrouter-model": attempt.model},
-                    body=attempt.encoded,
-                    model=attempt.model,
-                    stored_at=time.time(),
-                ),
-            )
+        answered = Answered(plan.session, attempt.model, decision.tier, decision.table) \
+            if decision.tier != "DIRECT" and services.config.sessions.enabled else None
+        cached = CachedResponse(
+            status=200,
+            headers={"x-clawrouter-tier": decision.tier, "x-clawrouter-model": attempt.model},
+            body=attempt.encoded,
+            model=attempt.model,
+            stored_at=time.time(),
+        ) if plan.cache_key is not None else None
+        await plan.state.keep(answered, cached)
         services.recorder.chat(
             session=plan.session,
             requested=plan.requested,

@@ -18,9 +18,10 @@ from .redis_cache import RedisCache
 from .redis_conn import RedisLink
 from .redis_dedup import SharedInFlight
 from .redis_exclusions import RedisExclusions
+from .redis_request_state import RedisRequests
 from .redis_sessions import RedisSessions
 from .redis_spend import RedisSpend
-from .request_reads import ConcurrentReads, SequentialReads
+from .request_state import LocalRequests, RequestStates
 from .sessions import SessionStore
 from .spend import Spend, SpendTracker
 from .stores import CacheStore, ModelExclusions, SessionPins
@@ -34,8 +35,7 @@ class Stores(NamedTuple):
     exclusions: ModelExclusions
     preauth: PreAuthStore | None  # None: pre-authorisation is off (payment.preauth)
     spend: Spend
-    inflight: InFlight | SharedInFlight
-    reads: SequentialReads  # the pipeline's reads before routing (cache, pin, exclusions)
+    requests: RequestStates  # what each request reads and writes (cache, pin, exclusions, dedup)
 
 
 def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
@@ -56,19 +56,19 @@ def open_stores(config: PluginConfig, data_dir: Path, catalog: Catalog,
             cache=cache, sessions=sessions, exclusions=exclusions,
             preauth=PreAuthCache() if preauth else None,
             spend=SpendTracker(config.max_cost_per_run, ttl_seconds=ttl),
-            inflight=InFlight(),
-            reads=SequentialReads(cache, sessions, exclusions),
+            requests=LocalRequests(cache, sessions, exclusions, InFlight()),
         )
-    cache = RedisCache(
+    shared_cache = RedisCache(
         link, max_size=cache_cfg.max_size, default_ttl=cache_cfg.ttl_seconds,
         max_item_size=cache_cfg.max_item_bytes, max_bytes=cache_cfg.max_bytes,
-    ) if cache_cfg.enabled else LocalCache(ResponseCache(enabled=False))
-    sessions = RedisSessions(link, ttl_seconds=ttl)
-    exclusions = RedisExclusions(link, catalog, config.exclude_models)
+    ) if cache_cfg.enabled else None
+    redis_sessions = RedisSessions(link, ttl_seconds=ttl)
+    redis_exclusions = RedisExclusions(link, catalog, config.exclude_models)
     return Stores(
-        cache=cache, sessions=sessions, exclusions=exclusions,
+        cache=shared_cache or LocalCache(ResponseCache(enabled=False)),
+        sessions=redis_sessions, exclusions=redis_exclusions,
         preauth=RedisPreAuth(link) if preauth else None,
         spend=RedisSpend(link, config.max_cost_per_run, ttl_seconds=ttl),
-        inflight=SharedInFlight(link),
-        reads=ConcurrentReads(cache, sessions, exclusions),
+        requests=RedisRequests(link, shared_cache, redis_sessions, redis_exclusions,
+                               SharedInFlight(link)),
     )

@@ -86,6 +86,10 @@ class InFlight:
         if self._entries.get(key) is entry:
             del self._entries[key]
 
+    def busy(self, key: str) -> bool:
+        """Whether a call for ``key`` is being worked on in this process."""
+        return key in self._entries
+
     def in_flight(self) -> int:
         """How many distinct keys are being worked on right now."""
         return len(self._entries)

@@ -20,37 +20,42 @@ import orjson
 from .cache import CachedResponse
 from .redis_conn import RedisLink
 from .redis_guard import RedisGuard
+from .redis_pending import cache_name
 
-_PUT = """
-local index, sizes, total = KEYS[1], KEYS[2], KEYS[3]
-local prefix, member, value = ARGV[1], ARGV[2], ARGV[3]
-local ttl, max_entries, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local function forget(name)
-  local size = tonumber(redis.call('HGET', sizes, name) or '0')
-  redis.call('ZREM', index, name)
-  redis.call('HDEL', sizes, name)
-  redis.call('DECRBY', total, size)
-  redis.call('DEL', prefix .. name)
+# Lua: store ``value`` under ``prefix .. member`` for ``ttl`` ms within the caps; returns how
+# many entries were evicted. Also the cache store of the request state's closing script.
+PUT_FUNCTION = """
+local function cache_put(index, sizes, total, prefix, member, value, ttl, max_entries, max_bytes)
+  ttl, max_entries, max_bytes = tonumber(ttl), tonumber(max_entries), tonumber(max_bytes)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local function forget(name)
+    local size = tonumber(redis.call('HGET', sizes, name) or '0')
+    redis.call('ZREM', index, name)
+    redis.call('HDEL', sizes, name)
+    redis.call('DECRBY', total, size)
+    redis.call('DEL', prefix .. name)
+  end
+  for _, name in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, 64)) do
+    forget(name)
+  end
+  if redis.call('ZSCORE', index, member) then forget(member) end
+  local size = string.len(value)
+  local evicted = 0
+  while redis.call('ZCARD', index) > 0 and (redis.call('ZCARD', index) >= max_entries
+      or tonumber(redis.call('GET', total) or '0') + size > max_bytes) do
+    forget(redis.call('ZRANGE', index, 0, 0)[1])
+    evicted = evicted + 1
+  end
+  redis.call('SET', prefix .. member, value, 'PX', ttl)
+  redis.call('ZADD', index, now + ttl, member)
+  redis.call('HSET', sizes, member, size)
+  redis.call('INCRBY', total, size)
+  return evicted
 end
-for _, name in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, 64)) do
-  forget(name)
-end
-if redis.call('ZSCORE', index, member) then forget(member) end
-local size = string.len(value)
-local evicted = 0
-while redis.call('ZCARD', index) > 0 and (redis.call('ZCARD', index) >= max_entries
-    or tonumber(redis.call('GET', total) or '0') + size > max_bytes) do
-  forget(redis.call('ZRANGE', index, 0, 0)[1])
-  evicted = evicted + 1
-end
-redis.call('SET', prefix .. member, value, 'PX', ttl)
-redis.call('ZADD', index, now + ttl, member)
-redis.call('HSET', sizes, member, size)
-redis.call('INCRBY', total, size)
-return evicted
 """
+
+_PUT = PUT_FUNCTION + "return cache_put(KEYS[1], KEYS[2], KEYS[3], unpack(ARGV))\n"
 
 _CLEAR = """
 local names = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -84,8 +89,14 @@ class RedisCache:
     async def get(self, key: str) -> CachedResponse | None:
         """The stored response for ``key``; a miss when absent, expired, unreadable or when
         Redis cannot be reached."""
+        await self._link.pending.settled(cache_name(key))
         client = self._link.client
-        value = await self._guard.run(lambda: client.get(self._entry_prefix + key), None)
+        return self.looked_up(
+            await self._guard.run(lambda: client.get(self._entry_prefix + key), None))
+
+    def looked_up(self, value: bytes | None) -> CachedResponse | None:
+        """The response a stored ``value`` holds (None: a miss), counted as a hit or a miss
+        (also for lookups made by the request state's opening script)."""
         found = _decode(value) if value is not None else None
         if found is None:
             self._misses += 1
@@ -93,29 +104,52 @@ class RedisCache:
             self._hits += 1
         return found
 
+    @property
+    def meta_keys(self) -> tuple[str, str, str]:
+        """The keys of the entries' index, their sizes and their total size."""
+        return self._meta
+
+    def entry_key(self, key: str) -> str:
+        """The Redis key holding the entry for ``key``."""
+        return self._entry_prefix + key
+
+    def put_args(self, key: str, response: CachedResponse, ttl: float | None = None
+                 ) -> list | None:
+        """The arguments of ``cache_put`` (:data:`PUT_FUNCTION`) after the three meta keys,
+        storing ``response`` under ``key``; None when it is not to be stored (see
+        :meth:`put`)."""
+        ttl = self._default_ttl if ttl is None else ttl
+        if (ttl <= 0 or len(response.body) > self._max_item_size
+                or not 200 <= response.status < 300):
+            return None
+        value = _encode(response)
+        if len(value) > self._max_bytes:
+            return None
+        return [self._entry_prefix, key, value, max(1, int(ttl * 1000)), self._max_size,
+                self._max_bytes]
+
+    def evicted(self, count: int) -> None:
+        """Count entries evicted by a store (made here or by the closing script)."""
+        self._evictions += int(count)
+
     async def put(self, key: str, response: CachedResponse, ttl: float | None = None) -> bool:
         """Store a 2xx response (see :meth:`ResponseCache.put
         <clawrouter_plugin.state.cache.ResponseCache.put>`); entries bigger than
         ``max_item_size`` (or the whole cap) are refused."""
-        ttl = self._default_ttl if ttl is None else ttl
-        if (ttl <= 0 or len(response.body) > self._max_item_size
-                or not 200 <= response.status < 300):
+        args = self.put_args(key, response, ttl)
+        if args is None:
             return False
-        value = _encode(response)
-        if len(value) > self._max_bytes:
-            return False
-        args = [self._entry_prefix, key, value, max(1, int(ttl * 1000)), self._max_size,
-                self._max_bytes]
         evicted = await self._guard.run(lambda: self._put(keys=self._meta, args=args), None)
         if evicted is None:
             return False
-        self._evictions += int(evicted)
+        self.evicted(evicted)
         return True
 
     async def stats(self) -> dict:
         """Like the local cache's, plus ``bytes`` and ``maxBytes``; ``size`` and ``bytes``
         are those of the team's cache (0 while Redis cannot be reached)."""
         index, _, total = self._meta
+        await self._link.pending.drain()
 
         async def read() -> tuple[int, int]:
             async with self._link.client.pipeline(transaction=False) as pipe:
@@ -139,6 +173,7 @@ class RedisCache:
 
     async def clear(self) -> None:
         """Remove every entry of the team's cache and reset this process's counters."""
+        await self._link.pending.drain()
         await self._guard.must(lambda: self._clear(keys=self._meta, args=[self._entry_prefix]))
         self._hits = self._misses = self._evictions = 0
 

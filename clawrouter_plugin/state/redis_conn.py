@@ -16,6 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ..config import StateConfig
+from .redis_pending import PendingWrites
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
 
@@ -42,6 +43,8 @@ class RedisLink:
     healthy: bool = True
     last_error: str | None = None
     changed_at: float = field(default_factory=time.time)
+    # writes sent without waiting (a request's closing script), see redis_pending.py
+    pending: PendingWrites = field(default_factory=PendingWrites, repr=False)
 
     def key(self, *parts: str) -> str:
         """A key in this proxy's namespace, e.g. ``key("pin", sid)`` → ``clawrouter:pin:<sid>``."""
@@ -81,7 +84,8 @@ class RedisLink:
         return status
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Let the writes in flight finish, then close the connection pool."""
+        await self.pending.drain()
         await self.client.aclose()
 
 

@@ -54,9 +54,13 @@ from ..errors import (
 )
 from .dedup import InFlight, Shareable, before_signing
 from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_pending import cache_name
 from .redis_spend import unavailable
 
 T = TypeVar("T")
+Joined = tuple[bytes, bytes]  # what group_join answered: (state, value), see JOIN_FUNCTION
+# a leader's closing script: (lock, paying, done, token, answer)
+Finish = Callable[[str, str, str, str, bytes], Awaitable[None]]
 log = logging.getLogger("clawrouter.dedup")
 
 LOCK_SECONDS = 10.0
@@ -66,25 +70,32 @@ SETTLE_MARGIN_SECONDS = 60  # the paying marker outlives validBefore by this (cl
 POLL_FIRST, POLL_MAX = 0.01, 0.1
 _OK, _ERROR = b"o", b"e"
 
-# KEYS: lock, paying, done, generation. ARGV: random part of a token, lock ms, and for a
-# waiter whose leader vanished that leader's generation (else ''). A leader's token is
-# '<generation>:<random>'; its answer is stored as '<token>\n<answer>'.
-_JOIN = """
-local holder = redis.call('GET', KEYS[1])
-if holder then return {'wait', holder} end
-if ARGV[3] ~= '' then
-  local done = redis.call('GET', KEYS[3])
-  if done and tonumber(string.match(done, '^(%d+):')) > tonumber(ARGV[3]) then
-    return {'done', done}
+# Lua: join the group of ``lock`` (and its paying, done and generation keys); ``random`` is
+# the random part of a token, ``lock_ms`` the lock's life, ``vanished`` the generation of a
+# leader that vanished while this waiter waited for it (else ''). A leader's token is
+# '<generation>:<random>'; its answer is stored as '<token>\n<answer>'. Returns
+# {'lead', token}, {'wait', holder}, {'done', answer} or {'pending', validBefore}. Also the
+# join of the request state's opening script.
+JOIN_FUNCTION = """
+local function group_join(lock, paying, done, generation, random, lock_ms, vanished)
+  local holder = redis.call('GET', lock)
+  if holder then return {'wait', holder} end
+  if vanished ~= '' then
+    local answer = redis.call('GET', done)
+    if answer and tonumber(string.match(answer, '^(%d+):')) > tonumber(vanished) then
+      return {'done', answer}
+    end
   end
+  local marker = redis.call('GET', paying)
+  if marker then return {'pending', marker} end
+  local token = redis.call('INCR', generation) .. ':' .. random
+  redis.call('PEXPIRE', generation, 86400000)
+  redis.call('SET', lock, token, 'PX', lock_ms)
+  return {'lead', token}
 end
-local paying = redis.call('GET', KEYS[2])
-if paying then return {'pending', paying} end
-local token = redis.call('INCR', KEYS[4]) .. ':' .. ARGV[1]
-redis.call('PEXPIRE', KEYS[4], 86400000)
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-return {'lead', token}
 """
+
+_JOIN = JOIN_FUNCTION + "return group_join(KEYS[1], KEYS[2], KEYS[3], KEYS[4], unpack(ARGV))\n"
 
 # KEYS: lock, paying. ARGV: token, validBefore, lock ms, margin s.
 _SIGNING = """
@@ -102,12 +113,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
-# KEYS: lock, paying, done. ARGV: token, answer, result ms.
-_FINISH = """
-redis.call('SET', KEYS[3], ARGV[1] .. '\\n' .. ARGV[2], 'PX', ARGV[3])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
-return 1
+# Lua: the leader holding ``token`` hands its ``answer`` to the group for ``result_ms`` and
+# drops its lock and paying marker. Also the end of the request state's closing script.
+FINISH_FUNCTION = """
+local function group_finish(lock, paying, done, token, answer, result_ms)
+  redis.call('SET', done, token .. '\\n' .. answer, 'PX', result_ms)
+  if redis.call('GET', lock) == token then redis.call('DEL', lock, paying) end
+  return 1
+end
 """
+
+_FINISH = FINISH_FUNCTION + "return group_finish(KEYS[1], KEYS[2], KEYS[3], unpack(ARGV))\n"
 
 # KEYS: lock. ARGV: token. The paying marker stays: a payment signed may still settle.
 _ABANDON = """
@@ -133,41 +149,72 @@ class SharedInFlight:
         self._renew_script = client.register_script(_RENEW)
         self._finish_script = client.register_script(_FINISH)
         self._abandon_script = client.register_script(_ABANDON)
-        self._background: set[asyncio.Task] = set()
 
     async def run(self, key: str, factory: Callable[[], Awaitable[T]],
-                  share: Shareable[T] | None = None) -> tuple[T, bool]:
+                  share: Shareable[T] | None = None, *, joined: Joined | None = None,
+                  finish: Finish | None = None) -> tuple[T, bool]:
         """``(result, shared)``: shared is False for the caller whose ``factory`` ran.
-        Without ``share`` only callers in this process share the work."""
+        Without ``share`` only callers in this process share the work. ``joined`` is what
+        joining the group already answered (the request state's opening script joins in
+        the same round trip as its reads); ``finish`` replaces the leader's closing script
+        (the request state's adds its own writes to it)."""
         if share is None:
             return await self.local.run(key, factory)
+        if joined is not None and joined[0] == b"lead" and self.local.busy(key):
+            # this request holds the team's lock (its opening script took it) and another
+            # request of this process, which opened later, got here first and now waits for
+            # this one's answer: lead without it, which then gets the answer from Redis
+            return await self._group(key, factory, share, joined, finish)
         (result, remote), shared = await self.local.run(
-            key, lambda: self._group(key, factory, share))
+            key, lambda: self._group(key, factory, share, joined, finish))
         return result, shared or remote
+
+    @staticmethod
+    def keys(group: str) -> list[str]:
+        """The lock, paying, done and generation keys of the group ``group``
+        (``link.key("dedup", key)``)."""
+        return [group + ":lock", group + ":paying", group + ":done", group + ":generation"]
+
+    def join_args(self) -> list:
+        """The arguments of ``group_join`` (:data:`JOIN_FUNCTION`) after the four keys, for
+        the first join of a request."""
+        return [secrets.token_hex(12), self.lock_ms, ""]
+
+    def abandon(self, key: str, joined: Joined | None) -> None:
+        """Drop the lock of ``key``'s group if ``joined`` holds it (taken by a request that
+        will not run after all), in the background."""
+        if joined is not None and joined[0] == b"lead":
+            lock = self.keys(self.link.key("dedup", key))[0]
+            self._spawn(self._abandon_script(keys=[lock], args=[joined[1]]), cache_name(key))
 
     def in_flight(self) -> int:
         """How many distinct keys this process is working on or waiting for."""
         return self.local.in_flight()
 
     async def _group(self, key: str, factory: Callable[[], Awaitable[T]],
-                     share: Shareable[T]) -> tuple[T, bool]:
-        group = self.link.key("dedup", key)
-        keys = [group + ":lock", group + ":paying", group + ":done", group + ":generation"]
+                     share: Shareable[T], joined: Joined | None,
+                     finish: Finish | None) -> tuple[T, bool]:
+        keys = self.keys(self.link.key("dedup", key))
         lock, paying, done = keys[:3]
         vanished = ""  # the generation of a leader that vanished while we waited for it
         deadline = time.monotonic() + self.max_wait
         while time.monotonic() < deadline:
-            try:
-                state, value = await self._join(keys=keys, args=[
-                    secrets.token_hex(12), self.lock_ms, vanished])
-            except REDIS_ERRORS as exc:
-                unavailable(self.link, exc)
-                log.info("Redis unusable: identical requests are shared in this process only")
-                return await factory(), False
-            self.link.mark_up()
+            if joined is not None:
+                state, value = joined
+                joined = None
+            else:
+                try:
+                    state, value = await self._join(keys=keys, args=[
+                        secrets.token_hex(12), self.lock_ms, vanished])
+                except REDIS_ERRORS as exc:
+                    unavailable(self.link, exc)
+                    log.info("Redis unusable: identical requests are shared in this process "
+                             "only")
+                    return await factory(), False
+                self.link.mark_up()
             if state == b"lead":
                 return await self._lead(lock, paying, done, value.decode(), factory,
-                                        share), False
+                                        share, finish or self._finish), False
             if state == b"pending":
                 raise IdenticalRequestPending(int(value), time.time(), SETTLE_MARGIN_SECONDS)
             data = value if state == b"done" else await self._wait(lock, done, value, deadline)
@@ -199,7 +246,8 @@ class SharedInFlight:
         raise _too_long(self.max_wait)
 
     async def _lead(self, lock: str, paying: str, done: str, token: str,
-                    factory: Callable[[], Awaitable[T]], share: Shareable[T]) -> T:
+                    factory: Callable[[], Awaitable[T]], share: Shareable[T],
+                    finish: Finish) -> T:
         async def announce(valid_before: int) -> None:
             """The paying marker, before a payment is signed (see the module docstring)."""
             try:
@@ -212,7 +260,7 @@ class SharedInFlight:
                     "this request lost the lead of identical concurrent requests (its lock "
                     "in the shared state expired), so it was not paid; send it again")
 
-        renewal = asyncio.create_task(self._renew(lock, token))
+        renewal = _Renewal(self, lock, token)
         mark = before_signing.set(announce)
         try:
             result = await factory()
@@ -220,22 +268,17 @@ class SharedInFlight:
             self._spawn(self._abandon_script(keys=[lock], args=[token]))
             raise
         except BaseException as exc:
-            await self._finish(lock, paying, done, token, _ERROR + _error_payload(exc))
+            await finish(lock, paying, done, token, _ERROR + _error_payload(exc))
             raise
         finally:
             before_signing.reset(mark)
             renewal.cancel()
-        await self._finish(lock, paying, done, token, _OK + share.encode(result))
+        await finish(lock, paying, done, token, _OK + share.encode(result))
         return result
 
-    async def _renew(self, lock: str, token: str) -> None:
-        """Keep the lock while the leader works (cancelled when it is done)."""
-        while True:
-            await asyncio.sleep(self.lock_ms / 3000)
-            try:
-                await self._renew_script(keys=[lock], args=[token, self.lock_ms])
-            except REDIS_ERRORS as exc:
-                self.link.mark_down(exc)
+    def renew(self, lock: str, token: str) -> None:
+        """Extend the lock ``token`` holds by ``lock_seconds``, in the background."""
+        self._spawn(self._renew_script(keys=[lock], args=[token, self.lock_ms]))
 
     async def _finish(self, lock: str, paying: str, done: str, token: str, answer: bytes) -> None:
         try:
@@ -248,16 +291,36 @@ class SharedInFlight:
             log.warning("could not hand an answer to identical requests in other processes: %s",
                         type(exc).__name__)
 
-    def _spawn(self, work: Awaitable) -> None:
+    def _spawn(self, work: Awaitable, *names: str) -> None:
+        """Send ``work`` without waiting for it; this process's later requests of ``names``
+        (see :mod:`.redis_pending`) wait for it."""
         async def quietly() -> None:
             try:
                 await work
             except REDIS_ERRORS as exc:
                 self.link.mark_down(exc)
 
-        task = asyncio.get_running_loop().create_task(quietly())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.link.pending.start(quietly(), names)
+
+
+class _Renewal:
+    """Keeps a leader's lock alive: renewed every third of its life until cancelled (a
+    timer, not a task: most leaders finish long before the first renewal)."""
+
+    __slots__ = ("_flight", "_lock", "_token", "_period", "_timer")
+
+    def __init__(self, flight: SharedInFlight, lock: str, token: str) -> None:
+        self._flight, self._lock, self._token = flight, lock, token
+        self._period = flight.lock_ms / 3000
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
+
+    def _renew(self) -> None:
+        self._flight.renew(self._lock, self._token)
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
+
+    def cancel(self) -> None:
+        """The leader is done: no more renewals."""
+        self._timer.cancel()
 
 
 def _generation(token: bytes) -> int:

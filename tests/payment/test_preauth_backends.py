@@ -121,3 +121,26 @@ async def test_a_process_reads_its_own_entry_without_a_round_trip(own_redis):
         assert await store.get(("/p", None)) is None
     finally:
         await link.aclose()
+
+
+async def test_a_miss_is_remembered_briefly_without_a_round_trip(own_redis):
+    """A price no process has learnt (a free model never gets a 402) costs one round trip per
+    ``miss_seconds``, not one per request; a price learnt meanwhile by another process is
+    seen once that has passed."""
+    link, other = link_to(own_redis.url), link_to(own_redis.url)
+    try:
+        store, paid = RedisPreAuth(link, miss_seconds=0.5), required()
+        assert await store.get(("/p", "free")) is None
+        await RedisPreAuth(other).put(("/p", "free"), paid, paid.accepts[0])
+        assert await store.get(("/p", "free")) is None  # the remembered miss: not asked
+        await asyncio.sleep(0.6)
+        assert await store.get(("/p", "free")) == (paid, paid.accepts[0])
+        assert await store.get(("/p", "other")) is None
+        own_redis.kill()
+        assert await store.get(("/p", "other")) is None
+        assert link.healthy is True  # no command was sent
+        await store.put(("/p", "other"), paid, paid.accepts[0])  # its own put: seen at once
+        assert await store.get(("/p", "other")) == (paid, paid.accepts[0])
+    finally:
+        await link.aclose()
+        await other.aclose()

@@ -185,9 +185,9 @@ def our_tasks() -> set[asyncio.Task]:
 
 async def all_settled(handle, baseline: set[asyncio.Task]) -> None:
     """Nothing in flight, the dedup table empty and no clawrouter task left over."""
-    await until(lambda: not handle.services.inflight.in_flight()
+    await until(lambda: not handle.services.requests.in_flight()
                 and not (our_tasks() - baseline - {asyncio.current_task()}))
-    assert handle.services.inflight._entries == {} and handle.services.pipeline._work == set()
+    assert handle.services.requests.in_flight() == 0 and handle.services.pipeline._work == set()
 
 
 # --- a client goes away -------------------------------------------------------------------
@@ -290,7 +290,7 @@ async def test_a_leader_leaving_does_not_cost_its_follower_a_second_payment(
     x402_upstream.set_handler(CHAT_PATH, slow_stream(first_delay=0.3))
     baseline = our_tasks()
     leader = await RawClient.post(proxy.base_url, STREAM if leader_streams else PLAIN)
-    await until(lambda: proxy.services.inflight.in_flight() == 1)
+    await until(lambda: proxy.services.requests.in_flight() == 1)
     follower = await RawClient.post(proxy.base_url, STREAM if follower_streams else PLAIN)
     await asyncio.sleep(0.1)
     leader.leave()
@@ -314,7 +314,7 @@ async def test_the_follower_or_everyone_leaving_does_not_disturb_the_leader(
     x402_upstream.set_handler(CHAT_PATH, slow_stream(first_delay=0.3))
     baseline = our_tasks()
     leader = await RawClient.post(proxy.base_url, STREAM)
-    await until(lambda: proxy.services.inflight.in_flight() == 1)
+    await until(lambda: proxy.services.requests.in_flight() == 1)
     follower = await RawClient.post(proxy.base_url, PLAIN)
     await asyncio.sleep(0.1)
     follower.leave()
@@ -421,7 +421,7 @@ async def test_a_request_arriving_during_shutdown_gets_a_clear_error(
         async with session.get(proxy.base_url + "/health") as resp:  # a kept-alive connection
             assert resp.status == 200
         busy = await RawClient.post(proxy.base_url, PLAIN)
-        await until(lambda: proxy.services.inflight.in_flight() == 1)
+        await until(lambda: proxy.services.requests.in_flight() == 1)
         closing = asyncio.create_task(proxy.close())
         await asyncio.sleep(0.2)
         body = {"model": "auto", "messages": [{"role": "user", "content": "too late"}]}

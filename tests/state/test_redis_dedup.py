@@ -256,3 +256,23 @@ async def test_a_leader_process_killed_with_sigkill(processes, redis_url, signed
     else:
         assert calls == 1
         assert sorted(results) == [("fresh", False), ("fresh", True), ("fresh", True)]
+
+
+async def test_a_leader_working_longer_than_its_lock_keeps_it(processes):
+    """The lock lives 0.3 s and is renewed every 0.1 s while the leader works for 1 s: the
+    waiter in the other process never takes over, and shares the one answer."""
+    leader_flight, other = processes(2, lock_seconds=0.3)
+    calls = 0
+
+    async def factory():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(1.0)
+        return "slow"
+
+    leader = asyncio.create_task(leader_flight.run("k", factory, Json()))
+    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(other.run("k", factory, Json()))
+    results = await asyncio.wait_for(asyncio.gather(leader, waiter), 10)
+    assert calls == 1
+    assert results == [("slow", False), ("slow", True)]

@@ -1,0 +1,59 @@
+"""Writes to Redis that a process sends without waiting for them (the closing script of a
+request, see :mod:`.redis_request_state`), and the rule that keeps them safe: a later
+command of this process about the same session or cache key waits until they are done.
+
+So within a process every request, ``/model`` change or pin lookup sees what an earlier
+answer wrote, exactly as if the write had been awaited; the answer itself just does not wait
+for Redis. Closing the link waits for whatever is still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+
+class PendingWrites:
+    """Background writes by the names (``"s:<sid>"``, ``"c:<cache key>"``) they touch."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def start(self, write: Awaitable[None], names: tuple[str, ...]) -> None:
+        """Run ``write`` in the background; later :meth:`settled` calls for ``names`` wait
+        for it. The caller handles its errors (``write`` should not raise)."""
+        task = asyncio.ensure_future(write)
+        self._tasks.add(task)
+        for name in names:
+            self._by_name[name] = task
+        task.add_done_callback(lambda done: self._forget(done, names))
+
+    def _forget(self, task: asyncio.Task, names: tuple[str, ...]) -> None:
+        self._tasks.discard(task)
+        for name in names:
+            if self._by_name.get(name) is task:
+                del self._by_name[name]
+
+    async def settled(self, *names: str) -> None:
+        """Wait until the background writes touching any of ``names`` are done."""
+        if not self._by_name:
+            return
+        tasks = {task for name in names if (task := self._by_name.get(name)) is not None}
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def drain(self) -> None:
+        """Wait until every background write is done."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+
+def session_name(sid: str) -> str:
+    """The name of writes to session ``sid``'s pin."""
+    return "s:" + sid
+
+
+def cache_name(key: str) -> str:
+    """The name of writes to the cache entry and dedup group of ``key``."""
+    return "c:" + key
