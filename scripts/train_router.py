@@ -157,13 +157,14 @@ def fit(params: Params, train_rows: list[dict], val_rows: list[dict], c_grid: tu
     return best
 
 
-def agentic_head(best: dict, train_rows: list[dict], val_rows: list[dict]) -> tuple[float, float]:
+def agentic_head(best: dict, train_rows: list[dict], val_rows: list[dict],
+                 c_grid: tuple[float, ...]) -> tuple[float, float]:
     """C and threshold of the binary LR for the agentic flag, chosen on validation (the best
     of min(precision, recall): the targets ask for both)."""
     y_train = np.array([r["agentic"] for r in train_rows] * 2, dtype=int)
     y_val = np.array([r["agentic"] for r in val_rows] * 2, dtype=int)
     chosen = None
-    for c in C_GRID:
+    for c in c_grid:
         model = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
         model.fit(best["x_train"], y_train)
         scores = model.predict_proba(best["x_val"])[:, 1]
@@ -245,13 +246,16 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--search", action="store_true", help="also search featurisation settings")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--c-grid", type=lambda text: tuple(float(c) for c in text.split(",")),
+                        default=C_GRID, help="regularisation values to try, e.g. 8,16 "
+                        "(each is a fit of several minutes on a large corpus)")
     args = parser.parse_args()
     rows = load_corpus(CORPUS)
     train_rows, val_rows = in_split(rows, "train"), in_split(rows, "validation")
     print(f"train {len(train_rows)} rows, validation {len(val_rows)} rows (each also wrapped)")
     params = search(train_rows, val_rows) if args.search else DEFAULT_PARAMS
     print(f"featurisation: {params}")
-    best = fit(params, train_rows, val_rows, C_GRID)
+    best = fit(params, train_rows, val_rows, args.c_grid)
     model = best["model"]
     print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}")
     val_logits = model.decision_function(best["x_val"])
@@ -261,7 +265,7 @@ def main() -> int:
     table, ece = reliability(probabilities(val_logits, temperature), best["y_val"])
     print(f"\nafter temperature scaling, T={temperature} (ECE {ece:.3f}):\n{table}\n")
     penalties(probabilities(val_logits, temperature), best["y_val"])
-    head_c, threshold = agentic_head(best, train_rows, val_rows)
+    head_c, threshold = agentic_head(best, train_rows, val_rows, args.c_grid)
     model, head, buckets = refit(params, train_rows + val_rows, best["c"], head_c)
     coef = model.coef_ - model.coef_.mean(axis=0)  # softmax is shift-invariant per feature
     bias = model.intercept_ - model.intercept_.mean()
