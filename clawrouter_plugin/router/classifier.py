@@ -29,7 +29,7 @@ import math
 from array import array
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from . import ngrams
 from .decision import Policy
@@ -37,6 +37,9 @@ from .features import RequestView, text_tokens
 from .scorer import Scorer
 from .settings import KEYWORD_DIMS, TIERS
 from .shape import Shape, shape
+
+if TYPE_CHECKING:  # mypyc compiles i64 to a C int64_t; plain Python never evaluates it
+    from mypy_extensions import i64
 
 MODEL_FILE = "data/router_model.json"
 MODEL_FORMAT = 1
@@ -380,13 +383,14 @@ class Classifier:
 
     def _chars(self, ask: str) -> tuple[float, float, float, float, float]:
         """The summed weights of the ask's character n-grams (not yet times their value)."""
-        sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-        if ask:
-            p = self.model.params
-            keys: list[int] = []
-            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
-            _key_sums(keys, self.model, sums)
-        return sums[0], sums[1], sums[2], sums[3], sums[4]
+        if not ask:
+            return 0.0, 0.0, 0.0, 0.0, 0.0
+        m = self.model
+        s = _char_sums(m.table, ask, m.params.char_low, m.params.char_high)
+        zero, scales = _ZERO * s[5], m.scales
+        return (float(s[0] - zero) * scales[0], float(s[1] - zero) * scales[1],
+                float(s[2] - zero) * scales[2], float(s[3] - zero) * scales[3],
+                float(s[4] - zero) * scales[4])
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
@@ -506,6 +510,40 @@ def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
     sums[2] += (s2 - zero) * scales[2]
     sums[3] += (s3 - zero) * scales[3]
     sums[4] += (s4 - zero) * scales[4]
+
+
+def _char_sums(t: bytes, text: str, low: i64, high: i64) -> list[i64]:
+    """The stored integers of ``text``'s character n-gram buckets, summed per column, and the
+    number of n-grams: what :func:`_key_sums` makes of :func:`ngrams.add_chars`'s buckets,
+    hashed and summed in one pass (no list of buckets; native integers when compiled)."""
+    codes, width = ngrams.code_points(text)
+    size: i64 = len(codes) // width
+    s0: i64 = 0
+    s1: i64 = 0
+    s2: i64 = 0
+    s3: i64 = 0
+    s4: i64 = 0
+    count: i64 = 0
+    start: i64 = 0
+    while start + low <= size:
+        stop = start + high
+        if stop > size:
+            stop = size
+        h: i64 = ASK_CHAR
+        index = start
+        while index < stop:
+            h = ((h ^ ngrams.code_at(codes, width, index)) * ngrams.FNV_PRIME) & 0xFFFFFFFF
+            index += 1
+            if index - start >= low:
+                at = ROW * (h & ngrams.MASK)
+                s0 += t[at] | (t[at + 1] << 8)
+                s1 += t[at + 2] | (t[at + 3] << 8)
+                s2 += t[at + 4] | (t[at + 5] << 8)
+                s3 += t[at + 6] | (t[at + 7] << 8)
+                s4 += t[at + 8] | (t[at + 9] << 8)
+                count += 1
+        start += 1
+    return [s0, s1, s2, s3, s4, count]
 
 
 def word_labels(ask: str, keys: list[int], wanted: set[int]) -> dict[int, str]:

@@ -15,7 +15,10 @@ work for Chinese, Japanese and Korean, which do not separate words.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # mypyc compiles i64 to a C int64_t; plain Python never evaluates it
+    from mypy_extensions import i64
 
 # Final: mypyc inlines these constants in the hashing loops
 BUCKET_BITS: Final = 20
@@ -68,18 +71,41 @@ def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) ->
         previous = h
 
 
+def code_points(text: str) -> tuple[bytes, int]:
+    """`` text `` (a space added at each end) as bytes holding its code points, and how many
+    bytes each takes: 1 for ASCII text, else 4 (UTF-32, little-endian; lone surrogates kept).
+    Indexing bytes is cheap where iterating a str is not (one object per character)."""
+    padded = " " + text + " "
+    if padded.isascii():
+        return padded.encode("ascii"), 1
+    return padded.encode("utf-32-le", "surrogatepass"), 4
+
+
+def code_at(codes: bytes, width: i64, index: i64) -> i64:
+    """The code point at ``index`` of :func:`code_points`'s bytes."""
+    if width == 1:
+        return codes[index]
+    at = 4 * index
+    return codes[at] | (codes[at + 1] << 8) | (codes[at + 2] << 16) | (codes[at + 3] << 24)
+
+
 def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:
     """Append the buckets of the character n-grams (``low`` to ``high`` characters) of
-    `` text `` to ``out``, one per occurrence."""
-    codes = [32] + [ord(ch) for ch in text] + [32]
-    size = len(codes)
-    prime, mask = FNV_PRIME, MASK
-    for start in range(size - low + 1):
-        h = char_seed
-        stop = start + high
+    `` text `` to ``out``, one per occurrence: for each start, the n-grams by length."""
+    codes, width = code_points(text)
+    size: i64 = len(codes) // width
+    shortest: i64 = low
+    longest: i64 = high
+    start: i64 = 0
+    while start + shortest <= size:
+        stop = start + longest
         if stop > size:
             stop = size
-        for index in range(start, stop):
-            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
-            if index - start + 1 >= low:
-                out.append(h & mask)
+        h: i64 = char_seed
+        index = start
+        while index < stop:
+            h = ((h ^ code_at(codes, width, index)) * FNV_PRIME) & 0xFFFFFFFF
+            index += 1
+            if index - start >= shortest:
+                out.append(h & MASK)
+        start += 1
