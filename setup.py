@@ -22,6 +22,7 @@ COMPILED = [
     "clawrouter_plugin/router/scorer.py",
     "clawrouter_plugin/router/shape.py",
     "clawrouter_plugin/router/tables.py",
+    "clawrouter_plugin/router/weights.py",
 ]
 
 

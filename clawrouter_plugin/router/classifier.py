@@ -3,7 +3,7 @@
 A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
 from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
 for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
-numpy: one read of a dense weight table per feature.
+numpy: the weights are packed to stay in a CPU cache (weights.py).
 
 Features (see docs/routing.md, "The learned classifier"):
 
@@ -29,7 +29,7 @@ import math
 from array import array
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from . import ngrams
 from .decision import Policy
@@ -37,13 +37,10 @@ from .features import RequestView, text_tokens
 from .scorer import Scorer
 from .settings import KEYWORD_DIMS, TIERS
 from .shape import Shape, shape
-
-if TYPE_CHECKING:  # mypyc compiles i64 to a C int64_t; plain Python never evaluates it
-    from mypy_extensions import i64
+from .weights import COLUMNS, ROW, ZERO, char_sums, key_sums, little, pack_index, row_at, stored
 
 MODEL_FILE = "data/router_model.json"
 MODEL_FORMAT = 1
-COLUMNS = len(TIERS) + 1  # one weight per tier, then the agentic head's
 MATERIAL_CHARS = 1500  # pasted material: words of its first characters only
 CONTEXT_CHARS = 1500  # system prompt and each earlier turn: words of their first characters
 TOP_CONTRIBUTIONS = 8
@@ -122,7 +119,8 @@ class Features(NamedTuple):
     history: Bag
     material: Bag
     dense: list[tuple[int, float]]  # (index into DENSE_NAMES, value)
-    ask: str  # the normalised ask (for labelling n-grams in explanations)
+    ask: str  # the normalised ask
+    tokens: list[str]  # its words (for labelling n-grams in explanations)
 
 
 class Classification(NamedTuple):
@@ -230,7 +228,7 @@ class Featurizer:
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
         for dim, value in in_context.items():
             dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
-        return Features(words, char_bag, system, history, material, dense, ask)
+        return Features(words, char_bag, system, history, material, dense, ask, tokens)
 
     def flat(self, view: RequestView) -> dict[int, float]:
         """Every feature of one request in one sparse vector (bucket → value), for training."""
@@ -270,26 +268,18 @@ class Model(NamedTuple):
 
     params: Params
     buckets: list[int]  # the buckets that have weights, ascending
-    # table[ROW * bucket + 2 * column : +2]: the bucket's quantised weight for ``column`` as
-    # a little-endian 16-bit number offset by 32768 (unused buckets: 32768, weight 0). One
-    # bytes object indexed by bucket: a lookup is one memory read, and mypyc reads its items
-    # as native integers (summed as integers, scaled once at the end)
-    table: bytes
+    lookup: bytes  # where each bucket's row is (weights.py)
+    rows: bytes  # the quantised weights of ``buckets``, ROW bytes each (weights.py)
     scales: tuple[float, float, float, float, float]  # weight = (stored - 32768) * scale
     bias: tuple[float, float, float, float, float]
     temperature: float  # tier logits are divided by this (calibration)
     agentic_threshold: float
 
 
-ROW: Final = 2 * COLUMNS  # bytes per bucket in Model.table
-_ZERO: Final = 32768  # the stored value of weight 0
-
-
 def bucket_weights(model: Model, key: int) -> list[float]:
     """The COLUMNS weights of bucket ``key`` (zeros for a bucket without weights)."""
-    t, at = model.table, ROW * key
-    return [(t[at + 2 * c] + 256 * t[at + 2 * c + 1] - _ZERO) * model.scales[c]
-            for c in range(COLUMNS)]
+    at = row_at(model.lookup, key)
+    return [float(stored(model.rows, at, c) - ZERO) * model.scales[c] for c in range(COLUMNS)]
 
 
 def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
@@ -310,18 +300,11 @@ def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
         "params": params._asdict(), "dense": list(DENSE_NAMES),
         "temperature": round(temperature, 6), "agentic_threshold": round(agentic_threshold, 6),
         "bias": [round(b, 6) for b in bias], "scales": [repr(s) for s in scales],
-        "buckets": base64.b64encode(_little(ids)).decode("ascii"),
-        "weights": base64.b64encode(_little(quantised)).decode("ascii"),
+        "buckets": base64.b64encode(little(ids)).decode("ascii"),
+        "weights": base64.b64encode(little(quantised)).decode("ascii"),
         "meta": meta,
     }
     return json.dumps(document, indent=1, sort_keys=True) + "\n"
-
-
-def _little(values: array) -> bytes:
-    if array("H", [1]).tobytes()[0] != 1:  # big-endian machine: store little-endian anyway
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
 
 
 def decode_model(text: str) -> Model:
@@ -340,21 +323,17 @@ def decode_model(text: str) -> Model:
         quantised.byteswap()
     if len(quantised) != len(ids) * COLUMNS:
         raise ValueError("router model file: weights do not match the buckets")
+    buckets = ids.tolist()
+    if any(a >= b for a, b in zip(buckets, buckets[1:])) or (buckets and (
+            buckets[-1] >= ngrams.BUCKETS)):
+        raise ValueError("router model file: buckets not ascending or out of range")
+    rows = bytearray(little(quantised))
+    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by ZERO
     s = [float(x) for x in doc["scales"]]
     b = [float(x) for x in doc["bias"]]
-    return Model(Params(**doc["params"]), ids.tolist(), _table(ids.tolist(), quantised),
+    return Model(Params(**doc["params"]), buckets, pack_index(buckets), bytes(rows),
                  (s[0], s[1], s[2], s[3], s[4]), (b[0], b[1], b[2], b[3], b[4]),
                  float(doc["temperature"]), float(doc["agentic_threshold"]))
-
-
-def _table(buckets: list[int], quantised: array) -> bytes:
-    """The dense weight table of :class:`Model` from the file's int16 rows."""
-    rows = bytearray(_little(quantised))
-    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by 32768
-    table = bytearray(b"\x00\x80" * (ngrams.BUCKETS * COLUMNS))
-    for row, key in enumerate(buckets):
-        table[ROW * key:ROW * key + ROW] = rows[ROW * row:ROW * row + ROW]
-    return bytes(table)
 
 
 _SIGN_FLIP = bytes(b ^ 0x80 for b in range(256))
@@ -375,6 +354,11 @@ class Classifier:
         self.featurizer = Featurizer(self.model.params, keywords)
         # an agent's tool loop routes the same ask again on every call
         self._char_scores = lru_cache(maxsize=CONTEXT_CACHE)(self._chars)
+        # the structural features' weights (few, used on every request), looked up once
+        self._dense_stored = [[stored(self.model.rows, row_at(self.model.lookup, key), c) - ZERO
+                               for c in range(COLUMNS)] for key in DENSE_BUCKETS]
+        self._dense = [(w[0], w[1], w[2], w[3], w[4])
+                       for w in (bucket_weights(self.model, key) for key in DENSE_BUCKETS)]
 
     def clear_cache(self) -> None:
         """Forget cached context and ask features (benchmarks, tests)."""
@@ -385,12 +369,15 @@ class Classifier:
         """The summed weights of the ask's character n-grams (not yet times their value)."""
         if not ask:
             return 0.0, 0.0, 0.0, 0.0, 0.0
-        m = self.model
-        s = _char_sums(m.table, ask, m.params.char_low, m.params.char_high)
-        zero, scales = _ZERO * s[5], m.scales
-        return (float(s[0] - zero) * scales[0], float(s[1] - zero) * scales[1],
-                float(s[2] - zero) * scales[2], float(s[3] - zero) * scales[3],
-                float(s[4] - zero) * scales[4])
+        m, p = self.model, self.model.params
+        return self._scaled(char_sums(m.lookup, m.rows, ask, p.char_low, p.char_high, ASK_CHAR))
+
+    def _scaled(self, sums: list[int]) -> tuple[float, float, float, float, float]:
+        """Weight sums per column from :func:`weights.key_sums`'s integers."""
+        scales, zero = self.model.scales, ZERO * sums[5]
+        return (float(sums[0] - zero) * scales[0], float(sums[1] - zero) * scales[1],
+                float(sums[2] - zero) * scales[2], float(sums[3] - zero) * scales[3],
+                float(sums[4] - zero) * scales[4])
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
@@ -401,23 +388,24 @@ class Classifier:
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
         pasted material)."""
         m = self.model
-        out = list(m.bias)
+        z0, z1, z2, z3, z4 = m.bias
+        added: list[float] = []
         for group, bag in enumerate((f.words, EMPTY, f.system, f.history, f.material)):
             if group == 1:  # the ask's characters: scored once per distinct ask
-                sums = list(self._char_scores(f.ask))
+                a0, a1, a2, a3, a4 = self._char_scores(f.ask)
                 value = char_value(f.ask, m.params)
             else:
-                sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-                _key_sums(bag.keys, m, sums)
+                a0, a1, a2, a3, a4 = self._scaled(key_sums(m.lookup, m.rows, bag.keys))
                 value = bag.value
-            for c in range(COLUMNS):
-                out[c] += value * sums[c]
-                out.append(value * sums[c])
+            a0, a1, a2, a3, a4 = value * a0, value * a1, value * a2, value * a3, value * a4
+            z0, z1, z2, z3, z4 = z0 + a0, z1 + a1, z2 + a2, z3 + a3, z4 + a4
+            added += (a0, a1, a2, a3, a4)
+        dense = self._dense
         for index, weight in f.dense:
-            row = bucket_weights(m, DENSE_BUCKETS[index])
-            for c in range(COLUMNS):
-                out[c] += weight * row[c]
-        return out
+            w0, w1, w2, w3, w4 = dense[index]
+            z0, z1, z2, z3 = z0 + weight * w0, z1 + weight * w1, z2 + weight * w2, z3 + weight * w3
+            z4 += weight * w4
+        return [z0, z1, z2, z3, z4] + added
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
         """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
@@ -451,120 +439,51 @@ class Classifier:
         character n-grams, the system prompt, earlier turns and pasted material each as one
         total. ``scored`` is :meth:`score`'s result for ``f``."""
         m = self.model
-        t, scale, row, zero = m.table, m.scales[column], ROW, _ZERO
+        lookup, rows, scale = m.lookup, m.rows, m.scales[column]
         bag = f.words
         words: dict[int, float] = {}  # an n-gram seen n times counts n times
-        for key in bag.keys:
-            at = row * key + 2 * column
-            stored = t[at] + 256 * t[at + 1] - zero
-            if stored != 0:
-                words[key] = words.get(key, 0.0) + bag.value * stored * scale
+        first: dict[int, int] = {}  # where in bag.keys each n-gram first occurs
+        for position, key in enumerate(bag.keys):
+            weight = stored(rows, row_at(lookup, key), column) - ZERO
+            if weight != 0:
+                total = words.get(key)
+                if total is None:
+                    first[key] = position
+                    total = 0.0
+                words[key] = total + bag.value * float(weight) * scale
         offered = [(value, 0, key) for key, value in words.items()]
-        for index, weight in f.dense:
-            at = row * DENSE_BUCKETS[index] + 2 * column
-            stored = t[at] + 256 * t[at + 1] - zero
-            if stored != 0:
-                offered.append((weight * stored * scale, 2, index))
+        dense = self._dense_stored
+        for at, value in f.dense:
+            weight = dense[at][column]
+            if weight != 0:
+                offered.append((value * float(weight) * scale, 2, at))
         for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
             total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
                 offered.append((total, group, 0))
         offered.sort(reverse=True)
-        best = offered[:TOP_CONTRIBUTIONS]
-        labels = self._labels(f, best)
-        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
-
-    def _labels(self, f: Features, top: list[tuple[float, int, int]]) -> dict[tuple[int, int],
-                                                                             str]:
-        wanted_words = {key for _, group_id, key in top if group_id == 0}
-        labels: dict[tuple[int, int], str] = {}
-        if wanted_words:
-            for key, text in word_labels(f.ask, f.words.keys, wanted_words).items():
-                labels[(0, key)] = f"ngram '{text}'"
-        names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
-        for _, group_id, key in top:
-            if group_id == 2:
-                labels[(2, key)] = DENSE_NAMES[key]
-            elif group_id != 0:
-                labels[(group_id, key)] = names[group_id]
-            elif (group_id, key) not in labels:
-                labels[(group_id, key)] = "ngram (hash collision)"
-        return labels
+        out = []
+        for value, group, key in offered[:TOP_CONTRIBUTIONS]:
+            if group == 0:
+                label = f"ngram '{word_label(f.tokens, first[key])}'"
+            elif group == 2:
+                label = DENSE_NAMES[key]
+            else:
+                label = _GROUP_NAMES[group]
+            out.append((label, round(value, 2)))
+        return tuple(out)
 
 
-def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
-    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``: the stored
-    integers are summed, then offset and scaled once."""
-    t, row = m.table, ROW  # native in mypyc
-    s0 = s1 = s2 = s3 = s4 = 0
-    for key in keys:
-        at = row * key
-        s0 += t[at] + 256 * t[at + 1]
-        s1 += t[at + 2] + 256 * t[at + 3]
-        s2 += t[at + 4] + 256 * t[at + 5]
-        s3 += t[at + 6] + 256 * t[at + 7]
-        s4 += t[at + 8] + 256 * t[at + 9]
-    zero, scales = _ZERO * len(keys), m.scales
-    sums[0] += (s0 - zero) * scales[0]
-    sums[1] += (s1 - zero) * scales[1]
-    sums[2] += (s2 - zero) * scales[2]
-    sums[3] += (s3 - zero) * scales[3]
-    sums[4] += (s4 - zero) * scales[4]
+_GROUP_NAMES = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
 
 
-def _char_sums(t: bytes, text: str, low: i64, high: i64) -> list[i64]:
-    """The stored integers of ``text``'s character n-gram buckets, summed per column, and the
-    number of n-grams: what :func:`_key_sums` makes of :func:`ngrams.add_chars`'s buckets,
-    hashed and summed in one pass (no list of buckets; native integers when compiled)."""
-    codes, width = ngrams.code_points(text)
-    size: i64 = len(codes) // width
-    s0: i64 = 0
-    s1: i64 = 0
-    s2: i64 = 0
-    s3: i64 = 0
-    s4: i64 = 0
-    count: i64 = 0
-    start: i64 = 0
-    while start + low <= size:
-        stop = start + high
-        if stop > size:
-            stop = size
-        h: i64 = ASK_CHAR
-        index = start
-        while index < stop:
-            h = ((h ^ ngrams.code_at(codes, width, index)) * ngrams.FNV_PRIME) & 0xFFFFFFFF
-            index += 1
-            if index - start >= low:
-                at = ROW * (h & ngrams.MASK)
-                s0 += t[at] | (t[at + 1] << 8)
-                s1 += t[at + 2] | (t[at + 3] << 8)
-                s2 += t[at + 4] | (t[at + 5] << 8)
-                s3 += t[at + 6] | (t[at + 7] << 8)
-                s4 += t[at + 8] | (t[at + 9] << 8)
-                count += 1
-        start += 1
-    return [s0, s1, s2, s3, s4, count]
-
-
-def word_labels(ask: str, keys: list[int], wanted: set[int]) -> dict[int, str]:
-    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket;
-    ``keys`` are the ask's word buckets as :func:`ngrams.add_words` lists them (each word's
-    unigram, then its bigram with the word before), so nothing is hashed again."""
-    found: dict[int, str] = {}
-    at = 0
-    previous = ""
-    for token in ngrams.words(ask):
-        key = keys[at]
-        at += 1
-        if key in wanted and key not in found:
-            found[key] = token
-        if previous:
-            key = keys[at]
-            at += 1
-            if key in wanted and key not in found:
-                found[key] = previous + " " + token
-        previous = token
-    return found
+def word_label(tokens: list[str], position: int) -> str:
+    """The word or word pair behind ``position`` in the bucket list :func:`ngrams.add_words`
+    makes of ``tokens`` with bigrams: the first word's unigram, then for each further word
+    its unigram and its bigram with the word before."""
+    if position % 2 == 1 or position == 0:
+        return tokens[(position + 1) // 2]
+    return tokens[position // 2 - 1] + " " + tokens[position // 2]
 
 
 def softmax(z: list[float]) -> list[float]:

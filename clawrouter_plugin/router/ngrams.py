@@ -86,7 +86,11 @@ def code_at(codes: bytes, width: i64, index: i64) -> i64:
     if width == 1:
         return codes[index]
     at = 4 * index
-    return codes[at] | (codes[at + 1] << 8) | (codes[at + 2] << 16) | (codes[at + 3] << 24)
+    b0: i64 = codes[at]  # typed one by one: shifts of native integers, not of int objects
+    b1: i64 = codes[at + 1]
+    b2: i64 = codes[at + 2]
+    b3: i64 = codes[at + 3]
+    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
 
 
 def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from clawrouter_plugin.router import TIERS, Router, RoutingConfig, ngrams
 from clawrouter_plugin.router.classifier import (
+    ASK_CHAR,
     ASK_WORD,
     COLUMNS,
     DENSE_NAMES,
@@ -25,6 +26,7 @@ from clawrouter_plugin.router.classifier import (
 from clawrouter_plugin.router.decision import Policy
 from clawrouter_plugin.router.features import read_request
 from clawrouter_plugin.router.keywords import KeywordMatcher, normalize
+from clawrouter_plugin.router.weights import ROW, char_sums, key_sums, row_at, stored
 
 from .conftest import chat
 
@@ -63,7 +65,8 @@ def test_the_shipped_model_fits_the_code_and_the_size_limit():
     assert document["dense"] == list(DENSE_NAMES) and document["tiers"] == list(TIERS)
     model = packaged_model()
     assert len(model.buckets) > 10_000 and model.buckets == sorted(set(model.buckets))
-    assert len(model.table) == ngrams.BUCKETS * COLUMNS * 2
+    assert len(model.rows) == len(model.buckets) * COLUMNS * 2
+    assert len(model.lookup) == ngrams.BUCKETS // 4  # 8 bytes per 32 buckets
     assert any(bucket_weights(model, model.buckets[0]))
     used = set(model.buckets)
     unused = next(b for b in range(ngrams.BUCKETS) if b not in used)
@@ -84,6 +87,37 @@ def test_model_file_round_trip_is_deterministic():
     for b in buckets:
         for expected, got in zip(bucket_weights(model, b), bucket_weights(again, b), strict=True):
             assert got == pytest.approx(expected, abs=2e-4 * max(1.0, abs(expected)))
+
+
+def test_packed_weights_find_every_bucket_and_only_those():
+    model = packaged_model()
+    used = set(model.buckets)
+    for n, key in enumerate(model.buckets):
+        assert row_at(model.lookup, key) == ROW * n
+    # every bucket of a few whole blocks, and the last one, with and without weights
+    for key in [*range(0, 4096), *range(ngrams.BUCKETS - 64, ngrams.BUCKETS)]:
+        assert (row_at(model.lookup, key) >= 0) == (key in used)
+
+
+@pytest.mark.parametrize("text", [
+    "design a url shortener for 0b urls", "a", "", "请证明根号二是无理数", "ünïcödé straße",
+    "emoji 🙂 outside the bmp 𝔸", "lone \ud800 surrogate", "مرحبا كيف حالك", "x" * 3000])
+def test_fused_scans_sum_the_buckets_the_training_features_list(text):
+    """char_sums hashes and sums in one pass what add_chars lists bucket by bucket."""
+    model = packaged_model()
+    keys: list[int] = []
+    ngrams.add_chars(keys, text, 2, 4, ASK_CHAR)
+    assert len(keys) == sum(max(0, len(text) + 2 - n + 1) for n in (2, 3, 4))  # " text "
+    expected = [0] * (COLUMNS + 1)
+    for key in keys:
+        at = row_at(model.lookup, key)
+        if at >= 0:
+            for column in range(COLUMNS):
+                expected[column] += stored(model.rows, at, column)
+            expected[COLUMNS] += 1
+    assert char_sums(model.lookup, model.rows, text, 2, 4, ASK_CHAR) == expected
+    assert key_sums(model.lookup, model.rows, keys) == expected
+    assert expected[COLUMNS] > 0 or not text.strip()
 
 
 def test_a_model_for_other_features_is_refused():
