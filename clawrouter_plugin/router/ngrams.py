@@ -27,7 +27,14 @@ MASK: Final = BUCKETS - 1
 _FNV_OFFSET: Final = 2166136261
 FNV_PRIME: Final = 16777619
 _WORD = re.compile(r"\w+")
-_DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT = re.compile(r"[1-9]")
+# ASCII text (the common case) is normalised and split with C-speed table look-ups; every
+# table gives what the general (any script) path gives for ASCII. normalize: lower case,
+# digits 1-9 as 0, and the control characters str.split() takes for spaces (0x1c-0x1f) as
+# spaces, since bytes.split() does not; words: every character \w does not match as a space
+_ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 else c
+                      for c in b"".join(bytes([c]) for c in range(256)).lower())
+_ASCII_WORDS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
 
 
 def seed(namespace: str) -> int:
@@ -35,11 +42,16 @@ def seed(namespace: str) -> int:
     return fold(_FNV_OFFSET, namespace)
 
 
-def fold(h: int, text: str) -> int:
-    """FNV-1a of ``text``'s code points, starting from ``h`` (32 bits)."""
-    prime = FNV_PRIME
-    for ch in text:
-        h = ((h ^ ord(ch)) * prime) & 0xFFFFFFFF
+def fold(start: int, text: str) -> int:
+    """FNV-1a of ``text``'s code points, starting from ``start`` (32 bits)."""
+    h: i64 = start
+    if text.isascii():
+        data = text.encode("ascii")  # a byte per character: no str object per character
+        for index in range(len(data)):
+            h = ((h ^ data[index]) * FNV_PRIME) & 0xFFFFFFFF
+    else:
+        for ch in text:
+            h = ((h ^ ord(ch)) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 
@@ -50,24 +62,31 @@ def bucket(namespace_seed: int, text: str) -> int:
 
 def normalize(text: str) -> str:
     """Lower case, digits as 0, whitespace runs as one space, no leading/trailing space."""
-    return " ".join(text.lower().translate(_DIGITS).split())
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_NORMAL).split()).decode("ascii")
+    lowered = text.lower()
+    if _DIGIT.search(lowered) is not None:
+        lowered = _DIGIT.sub("0", lowered)
+    return " ".join(lowered.split())
 
 
 def words(text: str) -> list[str]:
-    """The word tokens of normalised text."""
+    """The word tokens (``\\w+`` runs) of normalised text."""
+    if text.isascii():
+        return text.translate(_ASCII_WORDS).split()
     return _WORD.findall(text)
 
 
 def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) -> None:
     """Append the buckets of the unigrams (and bigrams when ``bi_seed`` is not 0) of
     ``tokens`` to ``out``, one per occurrence."""
-    previous = -1
-    prime, mask = FNV_PRIME, MASK
+    previous: i64 = -1
+    bigrams: i64 = bi_seed
     for token in tokens:
-        h = fold(uni_seed, token)
-        out.append(h & mask)
-        if bi_seed and previous >= 0:
-            out.append((((previous ^ h) * prime) ^ bi_seed) & mask)
+        h: i64 = fold(uni_seed, token)
+        out.append(h & MASK)
+        if bigrams and previous >= 0:
+            out.append((((previous ^ h) * FNV_PRIME) ^ bigrams) & MASK)
         previous = h
 
 
