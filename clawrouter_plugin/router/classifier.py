@@ -423,8 +423,7 @@ class Classifier:
                     best = c
         agentic_score = 1.0 / (1.0 + math.exp(-z[4]))
         agentic = agentic_score >= self.model.agentic_threshold
-        contributions = self.contributions(f, best, z)
-        signals = [f"{label} {weight:+.2f}" for label, weight in contributions]
+        contributions, signals = self.explain(f, best, z)
         if agentic:
             signals.append(f"agentic-task ({agentic_score:.2f})")
         score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
@@ -432,12 +431,13 @@ class Classifier:
             TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
             tuple(probabilities), contributions))
 
-    def contributions(self, f: Features, column: int,
-                      scored: list[float]) -> tuple[tuple[str, float], ...]:
+    def explain(self, f: Features, column: int,
+                scored: list[float]) -> tuple[tuple[tuple[str, float], ...], list[str]]:
         """The features that pushed hardest toward tier ``column`` (weight × value, largest
-        first): word n-grams of the ask by name, structural features by name, and the ask's
-        character n-grams, the system prompt, earlier turns and pasted material each as one
-        total. ``scored`` is :meth:`score`'s result for ``f``."""
+        first) as (label, weight rounded to 2 decimals), and as signals ("label +0.42"): word
+        n-grams of the ask by name, structural features by name, and the ask's character
+        n-grams, the system prompt, earlier turns and pasted material each as one total.
+        ``scored`` is :meth:`score`'s result for ``f``."""
         m = self.model
         lookup, rows, scale = m.lookup, m.rows, m.scales[column]
         bag = f.words
@@ -463,6 +463,7 @@ class Classifier:
                 offered.append((total, group, 0))
         offered.sort(reverse=True)
         out = []
+        signals = []
         for value, group, key in offered[:TOP_CONTRIBUTIONS]:
             if group == 0:
                 label = f"ngram '{word_label(f.tokens, first[key])}'"
@@ -470,8 +471,12 @@ class Classifier:
                 label = DENSE_NAMES[key]
             else:
                 label = _GROUP_NAMES[group]
-            out.append((label, round(value, 2)))
-        return tuple(out)
+            # one correctly rounded conversion for both: float(f"{v:.2f}") is round(v, 2), and
+            # its f"{:+.2f}" is that text with its sign
+            text = f"{value:.2f}"
+            out.append((label, float(text)))
+            signals.append(f"{label} {text}" if text[0] == "-" else f"{label} +{text}")
+        return tuple(out), signals
 
 
 _GROUP_NAMES = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
