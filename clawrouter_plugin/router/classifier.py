@@ -471,12 +471,36 @@ class Classifier:
                 label = DENSE_NAMES[key]
             else:
                 label = _GROUP_NAMES[group]
-            # one correctly rounded conversion for both: float(f"{v:.2f}") is round(v, 2), and
-            # its f"{:+.2f}" is that text with its sign
-            text = f"{value:.2f}"
-            out.append((label, float(text)))
+            text, rounded = two_decimals(value)
+            out.append((label, rounded))
             signals.append(f"{label} {text}" if text[0] == "-" else f"{label} +{text}")
         return tuple(out), signals
+
+
+def two_decimals(value: float) -> tuple[str, float]:
+    """``f"{value:.2f}"`` and ``round(value, 2)`` (which is that text as a float), without
+    the general float formatting, which dominated the cost of explaining a decision: the
+    integer nearest to ``|value| * 100`` is exact unless the product lies within 1e-6 of a
+    half (where the float product's rounding could matter); those cases, very large values
+    and non-finite ones take the general path."""
+    scaled = value * 100.0
+    size = -scaled if scaled < 0.0 else scaled
+    if size < 1e12:
+        whole = int(size)
+        fraction = size - whole
+        if not 0.499999 < fraction < 0.500001:
+            cents = whole + 1 if fraction > 0.5 else whole
+            if cents == 0:
+                negative = math.copysign(1.0, value) < 0.0
+                return ("-0.00", -0.0) if negative else ("0.00", 0.0)
+            units = cents // 100
+            rest = cents - 100 * units
+            text = str(units) + ("." if rest >= 10 else ".0") + str(rest)
+            if scaled < 0.0:
+                return "-" + text, -cents / 100
+            return text, cents / 100
+    text = f"{value:.2f}"
+    return text, float(text)
 
 
 _GROUP_NAMES = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from clawrouter_plugin.router.classifier import (
     decode_model,
     encode_model,
     packaged_model,
+    two_decimals,
 )
 from clawrouter_plugin.router.decision import Policy
 from clawrouter_plugin.router.features import read_request
@@ -118,6 +120,23 @@ def test_fused_scans_sum_the_buckets_the_training_features_list(text):
     assert char_sums(model.lookup, model.rows, text, 2, 4, ASK_CHAR) == expected
     assert key_sums(model.lookup, model.rows, keys) == expected
     assert expected[COLUMNS] > 0 or not text.strip()
+
+
+@pytest.mark.parametrize("value", [
+    0.125, 0.005, 1.005, -0.005, 2.675, -2.675, 0.0, -0.0, 1e-9, -1e-9, 0.015, -0.015, 0.995,
+    -0.995, 9.995, 99.99, 0.5, -0.5, -0.1, 5e-324, 123456.785, 1e300, float("inf"), float("nan")])
+def test_two_decimals_is_the_formatted_and_the_rounded_value(value):
+    text, rounded = two_decimals(value)
+    assert text == f"{value:.2f}"
+    assert repr(rounded) == repr(round(value, 2))
+
+
+def test_two_decimals_agrees_with_python_on_many_values():
+    rng = random.Random(13)
+    for _ in range(20_000):
+        value = rng.choice((rng.uniform(-20, 20), rng.randint(-9999, 9999) / 1000 + 5e-4,
+                            (rng.randint(-20000, 20000) + 0.5) / 100))
+        assert two_decimals(value) == (f"{value:.2f}", round(value, 2)), value
 
 
 def test_a_model_for_other_features_is_refused():
