@@ -394,9 +394,11 @@ class Classifier:
             if group == 1:  # the ask's characters: scored once per distinct ask
                 a0, a1, a2, a3, a4 = self._char_scores(f.ask)
                 value = char_value(f.ask, m.params)
-            else:
+            elif bag.keys:
                 a0, a1, a2, a3, a4 = self._scaled(key_sums(m.lookup, m.rows, bag.keys))
                 value = bag.value
+            else:  # no such text (most requests have no system prompt, history, material)
+                a0 = a1 = a2 = a3 = a4 = value = 0.0
             a0, a1, a2, a3, a4 = value * a0, value * a1, value * a2, value * a3, value * a4
             z0, z1, z2, z3, z4 = z0 + a0, z1 + a1, z2 + a2, z3 + a3, z4 + a4
             added += (a0, a1, a2, a3, a4)
