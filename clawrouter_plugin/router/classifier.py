@@ -37,7 +37,7 @@ from .features import RequestView, text_tokens
 from .scorer import Scorer
 from .settings import KEYWORD_DIMS, TIERS
 from .shape import Shape, shape
-from .weights import COLUMNS, ROW, ZERO, char_sums, key_sums, little, pack_index, row_at, stored
+from .weights import COLUMNS, ZERO, char_sums, key_sums, little, pack_index, row_at, stored
 
 MODEL_FILE = "data/router_model.json"
 MODEL_FORMAT = 1
