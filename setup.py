@@ -13,6 +13,7 @@ from setuptools import setup
 
 # pure functions and classes on the per-request routing path (no pydantic, no I/O)
 COMPILED = [
+    "clawrouter_plugin/ask.py",
     "clawrouter_plugin/router/classifier.py",
     "clawrouter_plugin/router/decision.py",
     "clawrouter_plugin/router/features.py",
@@ -22,6 +23,7 @@ COMPILED = [
     "clawrouter_plugin/router/scorer.py",
     "clawrouter_plugin/router/shape.py",
     "clawrouter_plugin/router/tables.py",
+    "clawrouter_plugin/router/weights.py",
 ]
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from clawrouter_plugin.router import Router
+from clawrouter_plugin.router import Router, classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "tests" / "router" / "devset.jsonl"
@@ -111,6 +111,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40, help="rounds per pass")
     parser.add_argument("--passes", type=int, default=5)
     args = parser.parse_args()
+    compiled = not classifier.__file__.endswith(".py")
+    print("router modules: " + ("compiled (mypyc)" if compiled else
+                                "pure Python (not compiled: expect several times slower)"))
     started = time.perf_counter()
     router = Router()
     print(f"Router() construction: {(time.perf_counter() - started) * 1000:.1f} ms")

@@ -76,7 +76,7 @@ class Ask(NamedTuple):
     """What the user asked in one chat request (see the module docstring for the rules)."""
 
     text: str  # the user's words: envelope, timestamp and Runtime suffix removed
-    index: int  # position in ``messages`` of the user message it came from; -1 when none
+    index: int  # type: ignore[assignment]  # position in ``messages`` of the user message (-1: none)
     relayed: bool  # the message came through a chat channel (it had a channel envelope)
     channel: str  # that channel's name as written ("WhatsApp"); "" when not relayed
     host_system: bool  # the system prompt is an agent host's boilerplate

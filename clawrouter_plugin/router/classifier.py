@@ -3,7 +3,7 @@
 A multinomial logistic regression over sparse features (trained by ``scripts/train_router.py``
 from the labelled corpus; weights in ``data/router_model.json``), plus a binary logistic head
 for "is this a multi-step agent task". Inference is plain Python (compiled with mypyc), no
-numpy: one read of a dense weight table per feature.
+numpy: the weights are packed to stay in a CPU cache (weights.py).
 
 Features (see docs/routing.md, "The learned classifier"):
 
@@ -37,10 +37,10 @@ from .features import RequestView, text_tokens
 from .scorer import Scorer
 from .settings import KEYWORD_DIMS, TIERS
 from .shape import Shape, shape
+from .weights import COLUMNS, ZERO, char_sums, key_sums, little, pack_index, row_at, stored
 
 MODEL_FILE = "data/router_model.json"
 MODEL_FORMAT = 1
-COLUMNS = len(TIERS) + 1  # one weight per tier, then the agentic head's
 MATERIAL_CHARS = 1500  # pasted material: words of its first characters only
 CONTEXT_CHARS = 1500  # system prompt and each earlier turn: words of their first characters
 TOP_CONTRIBUTIONS = 8
@@ -119,7 +119,8 @@ class Features(NamedTuple):
     history: Bag
     material: Bag
     dense: list[tuple[int, float]]  # (index into DENSE_NAMES, value)
-    ask: str  # the normalised ask (for labelling n-grams in explanations)
+    ask: str  # the normalised ask
+    tokens: list[str]  # its words (for labelling n-grams in explanations)
 
 
 class Classification(NamedTuple):
@@ -227,7 +228,7 @@ class Featurizer:
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
         for dim, value in in_context.items():
             dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
-        return Features(words, char_bag, system, history, material, dense, ask)
+        return Features(words, char_bag, system, history, material, dense, ask, tokens)
 
     def flat(self, view: RequestView) -> dict[int, float]:
         """Every feature of one request in one sparse vector (bucket → value), for training."""
@@ -267,26 +268,18 @@ class Model(NamedTuple):
 
     params: Params
     buckets: list[int]  # the buckets that have weights, ascending
-    # table[ROW * bucket + 2 * column : +2]: the bucket's quantised weight for ``column`` as
-    # a little-endian 16-bit number offset by 32768 (unused buckets: 32768, weight 0). One
-    # bytes object indexed by bucket: a lookup is one memory read, and mypyc reads its items
-    # as native integers (summed as integers, scaled once at the end)
-    table: bytes
+    lookup: bytes  # where each bucket's row is (weights.py)
+    rows: bytes  # the quantised weights of ``buckets``, ROW bytes each (weights.py)
     scales: tuple[float, float, float, float, float]  # weight = (stored - 32768) * scale
     bias: tuple[float, float, float, float, float]
     temperature: float  # tier logits are divided by this (calibration)
     agentic_threshold: float
 
 
-ROW: Final = 2 * COLUMNS  # bytes per bucket in Model.table
-_ZERO: Final = 32768  # the stored value of weight 0
-
-
 def bucket_weights(model: Model, key: int) -> list[float]:
     """The COLUMNS weights of bucket ``key`` (zeros for a bucket without weights)."""
-    t, at = model.table, ROW * key
-    return [(t[at + 2 * c] + 256 * t[at + 2 * c + 1] - _ZERO) * model.scales[c]
-            for c in range(COLUMNS)]
+    at = row_at(model.lookup, key)
+    return [float(stored(model.rows, at, c) - ZERO) * model.scales[c] for c in range(COLUMNS)]
 
 
 def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
@@ -307,18 +300,11 @@ def encode_model(params: Params, buckets: list[int], weights: list[list[float]],
         "params": params._asdict(), "dense": list(DENSE_NAMES),
         "temperature": round(temperature, 6), "agentic_threshold": round(agentic_threshold, 6),
         "bias": [round(b, 6) for b in bias], "scales": [repr(s) for s in scales],
-        "buckets": base64.b64encode(_little(ids)).decode("ascii"),
-        "weights": base64.b64encode(_little(quantised)).decode("ascii"),
+        "buckets": base64.b64encode(little(ids)).decode("ascii"),
+        "weights": base64.b64encode(little(quantised)).decode("ascii"),
         "meta": meta,
     }
     return json.dumps(document, indent=1, sort_keys=True) + "\n"
-
-
-def _little(values: array) -> bytes:
-    if array("H", [1]).tobytes()[0] != 1:  # big-endian machine: store little-endian anyway
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
 
 
 def decode_model(text: str) -> Model:
@@ -337,21 +323,17 @@ def decode_model(text: str) -> Model:
         quantised.byteswap()
     if len(quantised) != len(ids) * COLUMNS:
         raise ValueError("router model file: weights do not match the buckets")
+    buckets = ids.tolist()
+    if any(a >= b for a, b in zip(buckets, buckets[1:])) or (buckets and (
+            buckets[-1] >= ngrams.BUCKETS)):
+        raise ValueError("router model file: buckets not ascending or out of range")
+    rows = bytearray(little(quantised))
+    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by ZERO
     s = [float(x) for x in doc["scales"]]
     b = [float(x) for x in doc["bias"]]
-    return Model(Params(**doc["params"]), ids.tolist(), _table(ids.tolist(), quantised),
+    return Model(Params(**doc["params"]), buckets, pack_index(buckets), bytes(rows),
                  (s[0], s[1], s[2], s[3], s[4]), (b[0], b[1], b[2], b[3], b[4]),
                  float(doc["temperature"]), float(doc["agentic_threshold"]))
-
-
-def _table(buckets: list[int], quantised: array) -> bytes:
-    """The dense weight table of :class:`Model` from the file's int16 rows."""
-    rows = bytearray(_little(quantised))
-    rows[1::2] = rows[1::2].translate(_SIGN_FLIP)  # two's complement -> offset by 32768
-    table = bytearray(b"\x00\x80" * (ngrams.BUCKETS * COLUMNS))
-    for row, key in enumerate(buckets):
-        table[ROW * key:ROW * key + ROW] = rows[ROW * row:ROW * row + ROW]
-    return bytes(table)
 
 
 _SIGN_FLIP = bytes(b ^ 0x80 for b in range(256))
@@ -372,6 +354,11 @@ class Classifier:
         self.featurizer = Featurizer(self.model.params, keywords)
         # an agent's tool loop routes the same ask again on every call
         self._char_scores = lru_cache(maxsize=CONTEXT_CACHE)(self._chars)
+        # the structural features' weights (few, used on every request), looked up once
+        self._dense_stored = [[stored(self.model.rows, row_at(self.model.lookup, key), c) - ZERO
+                               for c in range(COLUMNS)] for key in DENSE_BUCKETS]
+        self._dense = [(w[0], w[1], w[2], w[3], w[4])
+                       for w in (bucket_weights(self.model, key) for key in DENSE_BUCKETS)]
 
     def clear_cache(self) -> None:
         """Forget cached context and ask features (benchmarks, tests)."""
@@ -380,13 +367,17 @@ class Classifier:
 
     def _chars(self, ask: str) -> tuple[float, float, float, float, float]:
         """The summed weights of the ask's character n-grams (not yet times their value)."""
-        sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-        if ask:
-            p = self.model.params
-            keys: list[int] = []
-            ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
-            _key_sums(keys, self.model, sums)
-        return sums[0], sums[1], sums[2], sums[3], sums[4]
+        if not ask:
+            return 0.0, 0.0, 0.0, 0.0, 0.0
+        m, p = self.model, self.model.params
+        return self._scaled(char_sums(m.lookup, m.rows, ask, p.char_low, p.char_high, ASK_CHAR))
+
+    def _scaled(self, sums: list[int]) -> tuple[float, float, float, float, float]:
+        """Weight sums per column from :func:`weights.key_sums`'s integers."""
+        scales, zero = self.model.scales, ZERO * sums[5]
+        return (float(sums[0] - zero) * scales[0], float(sums[1] - zero) * scales[1],
+                float(sums[2] - zero) * scales[2], float(sums[3] - zero) * scales[3],
+                float(sums[4] - zero) * scales[4])
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
@@ -397,23 +388,26 @@ class Classifier:
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
         pasted material)."""
         m = self.model
-        out = list(m.bias)
+        z0, z1, z2, z3, z4 = m.bias
+        added: list[float] = []
         for group, bag in enumerate((f.words, EMPTY, f.system, f.history, f.material)):
             if group == 1:  # the ask's characters: scored once per distinct ask
-                sums = list(self._char_scores(f.ask))
+                a0, a1, a2, a3, a4 = self._char_scores(f.ask)
                 value = char_value(f.ask, m.params)
-            else:
-                sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-                _key_sums(bag.keys, m, sums)
+            elif bag.keys:
+                a0, a1, a2, a3, a4 = self._scaled(key_sums(m.lookup, m.rows, bag.keys))
                 value = bag.value
-            for c in range(COLUMNS):
-                out[c] += value * sums[c]
-                out.append(value * sums[c])
+            else:  # no such text (most requests have no system prompt, history, material)
+                a0 = a1 = a2 = a3 = a4 = value = 0.0
+            a0, a1, a2, a3, a4 = value * a0, value * a1, value * a2, value * a3, value * a4
+            z0, z1, z2, z3, z4 = z0 + a0, z1 + a1, z2 + a2, z3 + a3, z4 + a4
+            added += (a0, a1, a2, a3, a4)
+        dense = self._dense
         for index, weight in f.dense:
-            row = bucket_weights(m, DENSE_BUCKETS[index])
-            for c in range(COLUMNS):
-                out[c] += weight * row[c]
-        return out
+            w0, w1, w2, w3, w4 = dense[index]
+            z0, z1, z2, z3 = z0 + weight * w0, z1 + weight * w1, z2 + weight * w2, z3 + weight * w3
+            z4 += weight * w4
+        return [z0, z1, z2, z3, z4] + added
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
         """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
@@ -431,8 +425,7 @@ class Classifier:
                     best = c
         agentic_score = 1.0 / (1.0 + math.exp(-z[4]))
         agentic = agentic_score >= self.model.agentic_threshold
-        contributions = self.contributions(f, best, z)
-        signals = [f"{label} {weight:+.2f}" for label, weight in contributions]
+        contributions, signals = self.explain(f, best, z)
         if agentic:
             signals.append(f"agentic-task ({agentic_score:.2f})")
         score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
@@ -440,93 +433,88 @@ class Classifier:
             TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
             tuple(probabilities), contributions))
 
-    def contributions(self, f: Features, column: int,
-                      scored: list[float]) -> tuple[tuple[str, float], ...]:
+    def explain(self, f: Features, column: int,
+                scored: list[float]) -> tuple[tuple[tuple[str, float], ...], list[str]]:
         """The features that pushed hardest toward tier ``column`` (weight × value, largest
-        first): word n-grams of the ask by name, structural features by name, and the ask's
-        character n-grams, the system prompt, earlier turns and pasted material each as one
-        total. ``scored`` is :meth:`score`'s result for ``f``."""
+        first) as (label, weight rounded to 2 decimals), and as signals ("label +0.42"): word
+        n-grams of the ask by name, structural features by name, and the ask's character
+        n-grams, the system prompt, earlier turns and pasted material each as one total.
+        ``scored`` is :meth:`score`'s result for ``f``."""
         m = self.model
-        t, scale, row, zero = m.table, m.scales[column], ROW, _ZERO
+        lookup, rows, scale = m.lookup, m.rows, m.scales[column]
         bag = f.words
         words: dict[int, float] = {}  # an n-gram seen n times counts n times
-        for key in bag.keys:
-            at = row * key + 2 * column
-            stored = t[at] + 256 * t[at + 1] - zero
-            if stored != 0:
-                words[key] = words.get(key, 0.0) + bag.value * stored * scale
+        first: dict[int, int] = {}  # where in bag.keys each n-gram first occurs
+        for position, key in enumerate(bag.keys):
+            weight = stored(rows, row_at(lookup, key), column) - ZERO
+            if weight != 0:
+                total = words.get(key)
+                if total is None:
+                    first[key] = position
+                    total = 0.0
+                words[key] = total + bag.value * float(weight) * scale
         offered = [(value, 0, key) for key, value in words.items()]
-        for index, weight in f.dense:
-            at = row * DENSE_BUCKETS[index] + 2 * column
-            stored = t[at] + 256 * t[at + 1] - zero
-            if stored != 0:
-                offered.append((weight * stored * scale, 2, index))
+        dense = self._dense_stored
+        for at, value in f.dense:
+            weight = dense[at][column]
+            if weight != 0:
+                offered.append((value * float(weight) * scale, 2, at))
         for group in (1, 3, 4, 5):  # characters, system prompt, earlier turns, material
             total = scored[COLUMNS * (group if group == 1 else group - 1) + COLUMNS + column]
             if total != 0.0:
                 offered.append((total, group, 0))
         offered.sort(reverse=True)
-        best = offered[:TOP_CONTRIBUTIONS]
-        labels = self._labels(f, best)
-        return tuple((labels[(group_id, key)], round(value, 2)) for value, group_id, key in best)
-
-    def _labels(self, f: Features, top: list[tuple[float, int, int]]) -> dict[tuple[int, int],
-                                                                             str]:
-        wanted_words = {key for _, group_id, key in top if group_id == 0}
-        labels: dict[tuple[int, int], str] = {}
-        if wanted_words:
-            for key, text in word_labels(f.ask, f.words.keys, wanted_words).items():
-                labels[(0, key)] = f"ngram '{text}'"
-        names = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
-        for _, group_id, key in top:
-            if group_id == 2:
-                labels[(2, key)] = DENSE_NAMES[key]
-            elif group_id != 0:
-                labels[(group_id, key)] = names[group_id]
-            elif (group_id, key) not in labels:
-                labels[(group_id, key)] = "ngram (hash collision)"
-        return labels
+        out = []
+        signals = []
+        for value, group, key in offered[:TOP_CONTRIBUTIONS]:
+            if group == 0:
+                label = f"ngram '{word_label(f.tokens, first[key])}'"
+            elif group == 2:
+                label = DENSE_NAMES[key]
+            else:
+                label = _GROUP_NAMES[group]
+            text, rounded = two_decimals(value)
+            out.append((label, rounded))
+            signals.append(f"{label} {text}" if text[0] == "-" else f"{label} +{text}")
+        return tuple(out), signals
 
 
-def _key_sums(keys: list[int], m: Model, sums: list[float]) -> None:
-    """Add the weights (COLUMNS of them) of every bucket in ``keys`` to ``sums``: the stored
-    integers are summed, then offset and scaled once."""
-    t, row = m.table, ROW  # native in mypyc
-    s0 = s1 = s2 = s3 = s4 = 0
-    for key in keys:
-        at = row * key
-        s0 += t[at] + 256 * t[at + 1]
-        s1 += t[at + 2] + 256 * t[at + 3]
-        s2 += t[at + 4] + 256 * t[at + 5]
-        s3 += t[at + 6] + 256 * t[at + 7]
-        s4 += t[at + 8] + 256 * t[at + 9]
-    zero, scales = _ZERO * len(keys), m.scales
-    sums[0] += (s0 - zero) * scales[0]
-    sums[1] += (s1 - zero) * scales[1]
-    sums[2] += (s2 - zero) * scales[2]
-    sums[3] += (s3 - zero) * scales[3]
-    sums[4] += (s4 - zero) * scales[4]
+def two_decimals(value: float) -> tuple[str, float]:
+    """``f"{value:.2f}"`` and ``round(value, 2)`` (which is that text as a float), without
+    the general float formatting, which dominated the cost of explaining a decision: the
+    integer nearest to ``|value| * 100`` is exact unless the product lies within 1e-6 of a
+    half (where the float product's rounding could matter); those cases, very large values
+    and non-finite ones take the general path."""
+    scaled = value * 100.0
+    size = -scaled if scaled < 0.0 else scaled
+    if size < 1e12:
+        whole = int(size)
+        fraction = size - whole
+        if not 0.499999 < fraction < 0.500001:
+            cents = whole + 1 if fraction > 0.5 else whole
+            if cents == 0:
+                negative = math.copysign(1.0, value) < 0.0
+                return ("-0.00", -0.0) if negative else ("0.00", 0.0)
+            units = cents // 100
+            rest = cents - 100 * units
+            text = str(units) + ("." if rest >= 10 else ".0") + str(rest)
+            if scaled < 0.0:
+                return "-" + text, -cents / 100
+            return text, cents / 100
+    text = f"{value:.2f}"
+    return text, float(text)
 
 
-def word_labels(ask: str, keys: list[int], wanted: set[int]) -> dict[int, str]:
-    """The word or word pair of the normalised ``ask`` behind each ``wanted`` bucket;
-    ``keys`` are the ask's word buckets as :func:`ngrams.add_words` lists them (each word's
-    unigram, then its bigram with the word before), so nothing is hashed again."""
-    found: dict[int, str] = {}
-    at = 0
-    previous = ""
-    for token in ngrams.words(ask):
-        key = keys[at]
-        at += 1
-        if key in wanted and key not in found:
-            found[key] = token
-        if previous:
-            key = keys[at]
-            at += 1
-            if key in wanted and key not in found:
-                found[key] = previous + " " + token
-        previous = token
-    return found
+_GROUP_NAMES = ("", "ask characters", "", "system prompt", "earlier turns", "pasted material")
+
+
+def word_label(tokens: list[str], position: int) -> str:
+    """The word or word pair behind ``position`` in the bucket list :func:`ngrams.add_words`
+    makes of ``tokens`` with bigrams: the first word's unigram, then for each further word
+    its unigram and its bigram with the word before."""
+    if position % 2 == 1 or position == 0:
+        return tokens[(position + 1) // 2]
+    return tokens[position // 2 - 1] + " " + tokens[position // 2]
 
 
 def softmax(z: list[float]) -> list[float]:

@@ -15,7 +15,10 @@ work for Chinese, Japanese and Korean, which do not separate words.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # mypyc compiles i64 to a C int64_t; plain Python never evaluates it
+    from mypy_extensions import i64
 
 # Final: mypyc inlines these constants in the hashing loops
 BUCKET_BITS: Final = 20
@@ -24,7 +27,14 @@ MASK: Final = BUCKETS - 1
 _FNV_OFFSET: Final = 2166136261
 FNV_PRIME: Final = 16777619
 _WORD = re.compile(r"\w+")
-_DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT = re.compile(r"[1-9]")
+# ASCII text (the common case) is normalised and split with C-speed table look-ups; every
+# table gives what the general (any script) path gives for ASCII. normalize: lower case,
+# digits 1-9 as 0, and the control characters str.split() takes for spaces (0x1c-0x1f) as
+# spaces, since bytes.split() does not; words: every character \w does not match as a space
+_ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 else c
+                      for c in b"".join(bytes([c]) for c in range(256)).lower())
+_ASCII_WORDS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
 
 
 def seed(namespace: str) -> int:
@@ -32,11 +42,16 @@ def seed(namespace: str) -> int:
     return fold(_FNV_OFFSET, namespace)
 
 
-def fold(h: int, text: str) -> int:
-    """FNV-1a of ``text``'s code points, starting from ``h`` (32 bits)."""
-    prime = FNV_PRIME
-    for ch in text:
-        h = ((h ^ ord(ch)) * prime) & 0xFFFFFFFF
+def fold(start: int, text: str) -> int:
+    """FNV-1a of ``text``'s code points, starting from ``start`` (32 bits)."""
+    h: i64 = start
+    if text.isascii():
+        data = text.encode("ascii")  # a byte per character: no str object per character
+        for index in range(len(data)):
+            h = ((h ^ data[index]) * FNV_PRIME) & 0xFFFFFFFF
+    else:
+        for ch in text:
+            h = ((h ^ ord(ch)) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 
@@ -47,39 +62,73 @@ def bucket(namespace_seed: int, text: str) -> int:
 
 def normalize(text: str) -> str:
     """Lower case, digits as 0, whitespace runs as one space, no leading/trailing space."""
-    return " ".join(text.lower().translate(_DIGITS).split())
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_NORMAL).split()).decode("ascii")
+    lowered = text.lower()
+    if _DIGIT.search(lowered) is not None:
+        lowered = _DIGIT.sub("0", lowered)
+    return " ".join(lowered.split())
 
 
 def words(text: str) -> list[str]:
-    """The word tokens of normalised text."""
+    """The word tokens (``\\w+`` runs) of normalised text."""
+    if text.isascii():
+        return text.translate(_ASCII_WORDS).split()
     return _WORD.findall(text)
 
 
 def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) -> None:
     """Append the buckets of the unigrams (and bigrams when ``bi_seed`` is not 0) of
     ``tokens`` to ``out``, one per occurrence."""
-    previous = -1
-    prime, mask = FNV_PRIME, MASK
+    previous: i64 = -1
+    bigrams: i64 = bi_seed
     for token in tokens:
-        h = fold(uni_seed, token)
-        out.append(h & mask)
-        if bi_seed and previous >= 0:
-            out.append((((previous ^ h) * prime) ^ bi_seed) & mask)
+        h: i64 = fold(uni_seed, token)
+        out.append(h & MASK)
+        if bigrams and previous >= 0:
+            out.append((((previous ^ h) * FNV_PRIME) ^ bigrams) & MASK)
         previous = h
+
+
+def code_points(text: str) -> tuple[bytes, int]:
+    """`` text `` (a space added at each end) as bytes holding its code points, and how many
+    bytes each takes: 1 for ASCII text, else 4 (UTF-32, little-endian; lone surrogates kept).
+    Indexing bytes is cheap where iterating a str is not (one object per character)."""
+    padded = " " + text + " "
+    if padded.isascii():
+        return padded.encode("ascii"), 1
+    return padded.encode("utf-32-le", "surrogatepass"), 4
+
+
+def code_at(codes: bytes, width: i64, index: i64) -> i64:
+    """The code point at ``index`` of :func:`code_points`'s bytes."""
+    if width == 1:
+        return codes[index]
+    at = 4 * index
+    b0: i64 = codes[at]  # typed one by one: shifts of native integers, not of int objects
+    b1: i64 = codes[at + 1]
+    b2: i64 = codes[at + 2]
+    b3: i64 = codes[at + 3]
+    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
 
 
 def add_chars(out: list[int], text: str, low: int, high: int, char_seed: int) -> None:
     """Append the buckets of the character n-grams (``low`` to ``high`` characters) of
-    `` text `` to ``out``, one per occurrence."""
-    codes = [32] + [ord(ch) for ch in text] + [32]
-    size = len(codes)
-    prime, mask = FNV_PRIME, MASK
-    for start in range(size - low + 1):
-        h = char_seed
-        stop = start + high
+    `` text `` to ``out``, one per occurrence: for each start, the n-grams by length."""
+    codes, width = code_points(text)
+    size: i64 = len(codes) // width
+    shortest: i64 = low
+    longest: i64 = high
+    start: i64 = 0
+    while start + shortest <= size:
+        stop = start + longest
         if stop > size:
             stop = size
-        for index in range(start, stop):
-            h = ((h ^ codes[index]) * prime) & 0xFFFFFFFF
-            if index - start + 1 >= low:
-                out.append(h & mask)
+        h: i64 = char_seed
+        index = start
+        while index < stop:
+            h = ((h ^ code_at(codes, width, index)) * FNV_PRIME) & 0xFFFFFFFF
+            index += 1
+            if index - start >= shortest:
+                out.append(h & MASK)
+        start += 1

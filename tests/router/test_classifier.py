@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
 
 from clawrouter_plugin.router import TIERS, Router, RoutingConfig, ngrams
 from clawrouter_plugin.router.classifier import (
+    ASK_CHAR,
     ASK_WORD,
     COLUMNS,
     DENSE_NAMES,
@@ -21,10 +23,12 @@ from clawrouter_plugin.router.classifier import (
     decode_model,
     encode_model,
     packaged_model,
+    two_decimals,
 )
 from clawrouter_plugin.router.decision import Policy
 from clawrouter_plugin.router.features import read_request
 from clawrouter_plugin.router.keywords import KeywordMatcher, normalize
+from clawrouter_plugin.router.weights import ROW, char_sums, key_sums, row_at, stored
 
 from .conftest import chat
 
@@ -63,7 +67,8 @@ def test_the_shipped_model_fits_the_code_and_the_size_limit():
     assert document["dense"] == list(DENSE_NAMES) and document["tiers"] == list(TIERS)
     model = packaged_model()
     assert len(model.buckets) > 10_000 and model.buckets == sorted(set(model.buckets))
-    assert len(model.table) == ngrams.BUCKETS * COLUMNS * 2
+    assert len(model.rows) == len(model.buckets) * COLUMNS * 2
+    assert len(model.lookup) == ngrams.BUCKETS // 4  # 8 bytes per 32 buckets
     assert any(bucket_weights(model, model.buckets[0]))
     used = set(model.buckets)
     unused = next(b for b in range(ngrams.BUCKETS) if b not in used)
@@ -84,6 +89,54 @@ def test_model_file_round_trip_is_deterministic():
     for b in buckets:
         for expected, got in zip(bucket_weights(model, b), bucket_weights(again, b), strict=True):
             assert got == pytest.approx(expected, abs=2e-4 * max(1.0, abs(expected)))
+
+
+def test_packed_weights_find_every_bucket_and_only_those():
+    model = packaged_model()
+    used = set(model.buckets)
+    for n, key in enumerate(model.buckets):
+        assert row_at(model.lookup, key) == ROW * n
+    # every bucket of a few whole blocks, and the last one, with and without weights
+    for key in [*range(0, 4096), *range(ngrams.BUCKETS - 64, ngrams.BUCKETS)]:
+        assert (row_at(model.lookup, key) >= 0) == (key in used)
+
+
+@pytest.mark.parametrize("text", [
+    "design a url shortener for 0b urls", "a", "", "请证明根号二是无理数", "ünïcödé straße",
+    "emoji 🙂 outside the bmp 𝔸", "lone \ud800 surrogate", "مرحبا كيف حالك", "x" * 3000])
+def test_fused_scans_sum_the_buckets_the_training_features_list(text):
+    """char_sums hashes and sums in one pass what add_chars lists bucket by bucket."""
+    model = packaged_model()
+    keys: list[int] = []
+    ngrams.add_chars(keys, text, 2, 4, ASK_CHAR)
+    assert len(keys) == sum(max(0, len(text) + 2 - n + 1) for n in (2, 3, 4))  # " text "
+    expected = [0] * (COLUMNS + 1)
+    for key in keys:
+        at = row_at(model.lookup, key)
+        if at >= 0:
+            for column in range(COLUMNS):
+                expected[column] += stored(model.rows, at, column)
+            expected[COLUMNS] += 1
+    assert char_sums(model.lookup, model.rows, text, 2, 4, ASK_CHAR) == expected
+    assert key_sums(model.lookup, model.rows, keys) == expected
+    assert expected[COLUMNS] > 0 or not text.strip()
+
+
+@pytest.mark.parametrize("value", [
+    0.125, 0.005, 1.005, -0.005, 2.675, -2.675, 0.0, -0.0, 1e-9, -1e-9, 0.015, -0.015, 0.995,
+    -0.995, 9.995, 99.99, 0.5, -0.5, -0.1, 5e-324, 123456.785, 1e300, float("inf"), float("nan")])
+def test_two_decimals_is_the_formatted_and_the_rounded_value(value):
+    text, rounded = two_decimals(value)
+    assert text == f"{value:.2f}"
+    assert repr(rounded) == repr(round(value, 2))
+
+
+def test_two_decimals_agrees_with_python_on_many_values():
+    rng = random.Random(13)
+    for _ in range(20_000):
+        value = rng.choice((rng.uniform(-20, 20), rng.randint(-9999, 9999) / 1000 + 5e-4,
+                            (rng.randint(-20000, 20000) + 0.5) / 100))
+        assert two_decimals(value) == (f"{value:.2f}", round(value, 2)), value
 
 
 def test_a_model_for_other_features_is_refused():

@@ -338,15 +338,15 @@ def test_decision_carries_the_classifiers_contributions():
 
     router = Router()
     view = read_request(chat(HARD), 0, router.settings.history_turns)
-    own = tuple(getattr(router.scorer.classify(view), "contributions", ()))
+    own = tuple(getattr(router.classifier.classify(view), "contributions", ()))
     assert router.route(chat(HARD)).contributions == own
-    verdict = router.scorer.classify
+    verdict = router.classifier.classify
     weights = (("ask: 'prove'", 1.25), ("ask: 'primes'", 0.5))
 
-    def with_weights(view):
-        return _WithContributions(*verdict(view)[:6], contributions=weights)
+    def with_weights(view, policy=None):
+        return _WithContributions(*verdict(view, policy)[:6], contributions=weights)
 
-    router.scorer.classify = with_weights
+    router.classifier.classify = with_weights
     decision = router.route(chat(HARD))
     assert decision.contributions == weights
     assert decision.to_dict()["contributions"] == [list(pair) for pair in weights]
