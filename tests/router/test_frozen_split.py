@@ -15,15 +15,15 @@ from tests.support.host_shapes import wrap
 
 CORPUS = Path(__file__).with_name("corpus")
 MARGIN = 0.01  # below the measured value (accuracies), above it (under-routing)
-MEASURED = {  # auto profile, on the 691 test rows (measured 2026-12-03, without the old
-    #             long-context and JSON tier floors; see docs/routing.md)
-    "accuracy": 0.831,  # 574 / 691
-    "below": 0.043,  # 30 / 691 routed below the label
-    "wrapped_accuracy": 0.834,  # 576 / 691
-    "COMPLEX": 0.902,  # 92 / 102
-    "REASONING": 0.840,  # 89 / 106
-    "agentic_precision": 0.846,  # 44 / 52
-    "agentic_recall": 0.830,  # 44 / 53
+MEASURED = {  # auto profile, on the 691 test rows (measured 2026-12-03 with the model trained on
+    #             10,082 rows, refitted on train + validation; see docs/routing.md)
+    "accuracy": 0.928,  # 641 / 691
+    "below": 0.038,  # 26 / 691 routed below the label
+    "wrapped_accuracy": 0.929,  # 642 / 691
+    "COMPLEX": 0.892,  # 91 / 102
+    "REASONING": 0.915,  # 97 / 106
+    "agentic_precision": 0.873,  # 48 / 55
+    "agentic_recall": 0.906,  # 48 / 53
 }
 
 
