@@ -17,8 +17,9 @@ DELAY_SECONDS = 0.1  # how long records may wait before they are written
 class BatchedStreamHandler(logging.Handler):
     """Like :class:`logging.StreamHandler`, but written in batches by a background thread.
 
-    The message is formatted in that thread too, so log only values that do not change
-    afterwards (strings and numbers), as this package does.
+    The message is formatted in that thread too, so log only values whose text does not change
+    afterwards (strings, numbers, a routing decision's signals worked out on demand), as this
+    package does.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:

@@ -355,8 +355,21 @@ def _log_decision(decision: "RoutingDecision") -> None:
             decision.cost_estimate,
             decision.output_tokens,
             round(decision.savings * 100),
-            ", ".join(decision.signals[:4]),
+            _FirstSignals(decision),
         )
+
+
+class _FirstSignals:
+    """A decision's first four signals, joined when the log line is formatted (in the log's
+    thread, log_output.py): working out a decision's explanation is not on the request path."""
+
+    __slots__ = ("decision",)
+
+    def __init__(self, decision: "RoutingDecision") -> None:
+        self.decision = decision
+
+    def __str__(self) -> str:
+        return ", ".join(self.decision.signals[:4])
 
 
 __all__ = ["Pipeline", "Outcome", "BudgetExceeded"]

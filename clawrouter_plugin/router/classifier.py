@@ -123,12 +123,84 @@ class Features(NamedTuple):
     tokens: list[str]  # its words (for labelling n-grams in explanations)
 
 
+Contributions = tuple[tuple[str, float], ...]
+
+
+class Explanation:
+    """Why a request got its tier: the features that pushed hardest toward it (``contributions``,
+    (label, weight rounded to 2 decimals), largest first) and the same as readable ``signals``
+    ("label +0.42"), then ``notes``. Worked out on first use: routing does not need them, the
+    log line, the CLI and tests do. Equal when their contents are equal."""
+
+    def __init__(self, classifier: Classifier | None, features: Features | None, column: int,
+                 scored: list[float], notes: tuple[str, ...]):
+        self._classifier = classifier
+        self._features = features
+        self._column = column
+        self._scored = scored
+        self._notes = notes
+        self._contributions: Contributions | None = None
+        self._signals: tuple[str, ...] = ()
+
+    @staticmethod
+    def fixed(contributions: Contributions, signals: tuple[str, ...]) -> Explanation:
+        """An explanation with these contents (explicit models, tests)."""
+        done = Explanation(None, None, 0, [], ())
+        done._contributions, done._signals = contributions, signals
+        return done
+
+    def _work_out(self) -> Contributions:
+        done = self._contributions
+        if done is not None:
+            return done
+        classifier, features = self._classifier, self._features
+        if classifier is None or features is None:
+            done, self._signals = (), self._notes
+        else:
+            done, signals = classifier.explain(features, self._column, self._scored)
+            self._signals = tuple(signals) + self._notes
+        # set last: another thread (the log's) that sees it done sees the signals too
+        self._contributions = done
+        return done
+
+    def noted(self, more: tuple[str, ...]) -> Explanation:
+        """The same explanation with ``more`` notes after its signals."""
+        if not more:
+            return self
+        if self._contributions is not None:
+            return Explanation.fixed(self._contributions, self._signals + more)
+        return Explanation(self._classifier, self._features, self._column, self._scored,
+                           self._notes + more)
+
+    @property
+    def contributions(self) -> Contributions:
+        """(label, weight toward the tier) of the features that weighed most, largest first."""
+        return self._work_out()
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The contributions as text ("keywords: reasoning +4.64"), then the notes."""
+        self._work_out()
+        return self._signals
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return self.contributions == other.contributions and self.signals == other.signals
+
+    def __hash__(self) -> int:
+        return hash((self.contributions, self.signals))
+
+    def __repr__(self) -> str:
+        return f"Explanation({self.contributions!r}, {self.signals!r})"
+
+
 class Classification(NamedTuple):
     """The classifier's verdict on one request.
 
     ``tier`` is the one chosen from ``probabilities`` (SIMPLE, MEDIUM, COMPLEX, REASONING;
     calibrated, summing to 1): by a profile's cost-aware policy, else the most probable.
-    ``contributions`` are the features that pushed hardest toward ``tier``, largest first.
+    ``explanation`` says why (worked out when read; see :class:`Explanation`).
     """
 
     tier: str
@@ -136,9 +208,18 @@ class Classification(NamedTuple):
     confidence: float  # p(tier)
     agentic_score: float  # p(multi-step agent task)
     agentic: bool
-    signals: tuple[str, ...]
     probabilities: tuple[float, ...]
-    contributions: tuple[tuple[str, float], ...]
+    explanation: Explanation
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The explanation's signals (the agentic verdict last, when it is one)."""
+        return self.explanation.signals
+
+    @property
+    def contributions(self) -> Contributions:
+        """The features that pushed hardest toward ``tier``, largest first."""
+        return self.explanation.contributions
 
 
 def _edge_index(value: int, edges: tuple[int, ...]) -> int:
@@ -425,13 +506,11 @@ class Classifier:
                     best = c
         agentic_score = 1.0 / (1.0 + math.exp(-z[4]))
         agentic = agentic_score >= self.model.agentic_threshold
-        contributions, signals = self.explain(f, best, z)
-        if agentic:
-            signals.append(f"agentic-task ({agentic_score:.2f})")
+        notes = (f"agentic-task ({agentic_score:.2f})",) if agentic else ()
         score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
         return tuple.__new__(Classification, (  # skips NamedTuple's Python-level __new__
-            TIERS[best], score, probabilities[best], agentic_score, agentic, tuple(signals),
-            tuple(probabilities), contributions))
+            TIERS[best], score, probabilities[best], agentic_score, agentic,
+            tuple(probabilities), Explanation(self, f, best, z, notes)))
 
     def explain(self, f: Features, column: int,
                 scored: list[float]) -> tuple[tuple[tuple[str, float], ...], list[str]]:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from ..catalog import Catalog, load_catalog
 from ..errors import ModelNotFound
-from .classifier import Classifier
+from .classifier import Classifier, Contributions, Explanation
 from .config import RoutingConfig
 from .decision import policies
 from .features import RequestView, read_request
@@ -19,6 +19,7 @@ from .settings import TIERS
 from .tables import ChainBuilder, suggest
 
 PROFILES = ("auto", "eco", "premium", "free", "agentic")
+_NO_EXPLANATION = Explanation.fixed((), ())
 _RANK = {tier: index for index, tier in enumerate(TIERS)}
 
 
@@ -38,16 +39,26 @@ class RoutingDecision(NamedTuple):
     fallbacks: tuple[str, ...]  # the rest of the chain, in order, already filtered
     confidence: float
     agentic: bool  # the agentic tier table was used
-    signals: tuple[str, ...]  # what fired, e.g. "code (def, return)", "tools"
     input_tokens: int  # estimate for the whole request
     output_tokens: int  # the output cap: the request's, at most the tier's ceiling (output_cap.py)
     cost_estimate: float  # USD the upstream asks for `model` at those token counts
     baseline_cost: float  # the same tokens at the baseline (Opus) prices
     savings: float  # 0..1 = (baseline - cost) / baseline; 0 for premium
     score: float
-    # the classifier's features that weighed most, (readable label, weight toward the chosen
-    # tier), largest first; empty when the classifier gives none (and for explicit models)
-    contributions: tuple[tuple[str, float], ...] = ()
+    # why: the classifier's features that weighed most and what else fired, worked out when
+    # read (``signals``, ``contributions``): routing itself does not need them
+    explanation: Explanation = Explanation.fixed((), ())
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """What fired, e.g. "keywords: reasoning +4.64", "code +0.80", "tools"."""
+        return self.explanation.signals
+
+    @property
+    def contributions(self) -> Contributions:
+        """The classifier's features that weighed most, (readable label, weight toward the
+        chosen tier), largest first; empty without a classification (explicit models, free)."""
+        return self.explanation.contributions
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -57,6 +68,7 @@ class RoutingDecision(NamedTuple):
     def to_dict(self) -> dict:
         """A JSON-friendly dict (tuples become lists)."""
         data = self._asdict()
+        del data["explanation"]
         data["fallbacks"] = list(self.fallbacks)
         data["signals"] = list(self.signals)
         data["contributions"] = [list(pair) for pair in self.contributions]
@@ -107,17 +119,16 @@ class Router:
         view = read_request(body, 0, s.history_turns)  # output_tokens 0: the request set none
         if name not in PROFILES:
             return self._direct(name, view, excluded)
-        signals: list[str] = []
-        contributions: tuple[tuple[str, float], ...] = ()
+        signals: list[str] = []  # what fired besides the classifier's explanation
         if name == "free":
             tier, score, confidence, agentic_task = "SIMPLE", 0.0, 1.0, False
+            explanation = _NO_EXPLANATION
             signals.append("free profile")
         else:
             verdict = self.classifier.classify(view, self.policies.get(name))
             tier, score, confidence = verdict.tier, verdict.score, verdict.confidence
             agentic_task = verdict.agentic
-            signals.extend(verdict.signals)
-            contributions = getattr(verdict, "contributions", ())
+            explanation = verdict.explanation
         table = name
         if name == "auto" and (view.has_tools or agentic_task or s.agentic_mode):
             table = "agentic"
@@ -140,8 +151,8 @@ class Router:
         else:
             chain, notes = self.chains.build(table, tier, view, excluded)
         signals.extend(notes)
-        return self._decision(name, table, tier, chain, confidence, signals, view, score,
-                              contributions)
+        return self._decision(name, table, tier, chain, confidence, view, score,
+                              explanation.noted(tuple(signals)))
 
     def _direct(self, model_id: str, view: RequestView, excluded: frozenset[str]) -> RoutingDecision:
         view.output_tokens = self.caps.clamp(view.output_tokens, "DIRECT")
@@ -150,20 +161,20 @@ class Router:
         if (not view.has_tools and free not in excluded and model_id != free
                 and self.catalog.chat[free].honours(view.response_format)):
             chain.append(free)
-        signals = ["explicit model"] + (["tools"] if view.has_tools else [])
-        return self._decision("direct", "direct", "DIRECT", tuple(chain), 1.0, signals, view, 0.0)
+        signals = ("explicit model", "tools") if view.has_tools else ("explicit model",)
+        return self._decision("direct", "direct", "DIRECT", tuple(chain), 1.0, view, 0.0,
+                              _NO_EXPLANATION.noted(signals))
 
     def _decision(self, profile: str, table: str, tier: str, chain: tuple[str, ...],
-                  confidence: float, signals: list[str], view: RequestView, score: float,
-                  contributions: tuple[tuple[str, float], ...] = ()) -> RoutingDecision:
+                  confidence: float, view: RequestView, score: float,
+                  explanation: Explanation) -> RoutingDecision:
         tokens_in, tokens_out = view.input_tokens, view.output_tokens
         cost = self.catalog.chat[chain[0]].charge(tokens_in, tokens_out)
         baseline = self._baseline.charge(tokens_in, tokens_out)
         savings = _savings(profile, cost, baseline)
         return tuple.__new__(RoutingDecision, (  # skips NamedTuple's Python-level __new__
             profile, table, tier, chain[0], chain[1:], confidence, table == "agentic",
-            tuple(signals), tokens_in, tokens_out, cost, baseline, savings, score,
-            tuple(contributions)))
+            tokens_in, tokens_out, cost, baseline, savings, score, explanation))
 
     def reorder(self, decision: RoutingDecision, chain: tuple[str, ...]) -> RoutingDecision:
         """``decision`` with ``chain`` (some of its models, in the order they will really be

@@ -142,12 +142,13 @@ def test_jsonl_records_keep_exactly_their_fields(monkeypatch, capsys):
 
 def test_explain_lists_the_decision_the_signals_and_the_weights():
     from clawrouter_plugin.router import Router
+    from clawrouter_plugin.router.classifier import Explanation
     from clawrouter_plugin.router.cli import explain
 
     decision = Router().route({"messages": [{"role": "user", "content": "hi"}],
                                "tools": [{"type": "function", "function": {"name": "f"}}]})
-    decision = decision._replace(contributions=(("ask: word 'prove'", 1.234),
-                                                ("system prompt: 'json'", -0.05)))
+    weights = (("ask: word 'prove'", 1.234), ("system prompt: 'json'", -0.05))
+    decision = decision._replace(explanation=Explanation.fixed(weights, decision.signals))
     text = explain(decision, "auto")
     lines = text.splitlines()
     assert lines[0].startswith(f"auto: {decision.tier} -> {decision.model}")

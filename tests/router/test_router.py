@@ -11,6 +11,7 @@ from clawrouter_plugin.catalog import load_catalog
 from clawrouter_plugin.errors import BadRequest, ModelNotFound
 from clawrouter_plugin.router import TIERS, Router, RoutingConfig, RoutingDecision, route, tier_rank
 from clawrouter_plugin.router import router as router_module
+from clawrouter_plugin.router.classifier import Explanation
 
 from .conftest import chat
 
@@ -321,42 +322,66 @@ def test_max_tier_leaves_explicit_models_and_the_free_profile_alone():
     assert router.route(chat(HARD), "free").chain == (FREE,)
 
 
-def test_decision_has_an_optional_contributions_field_last():
-    assert RoutingDecision._fields[-1] == "contributions"
-    assert RoutingDecision._field_defaults == {"contributions": ()}
+def test_decision_has_an_optional_explanation_field_last():
+    assert RoutingDecision._fields[-1] == "explanation"
+    assert set(RoutingDecision._field_defaults) == {"explanation"}
+    empty = RoutingDecision._field_defaults["explanation"]
+    assert (empty.contributions, empty.signals) == ((), ())
     decision = route(chat(HARD))
     assert isinstance(decision.contributions, tuple)
     assert decision.to_dict()["contributions"] == [list(p) for p in decision.contributions]
 
 
 @pytest.mark.skipif(not router_module.__file__.endswith(".py"),
-                    reason="a compiled Router's scorer cannot be replaced from Python")
-def test_decision_carries_the_classifiers_contributions():
-    """Router.route copies ``contributions`` from the classification when the classifier
-    provides it (the compiled module runs the same source: test_compiled.py)."""
+                    reason="a compiled Router's classifier cannot be replaced from Python")
+def test_decision_carries_the_classifiers_explanation():
+    """Router.route passes the classification's explanation on, its own signals after it
+    (the compiled module runs the same source: test_compiled.py)."""
     from clawrouter_plugin.router.features import read_request
 
     router = Router()
     view = read_request(chat(HARD), 0, router.settings.history_turns)
-    own = tuple(getattr(router.classifier.classify(view), "contributions", ()))
-    assert router.route(chat(HARD)).contributions == own
+    own = router.classifier.classify(view)
+    assert router.route(chat(HARD)).contributions == own.contributions
     verdict = router.classifier.classify
     weights = (("ask: 'prove'", 1.25), ("ask: 'primes'", 0.5))
 
     def with_weights(view, policy=None):
-        return _WithContributions(*verdict(view, policy)[:6], contributions=weights)
+        return verdict(view, policy)._replace(
+            explanation=Explanation.fixed(weights, ("ask: 'prove' +1.25",)))
 
     router.classifier.classify = with_weights
-    decision = router.route(chat(HARD))
+    decision = router.route({**chat(HARD),
+                             "tools": [{"type": "function", "function": {"name": "f"}}]})
     assert decision.contributions == weights
+    assert decision.signals == ("ask: 'prove' +1.25", "tools")
     assert decision.to_dict()["contributions"] == [list(pair) for pair in weights]
     assert router.route(chat(HARD), "sonnet").contributions == ()
 
 
-class _WithContributions:
-    """A classification as the learned classifier returns it: the six fields plus weights."""
+@pytest.mark.skipif(not router_module.__file__.endswith(".py"),
+                    reason="a compiled Classifier's methods cannot be replaced from Python")
+def test_the_explanation_is_worked_out_once_and_only_when_read(monkeypatch):
+    """route() does not explain its decision (the proxy only logs it); reading ``signals`` or
+    ``contributions`` explains it once, with the same result as explaining at once."""
+    from clawrouter_plugin.router import classifier as classifier_module
 
-    def __init__(self, tier, score, confidence, agentic_score, agentic, signals, *, contributions):
-        self.tier, self.score, self.confidence = tier, score, confidence
-        self.agentic_score, self.agentic, self.signals = agentic_score, agentic, signals
-        self.contributions = contributions
+    explain = classifier_module.Classifier.explain
+    calls = []
+
+    def counted(self, *args):
+        calls.append(args)
+        return explain(self, *args)
+
+    monkeypatch.setattr(classifier_module.Classifier, "explain", counted)
+    router = Router()
+    decision = router.route(chat(HARD))
+    assert calls == []
+    signals = decision.signals
+    assert len(calls) == 1
+    assert decision.contributions and decision.signals == signals
+    assert len(calls) == 1
+    f, column, scored = calls[0]
+    contributions, eager = explain(router.classifier, f, column, scored)
+    assert decision.contributions == contributions
+    assert signals[:len(eager)] == tuple(eager)
