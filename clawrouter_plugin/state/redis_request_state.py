@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from hiredis import pack_command
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from .cache import CachedResponse
@@ -140,7 +142,11 @@ class RedisRequests:
                 self.exclusions.key, self.exclusions.version_key, *group]
         args = ["1" if cache else "", "1" if sid is not None else "", self.exclusions.version,
                 "1" if join else "", *self.inflight.join_args()]
-        return await self._guard.run(lambda: self._open(keys=keys, args=args), None)
+        return await self._guard.run(lambda: self._call(self._open, keys, args), None)
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list) -> object:
+        """``script``'s reply (see :meth:`_send`)."""
+        return await (await self._send(script, keys, args))
 
     async def close(self, cache_key: str | None, answered: Answered | None,
                     cached: CachedResponse | None,
@@ -176,23 +182,27 @@ class RedisRequests:
         if not what:
             return
         args = [what, *args]
-        reply = await self._guard.run(lambda: self._send(keys, args), None)
+        reply = await self._guard.run(lambda: self._send(self._close, keys, args), None)
         if reply is not None:
             self.link.pending.start(self._closed(reply, put is not None),
                                     _names(cache_key, answered.sid if answered else None))
 
-    async def _send(self, keys: list[str], args: list) -> Awaitable:
-        """Write the closing script to Redis now; the awaitable returned reads its reply.
-        A connection that fails on the way (a restarted server) is retried by the client,
-        awaited; a server that does not know the script yet gets it with the reply."""
+    async def _send(self, script: AsyncScript, keys: list[str], args: list) -> Awaitable:
+        """Write ``script`` to Redis now; the awaitable returned reads its reply. The command
+        goes straight to a pooled connection, packed by hiredis, without the client's
+        per-command machinery (retries, observability hooks, reply callbacks), which costs
+        more CPU than the round trip itself. A connection that fails on the way (a restarted
+        server) is retried by the client, awaited; a server that does not know the script
+        yet gets it with the reply."""
         pool = self.link.client.connection_pool
         conn = await pool.get_connection()
         try:
-            await conn.send_command("EVALSHA", self._close.sha, len(keys), *keys, *args)
+            await conn.send_packed_command(
+                pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)))
         except REDIS_ERRORS:
             await conn.disconnect()
             await pool.release(conn)
-            return _ready(await self._close(keys=keys, args=args))
+            return _ready(await script(keys=keys, args=args))
 
         async def reply() -> object:
             try:
@@ -204,7 +214,7 @@ class RedisRequests:
                 raise
             finally:
                 await pool.release(conn)
-            return await self._close(keys=keys, args=args)  # loads the script, then runs it
+            return await script(keys=keys, args=args)  # loads the script, then runs it
 
         return reply()
 
