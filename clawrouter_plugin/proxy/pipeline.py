@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, NamedTuple
 
 import orjson
 
@@ -76,6 +76,14 @@ class _SharedOutcome:
             fallbacks=fallbacks, input_tokens=input_tokens, output_tokens=output_tokens))
 
 
+class _Early(NamedTuple):
+    """A decision made while the request's state was on its way, and what it assumed."""
+
+    excluded: frozenset[str]
+    min_tier: str | None
+    decision: "RoutingDecision"
+
+
 @dataclass
 class Plan:
     body: dict
@@ -102,6 +110,7 @@ class Pipeline:
         self._work: set[asyncio.Task] = set()  # tasks doing a request's work right now
         self._idle: asyncio.Future | None = None  # drain() waits for it: no work left
         self._aborted: set[asyncio.Task] = set()  # work drain() cancelled
+        self.rerouted = 0  # requests routed again: the state was not what routing assumed
 
     async def chat(self, body: dict, headers: Mapping[str, str], *,
                    api_key: "ApiKey | None" = None) -> Reply:
@@ -124,11 +133,16 @@ class Pipeline:
         name = services.catalog.resolve(requested)
         key = None if cache_bypassed(body, headers) else cache_key(body)
         pinned = services.catalog.is_profile(name) and services.config.sessions.enabled
-        state = await services.requests.open(key, sid if pinned else None)
+        opening = await services.requests.start(key, sid if pinned else None)
+        state, early = opening.ready, None
+        if state is None:  # the state is on its way: route meanwhile with what is likely
+            early = self._route_early(body, name, opening.likely_excluded, opening.likely_tier)
+            state = await opening.state()
         if state.hit is not None:
             return self._cache_hit(state.hit, sid, requested, started, api_key)
         try:
-            plan = await self._plan(body, sid, requested, name, key, state, started, api_key)
+            plan = await self._plan(body, sid, requested, name, key, state, early, started,
+                                    api_key)
         except BaseException:
             state.abandon()
             raise
@@ -155,15 +169,32 @@ class Pipeline:
             state.run(lambda: self._fetch(plan, channel), share)))
         return Reply(headers=plan.headers, decision=plan.decision, channel=channel, task=task)
 
+    def _route_early(self, body: dict, name: str, excluded: frozenset[str],
+                     min_tier: str | None) -> _Early | None:
+        """Route with a guess of the state; None when routing fails (it fails the same way
+        again once the state is known, and is answered then)."""
+        try:
+            decision = self.services.router.route(body, name, excluded=excluded,
+                                                  min_tier=min_tier)
+        except Exception:  # noqa: BLE001 - a pure function: routing again raises it again
+            return None
+        return _Early(excluded, min_tier, decision)
+
     async def _plan(self, body: dict, sid: str, requested: str, name: str, key: str | None,
-                    state: "RequestState", started: float, api_key: "ApiKey | None") -> Plan:
-        """Route the request (within the session's pin and the exclusions), then fit the
-        decision to the wallet and the budgets."""
+                    state: "RequestState", early: _Early | None, started: float,
+                    api_key: "ApiKey | None") -> Plan:
+        """Route the request (within the session's pin and the exclusions; ``early`` is a
+        decision made before they were known, kept when it assumed them right), then fit
+        the decision to the wallet and the budgets."""
         services = self.services
         pin, excluded = state.pin, state.excluded
-        decision = services.router.route(
-            body, name, excluded=excluded, min_tier=pin.tier if pin else None
-        )
+        min_tier = pin.tier if pin else None
+        if early is not None and early.min_tier == min_tier and early.excluded == excluded:
+            decision = early.decision
+        else:
+            if early is not None:
+                self.rerouted += 1
+            decision = services.router.route(body, name, excluded=excluded, min_tier=min_tier)
         decision = self._as_tried(decision, pin.model if pin else None)
         # the guard checks (and a notice names) the model that will really be tried first
         decision, notice = await self.spend_guard.check(body, name, decision, sid,

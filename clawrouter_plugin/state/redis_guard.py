@@ -51,6 +51,18 @@ class RedisGuard:
         self._succeeded()
         return result
 
+    async def read(self, reply: Awaitable[T], fallback: T) -> T:
+        """``await reply``, the reply to a command already written, or ``fallback`` when
+        Redis cannot be reached. Never skipped while the server is down, unlike :meth:`run`:
+        reading is what gives the command's connection back to the pool."""
+        try:
+            result = await reply
+        except REDIS_ERRORS as exc:
+            self._failed(exc)
+            return fallback
+        self._succeeded()
+        return result
+
     async def must(self, call: Callable[[], Awaitable[T]]) -> T:
         """``await call()`` for a change the user asked for: StateUnavailable when Redis
         cannot be reached (the change is not made, and the user is told)."""

@@ -12,6 +12,12 @@
   one atomic script: a waiter in another process that sees the lock gone also finds the
   cache entry.
 
+The pipeline starts the opening script and routes while Redis answers
+(:meth:`RedisRequests.start`): with the exclusions this process last read and the tier of
+the session's pin as this process last saw it (a small map, refreshed by each opening
+reply and by each pin update this process sends). When the reply says otherwise it routes
+again, so the decision is always the one the reply's pin and exclusions give.
+
 A request that takes a group's lock but ends before its work (refused by a budget) drops
 the lock at once (:meth:`RedisRequest.abandon`). Paid requests add the paying marker and
 the budget claims of :mod:`.redis_spend`. While Redis cannot be reached the request is
@@ -24,8 +30,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from hiredis import pack_command
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from ..router import tier_rank
 from .cache import CachedResponse
 from .dedup import Shareable
 from .redis_cache import PUT_FUNCTION, RedisCache
@@ -83,6 +92,7 @@ return evicted
 _NO_CACHE: list = [""] * 6
 _NO_PIN: list = [""] * 5
 _NO_FINISH: list = [""] * 3
+TIERS_KEPT = 4096  # sessions whose pin tier a process remembers, for routing early
 
 
 class RedisRequests:
@@ -100,27 +110,49 @@ class RedisRequests:
             "session pins and with the exclusions last read")
         self._open = link.client.register_script(_OPEN)
         self._close = link.client.register_script(_CLOSE)
+        self._tiers: dict[str, str] = {}  # session → its pin's tier, as last seen (bounded)
+
+    async def start(self, cache_key: str | None, sid: str | None) -> RedisOpening:
+        """See :meth:`~.request_state.RequestStates.start`: the opening script is written
+        to Redis (after this process's closing scripts for the same session or cache key,
+        if any are in flight) before this returns; :meth:`RedisOpening.state` reads its
+        reply."""
+        tier = self._tiers.get(sid) if sid is not None else None
+        excluded = self.exclusions.last_read()
+        await self.link.pending.settled(*_names(cache_key, sid))
+        join = cache_key is not None and not self.inflight.local.busy(cache_key)
+        sent = await self._ask(cache_key, sid, self.cache is not None and cache_key is not None,
+                               join)
+        return RedisOpening(self, cache_key, sid, join, sent, tier, excluded)
 
     async def open(self, cache_key: str | None, sid: str | None) -> RedisRequest:
         """See :meth:`~.request_state.RequestStates.open`: one round trip (after this
         process's closing scripts for the same session or cache key, if any are in flight)."""
-        await self.link.pending.settled(*_names(cache_key, sid))
+        return await (await self.start(cache_key, sid)).state()
+
+    async def _opened(self, cache_key: str | None, sid: str | None, join: bool,
+                      sent: Awaitable | None) -> RedisRequest:
+        """The request's state from the opening script's reply (``sent`` reads it; None:
+        Redis cannot be reached)."""
         cache = self.cache if cache_key is not None else None
-        join = cache_key is not None and not self.inflight.local.busy(cache_key)
-        reply = await self._read(cache_key, sid, cache is not None, join)
+        reply = await self._guard.read(sent, None) if sent is not None else None
         if reply is not None and reply[0] == 1:
             assert cache is not None
             hit = cache.looked_up(reply[1])
             if hit is not None:
                 return RedisRequest(self, cache_key, hit, None, frozenset(), None)
             # an entry that is not one of ours: a miss; read the rest without it
-            reply = await self._read(cache_key, sid, False, join)
+            sent = await self._ask(cache_key, sid, False, join)
+            reply = await self._guard.read(sent, None) if sent is not None else None
         elif cache is not None:
             cache.looked_up(None)
         if reply is None:  # Redis cannot be reached
             return RedisRequest(self, cache_key, None, None, self.exclusions.last_read(), None)
         _, fields, version, members, joined = reply
-        pin = pin_from(dict(zip(fields[::2], fields[1::2]))) if sid is not None else None
+        pin = None
+        if sid is not None:
+            pin = pin_from(dict(zip(fields[::2], fields[1::2])))
+            self._saw(sid, pin.tier if pin is not None else None)
         excluded = self.exclusions.current(version, members)
         return RedisRequest(self, cache_key, None, pin, excluded,
                             (joined[0], joined[1]) if joined else None)
@@ -129,9 +161,19 @@ class RedisRequests:
         """See :meth:`~.request_state.RequestStates.in_flight`."""
         return self.inflight.in_flight()
 
-    async def _read(self, cache_key: str | None, sid: str | None, cache: bool,
-                    join: bool) -> list | None:
-        """The opening script's reply, or None while Redis cannot be reached."""
+    def _saw(self, sid: str, tier: str | None) -> None:
+        """Remember ``tier`` as session ``sid``'s pin tier (None: no pin)."""
+        tiers = self._tiers
+        tiers.pop(sid, None)
+        if tier is not None:
+            tiers[sid] = tier
+            if len(tiers) > TIERS_KEPT:
+                del tiers[next(iter(tiers))]  # the least recently seen
+
+    async def _ask(self, cache_key: str | None, sid: str | None, cache: bool,
+                   join: bool) -> Awaitable | None:
+        """Write the opening script; the awaitable returned reads its reply (None while
+        Redis cannot be reached)."""
         unused = self._unused
         group = self.inflight.keys(self.link.key("dedup", cache_key)) if join \
             else [unused] * 4
@@ -140,7 +182,7 @@ class RedisRequests:
                 self.exclusions.key, self.exclusions.version_key, *group]
         args = ["1" if cache else "", "1" if sid is not None else "", self.exclusions.version,
                 "1" if join else "", *self.inflight.join_args()]
-        return await self._guard.run(lambda: self._open(keys=keys, args=args), None)
+        return await self._guard.run(lambda: self._send(self._open, keys, args), None)
 
     async def close(self, cache_key: str | None, answered: Answered | None,
                     cached: CachedResponse | None,
@@ -163,6 +205,10 @@ class RedisRequests:
         args += put if put is not None else _NO_CACHE
         if answered is not None:
             what += "p"
+            known = self._tiers.get(answered.sid)  # the pin update keeps the higher tier
+            if known is None or tier_rank(answered.tier) > tier_rank(known):
+                known = answered.tier
+            self._saw(answered.sid, known)
             keys[3:5] = self.sessions.keys(answered.sid)
             args += self.sessions.answered_args(answered.model, answered.tier, answered.table)
         else:
@@ -176,23 +222,27 @@ class RedisRequests:
         if not what:
             return
         args = [what, *args]
-        reply = await self._guard.run(lambda: self._send(keys, args), None)
+        reply = await self._guard.run(lambda: self._send(self._close, keys, args), None)
         if reply is not None:
             self.link.pending.start(self._closed(reply, put is not None),
                                     _names(cache_key, answered.sid if answered else None))
 
-    async def _send(self, keys: list[str], args: list) -> Awaitable:
-        """Write the closing script to Redis now; the awaitable returned reads its reply.
-        A connection that fails on the way (a restarted server) is retried by the client,
-        awaited; a server that does not know the script yet gets it with the reply."""
+    async def _send(self, script: AsyncScript, keys: list[str], args: list) -> Awaitable:
+        """Write ``script`` to Redis now; the awaitable returned reads its reply. The command
+        goes straight to a pooled connection, packed by hiredis, without the client's
+        per-command machinery (retries, observability hooks, reply callbacks), which costs
+        more CPU than the round trip itself. A connection that fails on the way (a restarted
+        server) is retried by the client, awaited; a server that does not know the script
+        yet gets it with the reply."""
         pool = self.link.client.connection_pool
         conn = await pool.get_connection()
         try:
-            await conn.send_command("EVALSHA", self._close.sha, len(keys), *keys, *args)
+            await conn.send_packed_command(
+                pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)))
         except REDIS_ERRORS:
             await conn.disconnect()
             await pool.release(conn)
-            return _ready(await self._close(keys=keys, args=args))
+            return _ready(await script(keys=keys, args=args))
 
         async def reply() -> object:
             try:
@@ -204,14 +254,31 @@ class RedisRequests:
                 raise
             finally:
                 await pool.release(conn)
-            return await self._close(keys=keys, args=args)  # loads the script, then runs it
+            return await script(keys=keys, args=args)  # loads the script, then runs it
 
         return reply()
 
     async def _closed(self, reply: Awaitable, stored: bool) -> None:
-        evicted = await self._guard.run(lambda: reply, None)
+        evicted = await self._guard.read(reply, None)
         if evicted is not None and stored:
             self.cache.evicted(evicted)  # type: ignore[union-attr]
+
+
+class RedisOpening:
+    """An :class:`~.request_state.Opening` whose opening script is written, its reply on
+    its way."""
+
+    __slots__ = ("_states", "_key", "_sid", "_join", "_sent", "likely_tier", "likely_excluded")
+    ready = None
+
+    def __init__(self, states: RedisRequests, key: str | None, sid: str | None, join: bool,
+                 sent: Awaitable | None, tier: str | None, excluded: frozenset[str]):
+        self._states, self._key, self._sid, self._join, self._sent = states, key, sid, join, sent
+        self.likely_tier, self.likely_excluded = tier, excluded
+
+    async def state(self) -> RedisRequest:
+        """See :meth:`~.request_state.Opening.state` (awaited once)."""
+        return await self._states._opened(self._key, self._sid, self._join, self._sent)
 
 
 async def _ready(value: object) -> object:

@@ -2,8 +2,11 @@
 processes, behind one interface, so that a remote backend can batch it into as few round
 trips as it likes while the pipeline stays the same for every backend:
 
-1. :meth:`RequestStates.open` before routing: the cached answer (a hit needs nothing else),
-   the session's pin and the excluded models;
+1. :meth:`RequestStates.start` (or :meth:`RequestStates.open`) before routing: the cached
+   answer (a hit needs nothing else), the session's pin and the excluded models. ``start``
+   lets a backend whose answer takes a round trip say what the pin and the exclusions
+   probably are, so that the pipeline routes while the answer is on its way (and routes
+   again if it was wrong);
 2. :meth:`RequestState.run`: the upstream work, shared by identical concurrent requests
    (in-flight dedup on the cache key);
 3. :meth:`RequestState.keep`, inside that work, after the answer: the session's pin update
@@ -63,8 +66,24 @@ class RequestState(Protocol):
         :meth:`RequestStates.open` took for it."""
 
 
+class Opening(Protocol):
+    """A request's state on its way, from :meth:`RequestStates.start`."""
+
+    ready: RequestState | None  # the state, when it is known without waiting
+    # what this process last saw (a guess, to route with while the state is on its way):
+    likely_tier: str | None  # the session pin's tier
+    likely_excluded: frozenset[str]  # the excluded catalog ids
+
+    async def state(self) -> RequestState:
+        """The request's state (:attr:`ready`, or what the backend answers)."""
+
+
 class RequestStates(Protocol):
     """Opens a :class:`RequestState` per request."""
+
+    async def start(self, cache_key: str | None, sid: str | None) -> Opening:
+        """Start opening the state of a request (see :meth:`open`); returns once it is
+        asked for, which may be before it has answered."""
 
     async def open(self, cache_key: str | None, sid: str | None) -> RequestState:
         """The state of a request with ``cache_key`` (None: not cacheable, not shared) in
@@ -81,6 +100,10 @@ class LocalRequests:
                  inflight: InFlight):
         self.cache, self.sessions, self.exclusions = cache, sessions, exclusions
         self.inflight = inflight
+
+    async def start(self, cache_key: str | None, sid: str | None) -> Ready:
+        """See :meth:`RequestStates.start`: the state is read at once."""
+        return Ready(await self.open(cache_key, sid))
 
     async def open(self, cache_key: str | None, sid: str | None) -> LocalRequest:
         """See :meth:`RequestStates.open`; a hit skips the other reads."""
@@ -122,3 +145,18 @@ class LocalRequest:
 
     def abandon(self) -> None:
         """Nothing was taken."""
+
+
+class Ready:
+    """An :class:`Opening` whose state is known: nothing is left to guess."""
+
+    __slots__ = ("ready",)
+    likely_tier = None
+    likely_excluded: frozenset[str] = frozenset()
+
+    def __init__(self, state: RequestState):
+        self.ready = state
+
+    async def state(self) -> RequestState:
+        """See :meth:`Opening.state`."""
+        return self.ready

@@ -207,3 +207,22 @@ async def test_redis_down_reads_fall_back_and_the_work_still_runs(own_link, own_
     assert await answer(state, "s", "alone") == ("alone", False)
     await own_link.pending.drain()
     assert own_link.healthy is False
+
+
+async def test_redis_request_scripts_work_on_a_server_that_forgot_them(link):
+    """Both scripts are sent by their hash on a pooled connection: a server that does not
+    know them (restarted, SCRIPT FLUSH) gets them loaded, and the request goes on."""
+    requests = redis_requests(link)
+    await link.client.script_flush()
+    state = await requests.open("k1", "s1")
+    assert state.hit is None and state.pin is None
+    await link.client.script_flush()  # the closing script too
+    assert await answer(state, "s1", "one") == ("one", False)
+    await link.pending.drain()
+    await link.client.script_flush()
+    again = await requests.open("k1", "s1")
+    assert again.hit is not None and orjson.loads(again.hit.body) == {"text": "one"}
+    pinned = await requests.open("k2", "s1")
+    assert pinned.pin is not None and pinned.pin.model == "openai/gpt-4o-mini"
+    pinned.abandon()
+    assert link.healthy
