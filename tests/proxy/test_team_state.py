@@ -98,9 +98,11 @@ async def test_an_exclusion_added_on_one_proxy_is_honoured_by_the_other(pair, re
     reply = await exclude.command(a.services).handler(ctx(f"add {routed}"))
     assert not reply.is_error, reply.text
     x402_upstream.requests.clear()
+    rerouted = b.services.pipeline.rerouted
     after, _ = await ask(b, question, session="x1", extra_body={"cache": False})
     assert after["x-clawrouter-model"] != routed
     assert routed not in [r.json()["model"] for r in x402_upstream.requests if r.json()]
+    assert b.services.pipeline.rerouted == rerouted + 1  # b routed early with its old list
     await exclude.command(b.services).handler(ctx(f"remove {routed}"))
     again, _ = await ask(a, question, session="x2", extra_body={"cache": False})
     assert again["x-clawrouter-model"] == routed
