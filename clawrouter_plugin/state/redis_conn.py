@@ -1,7 +1,8 @@
 """The one Redis connection of a proxy process in team mode (``state.backend: redis``).
 
 Every Redis-backed store takes a :class:`RedisLink`: the asyncio client (a connection pool),
-the key prefix, and what the process last learnt about the server's health, for ``/health``.
+the connection that carries each request's scripts (:mod:`.redis_wire`), the key prefix, and
+what the process last learnt about the server's health, for ``/health``.
 Nothing here ever prints the URL with its password: use :func:`redacted_url`.
 """
 
@@ -17,6 +18,7 @@ from redis.backoff import ExponentialBackoff
 
 from ..config import StateConfig
 from .redis_pending import PendingWrites
+from .redis_wire import ScriptWire
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
 
@@ -37,6 +39,7 @@ class RedisLink:
     """A process's Redis client, its key prefix and the last known state of the server."""
 
     client: aioredis.Redis
+    wire: ScriptWire  # each request's two scripts, see redis_request_state.py
     prefix: str
     url: str  # redacted: safe to show
     secret: str | None = field(default=None, repr=False)  # the URL's password, scrubbed from errors
@@ -84,8 +87,9 @@ class RedisLink:
         return status
 
     async def aclose(self) -> None:
-        """Let the writes in flight finish, then close the connection pool."""
+        """Let the writes in flight finish, then close the connections."""
         await self.pending.drain()
+        await self.wire.aclose()
         await self.client.aclose()
 
 
@@ -105,5 +109,6 @@ def open_link(config: StateConfig) -> RedisLink:
         health_check_interval=15,
         decode_responses=False,
     )
-    return RedisLink(client=client, prefix=config.key_prefix, url=redacted_url(config.redis_url),
+    return RedisLink(client=client, wire=ScriptWire(config.redis_url, timeout),
+                     prefix=config.key_prefix, url=redacted_url(config.redis_url),
                      secret=urlsplit(config.redis_url).password or None)

@@ -11,6 +11,7 @@ itself once the server is back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,13 +37,21 @@ class RedisGuard:
         self._retry_at = float("-inf")
         self._down = False  # this store has logged the current outage
 
+    def ready(self) -> bool:
+        """Whether a call should ask the server now: always while it is reachable, once
+        per :data:`RETRY_SECONDS` while it is down (False: answer the fallback at once)."""
+        if self.link.healthy:
+            return True
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + RETRY_SECONDS  # this call asks; the others wait for none
+        return True
+
     async def run(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
         """``await call()``, or ``fallback`` when Redis cannot be reached."""
-        if not self.link.healthy:
-            now = time.monotonic()
-            if now < self._retry_at:
-                return fallback
-            self._retry_at = now + RETRY_SECONDS  # this call asks; the others wait for none
+        if not self.ready():
+            return fallback
         try:
             result = await call()
         except REDIS_ERRORS as exc:
@@ -62,6 +71,21 @@ class RedisGuard:
             return fallback
         self._succeeded()
         return result
+
+    def settled(self, reply: asyncio.Future, fallback: T) -> T:
+        """Like :meth:`read` for a reply that has arrived (``reply`` is done), from a
+        callback: its result, or ``fallback`` when Redis could not be reached (or the call
+        was cancelled)."""
+        if reply.cancelled():
+            return fallback
+        error = reply.exception()
+        if error is None:
+            self._succeeded()
+            return reply.result()
+        if isinstance(error, REDIS_ERRORS):
+            self._failed(error)
+            return fallback
+        raise error
 
     async def must(self, call: Callable[[], Awaitable[T]]) -> T:
         """``await call()`` for a change the user asked for: StateUnavailable when Redis

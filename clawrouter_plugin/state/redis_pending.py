@@ -17,36 +17,41 @@ class PendingWrites:
     """Background writes by the names (``"s:<sid>"``, ``"c:<cache key>"``) they touch."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, asyncio.Task] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._by_name: dict[str, asyncio.Future] = {}
+        self._writes: set[asyncio.Future] = set()
+
+    def __bool__(self) -> bool:
+        """Whether any write is still in flight."""
+        return bool(self._writes)
 
     def start(self, write: Awaitable[None], names: tuple[str, ...]) -> None:
-        """Run ``write`` in the background; later :meth:`settled` calls for ``names`` wait
-        for it. The caller handles its errors (``write`` should not raise)."""
-        task = asyncio.ensure_future(write)
-        self._tasks.add(task)
+        """Run ``write`` in the background (a future, such as a reply on its way, is
+        tracked as it is; anything else gets a task); later :meth:`settled` calls for
+        ``names`` wait for it. The caller handles its errors."""
+        future = asyncio.ensure_future(write)
+        self._writes.add(future)
         for name in names:
-            self._by_name[name] = task
-        task.add_done_callback(lambda done: self._forget(done, names))
+            self._by_name[name] = future
+        future.add_done_callback(lambda done: self._forget(done, names))
 
-    def _forget(self, task: asyncio.Task, names: tuple[str, ...]) -> None:
-        self._tasks.discard(task)
+    def _forget(self, future: asyncio.Future, names: tuple[str, ...]) -> None:
+        self._writes.discard(future)
         for name in names:
-            if self._by_name.get(name) is task:
+            if self._by_name.get(name) is future:
                 del self._by_name[name]
 
     async def settled(self, *names: str) -> None:
         """Wait until the background writes touching any of ``names`` are done."""
         if not self._by_name:
             return
-        tasks = {task for name in names if (task := self._by_name.get(name)) is not None}
-        if tasks:
-            await asyncio.wait(tasks)
+        writes = {write for name in names if (write := self._by_name.get(name)) is not None}
+        if writes:
+            await asyncio.wait(writes)
 
     async def drain(self) -> None:
         """Wait until every background write is done."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._writes:
+            await asyncio.wait(set(self._writes))
 
 
 def session_name(sid: str) -> str:

@@ -27,18 +27,15 @@ within this process only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-
-from hiredis import pack_command
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from ..router import tier_rank
 from .cache import CachedResponse
 from .dedup import Shareable
 from .redis_cache import PUT_FUNCTION, RedisCache
-from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_conn import RedisLink
 from .redis_dedup import FINISH_FUNCTION, JOIN_FUNCTION, Joined, SharedInFlight
 from .redis_exclusions import RedisExclusions
 from .redis_guard import RedisGuard
@@ -119,10 +116,11 @@ class RedisRequests:
         reply."""
         tier = self._tiers.get(sid) if sid is not None else None
         excluded = self.exclusions.last_read()
-        await self.link.pending.settled(*_names(cache_key, sid))
+        pending = self.link.pending
+        if pending:
+            await pending.settled(*_names(cache_key, sid))
         join = cache_key is not None and not self.inflight.local.busy(cache_key)
-        sent = await self._ask(cache_key, sid, self.cache is not None and cache_key is not None,
-                               join)
+        sent = self._ask(cache_key, sid, self.cache is not None and cache_key is not None, join)
         return RedisOpening(self, cache_key, sid, join, sent, tier, excluded)
 
     async def open(self, cache_key: str | None, sid: str | None) -> RedisRequest:
@@ -131,7 +129,7 @@ class RedisRequests:
         return await (await self.start(cache_key, sid)).state()
 
     async def _opened(self, cache_key: str | None, sid: str | None, join: bool,
-                      sent: Awaitable | None) -> RedisRequest:
+                      sent: asyncio.Future | None) -> RedisRequest:
         """The request's state from the opening script's reply (``sent`` reads it; None:
         Redis cannot be reached)."""
         cache = self.cache if cache_key is not None else None
@@ -142,7 +140,7 @@ class RedisRequests:
             if hit is not None:
                 return RedisRequest(self, cache_key, hit, None, frozenset(), None)
             # an entry that is not one of ours: a miss; read the rest without it
-            sent = await self._ask(cache_key, sid, False, join)
+            sent = self._ask(cache_key, sid, False, join)
             reply = await self._guard.read(sent, None) if sent is not None else None
         elif cache is not None:
             cache.looked_up(None)
@@ -170,10 +168,12 @@ class RedisRequests:
             if len(tiers) > TIERS_KEPT:
                 del tiers[next(iter(tiers))]  # the least recently seen
 
-    async def _ask(self, cache_key: str | None, sid: str | None, cache: bool,
-                   join: bool) -> Awaitable | None:
-        """Write the opening script; the awaitable returned reads its reply (None while
-        Redis cannot be reached)."""
+    def _ask(self, cache_key: str | None, sid: str | None, cache: bool,
+             join: bool) -> asyncio.Future | None:
+        """Write the opening script; the future returned gets its reply (None: Redis is
+        down and not asked again yet)."""
+        if not self._guard.ready():
+            return None
         unused = self._unused
         group = self.inflight.keys(self.link.key("dedup", cache_key)) if join \
             else [unused] * 4
@@ -182,7 +182,7 @@ class RedisRequests:
                 self.exclusions.key, self.exclusions.version_key, *group]
         args = ["1" if cache else "", "1" if sid is not None else "", self.exclusions.version,
                 "1" if join else "", *self.inflight.join_args()]
-        return await self._guard.run(lambda: self._send(self._open, keys, args), None)
+        return self.link.wire.call(self._open, keys, args)
 
     async def close(self, cache_key: str | None, answered: Answered | None,
                     cached: CachedResponse | None,
@@ -219,48 +219,20 @@ class RedisRequests:
             args += [finish[3], finish[4], self.inflight.result_ms]
         else:
             args += _NO_FINISH
-        if not what:
+        if not what or not self._guard.ready():
             return
-        args = [what, *args]
-        reply = await self._guard.run(lambda: self._send(self._close, keys, args), None)
-        if reply is not None:
-            self.link.pending.start(self._closed(reply, put is not None),
-                                    _names(cache_key, answered.sid if answered else None))
+        reply = self.link.wire.call(self._close, keys, [what, *args])
+        reply.add_done_callback(self._closed_cache if put is not None else self._closed)
+        self.link.pending.start(reply, _names(cache_key, answered.sid if answered else None))
 
-    async def _send(self, script: AsyncScript, keys: list[str], args: list) -> Awaitable:
-        """Write ``script`` to Redis now; the awaitable returned reads its reply. The command
-        goes straight to a pooled connection, packed by hiredis, without the client's
-        per-command machinery (retries, observability hooks, reply callbacks), which costs
-        more CPU than the round trip itself. A connection that fails on the way (a restarted
-        server) is retried by the client, awaited; a server that does not know the script
-        yet gets it with the reply."""
-        pool = self.link.client.connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(
-                pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)))
-        except REDIS_ERRORS:
-            await conn.disconnect()
-            await pool.release(conn)
-            return _ready(await script(keys=keys, args=args))
+    def _closed(self, reply: asyncio.Future) -> None:
+        """The closing script's reply has arrived (read in the event loop's callback)."""
+        self._guard.settled(reply, None)
 
-        async def reply() -> object:
-            try:
-                return await conn.read_response()
-            except NoScriptError:
-                pass
-            except BaseException:
-                await conn.disconnect()
-                raise
-            finally:
-                await pool.release(conn)
-            return await script(keys=keys, args=args)  # loads the script, then runs it
-
-        return reply()
-
-    async def _closed(self, reply: Awaitable, stored: bool) -> None:
-        evicted = await self._guard.read(reply, None)
-        if evicted is not None and stored:
+    def _closed_cache(self, reply: asyncio.Future) -> None:
+        """Same, for a script that stored an answer: count what it evicted."""
+        evicted = self._guard.settled(reply, None)
+        if evicted is not None:
             self.cache.evicted(evicted)  # type: ignore[union-attr]
 
 
@@ -272,17 +244,13 @@ class RedisOpening:
     ready = None
 
     def __init__(self, states: RedisRequests, key: str | None, sid: str | None, join: bool,
-                 sent: Awaitable | None, tier: str | None, excluded: frozenset[str]):
+                 sent: asyncio.Future | None, tier: str | None, excluded: frozenset[str]):
         self._states, self._key, self._sid, self._join, self._sent = states, key, sid, join, sent
         self.likely_tier, self.likely_excluded = tier, excluded
 
     async def state(self) -> RedisRequest:
         """See :meth:`~.request_state.Opening.state` (awaited once)."""
         return await self._states._opened(self._key, self._sid, self._join, self._sent)
-
-
-async def _ready(value: object) -> object:
-    return value
 
 
 def _names(cache_key: str | None, sid: str | None) -> tuple[str, ...]:

@@ -141,13 +141,13 @@ async def test_redis_the_answer_does_not_wait_for_the_closing_script(link, monke
     requests about other sessions and keys; the next request of the same session or cache
     key in this process, and the stores' own calls, do."""
     requests = redis_requests(link)
-    closed = requests._closed
+    start = link.pending.start
 
-    async def slow_reply(reply, stored):
+    async def slow(reply):
+        await reply
         await asyncio.sleep(0.3)
-        await closed(reply, stored)
 
-    monkeypatch.setattr(requests, "_closed", slow_reply)
+    monkeypatch.setattr(link.pending, "start", lambda reply, names: start(slow(reply), names))
 
     async def timed(call):
         started = time.monotonic()
