@@ -23,34 +23,39 @@ from .redis_guard import RedisGuard
 from .redis_pending import cache_name
 
 # Lua: store ``value`` under ``prefix .. member`` for ``ttl`` ms within the caps; returns how
-# many entries were evicted. Also the cache store of the request state's closing script.
+# many entries were evicted. Also the cache store of the request state's closing script,
+# which runs on every answer: the entry count and total size are read once and kept in
+# local variables while entries are dropped, and the total is written once at the end.
 PUT_FUNCTION = """
 local function cache_put(index, sizes, total, prefix, member, value, ttl, max_entries, max_bytes)
   ttl, max_entries, max_bytes = tonumber(ttl), tonumber(max_entries), tonumber(max_bytes)
   local clock = redis.call('TIME')
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local count = redis.call('ZCARD', index)
+  local used = tonumber(redis.call('GET', total) or '0')
   local function forget(name)
-    local size = tonumber(redis.call('HGET', sizes, name) or '0')
+    used = used - tonumber(redis.call('HGET', sizes, name) or '0')
+    count = count - 1
     redis.call('ZREM', index, name)
     redis.call('HDEL', sizes, name)
-    redis.call('DECRBY', total, size)
     redis.call('DEL', prefix .. name)
   end
-  for _, name in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, 64)) do
-    forget(name)
+  if count > 0 then
+    for _, name in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, 64)) do
+      forget(name)
+    end
+    if redis.call('ZSCORE', index, member) then forget(member) end
   end
-  if redis.call('ZSCORE', index, member) then forget(member) end
   local size = string.len(value)
   local evicted = 0
-  while redis.call('ZCARD', index) > 0 and (redis.call('ZCARD', index) >= max_entries
-      or tonumber(redis.call('GET', total) or '0') + size > max_bytes) do
+  while count > 0 and (count >= max_entries or used + size > max_bytes) do
     forget(redis.call('ZRANGE', index, 0, 0)[1])
     evicted = evicted + 1
   end
   redis.call('SET', prefix .. member, value, 'PX', ttl)
   redis.call('ZADD', index, now + ttl, member)
   redis.call('HSET', sizes, member, size)
-  redis.call('INCRBY', total, size)
+  redis.call('SET', total, math.max(used, 0) + size)
   return evicted
 end
 """

@@ -52,15 +52,15 @@ local function pin_answered(pin, pref, model, tier, tbl, now, ttl)
   local pinned = redis.call('HMGET', pin, 'tier', 'model')
   if not pinned[1] or (rank[tier] or -1) > (rank[pinned[1]] or -1) then
     redis.call('HINCRBY', pin, 'requests', 1)
-    redis.call('HSET', pin, 'model', model, 'tier', tier, 'table', tbl)
+    redis.call('HSET', pin, 'model', model, 'tier', tier, 'table', tbl, 'last_used', now)
     redis.call('PEXPIRE', pref, ttl)
   elseif pinned[2] ~= model then
-    redis.call('HSET', pin, 'model', model)
+    redis.call('HSET', pin, 'model', model, 'last_used', now)
   else
     redis.call('HINCRBY', pin, 'requests', 1)
+    redis.call('HSET', pin, 'last_used', now)
     redis.call('PEXPIRE', pref, ttl)
   end
-  redis.call('HSET', pin, 'last_used', now)
   redis.call('PEXPIRE', pin, ttl)
   return 0
 end
