@@ -8,6 +8,8 @@ Nothing here ever prints the URL with its password: use :func:`redacted_url`.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +23,16 @@ from .redis_pending import PendingWrites
 from .redis_wire import ScriptWire
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
+
+_PROCESS = secrets.token_hex(8)  # drawn once per process (workers are fresh interpreters)
+_SERIAL = itertools.count()
+
+
+def unique_id() -> str:
+    """An id no other call, in this process or any other, returns: this process's random
+    part and a counter (for a lock's holder or a budget hold; nobody gains by guessing one,
+    so reading the system's randomness each time, a system call, buys nothing)."""
+    return f"{_PROCESS}{next(_SERIAL):x}"
 
 
 def redacted_url(url: str) -> str:

@@ -5,7 +5,7 @@ Within a process, :class:`~.dedup.InFlight` still shares one piece of work betwe
 callers without asking Redis; that work joins the team-wide group of its key:
 
 - **Leader.** The first process to take the group's lock (``SET NX PX`` in a script that
-  also numbers the leaders of the group: its token is ``<generation>:<random>``) does the
+  also numbers the leaders of the group: its token is ``<generation>:<unique id>``) does the
   work and keeps its lock alive (renewed every third of ``lock_seconds``). When it is done it
   stores its answer, or its error, tagged with its token, for ``result_seconds`` and drops
   the lock, in one script.
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -53,7 +52,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from .dedup import InFlight, Shareable, before_signing
-from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_conn import REDIS_ERRORS, RedisLink, unique_id
 from .redis_pending import cache_name
 from .redis_spend import unavailable
 
@@ -71,9 +70,9 @@ POLL_FIRST, POLL_MAX = 0.01, 0.1
 _OK, _ERROR = b"o", b"e"
 
 # Lua: join the group of ``lock`` (and its paying, done and generation keys); ``random`` is
-# the random part of a token, ``lock_ms`` the lock's life, ``vanished`` the generation of a
+# the unique part of a token, ``lock_ms`` the lock's life, ``vanished`` the generation of a
 # leader that vanished while this waiter waited for it (else ''). A leader's token is
-# '<generation>:<random>'; its answer is stored as '<token>\n<answer>'. Returns
+# '<generation>:<unique id>'; its answer is stored as '<token>\n<answer>'. Returns
 # {'lead', token}, {'wait', holder}, {'done', answer} or {'pending', validBefore}. Also the
 # join of the request state's opening script.
 JOIN_FUNCTION = """
@@ -178,7 +177,7 @@ class SharedInFlight:
     def join_args(self) -> list:
         """The arguments of ``group_join`` (:data:`JOIN_FUNCTION`) after the four keys, for
         the first join of a request."""
-        return [secrets.token_hex(12), self.lock_ms, ""]
+        return [unique_id(), self.lock_ms, ""]
 
     def abandon(self, key: str, joined: Joined | None) -> None:
         """Drop the lock of ``key``'s group if ``joined`` holds it (taken by a request that
@@ -205,7 +204,7 @@ class SharedInFlight:
             else:
                 try:
                     state, value = await self._join(keys=keys, args=[
-                        secrets.token_hex(12), self.lock_ms, vanished])
+                        unique_id(), self.lock_ms, vanished])
                 except REDIS_ERRORS as exc:
                     unavailable(self.link, exc)
                     log.info("Redis unusable: identical requests are shared in this process "

@@ -18,14 +18,13 @@ logged; its hold then expires as described.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import TYPE_CHECKING
 
 from redis.exceptions import ResponseError
 
 from ..errors import StateUnavailable
 from .budget import Account, Budget, accounts_for, amount, limited, over_budget, tightest
-from .redis_conn import REDIS_ERRORS, RedisLink
+from .redis_conn import REDIS_ERRORS, RedisLink, unique_id
 from .spend import Reservation
 
 if TYPE_CHECKING:
@@ -190,7 +189,7 @@ class RedisSpend:
         """Add ``usd`` to the spend of every budget of the request."""
         accounts = accounts_for(sid, api_key, self.limit, self.ttl)
         await self._run(self._settle_script, self._keys(accounts),
-                        [secrets.token_hex(8), repr(amount(usd)),
+                        [unique_id(), repr(amount(usd)),
                          *(int(account.ttl) for account in accounts)])
 
     async def reserve(self, sid: str, usd: float, *, api_key: ApiKey | None = None
@@ -200,7 +199,7 @@ class RedisSpend:
         needs holding: Redis is first asked when a payment is claimed."""
         usd = amount(usd)
         accounts = accounts_for(sid, api_key, self.limit, self.ttl)
-        reservation = Reservation(self, sid, accounts, None, secrets.token_hex(12))
+        reservation = Reservation(self, sid, accounts, None, unique_id())
         if usd > 0 and limited(accounts):
             await self._hold(reservation, usd, "est")
         return reservation

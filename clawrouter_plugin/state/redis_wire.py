@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -43,13 +43,9 @@ class Script(Protocol):
     script: str | bytes
 
 
-class _Waiting(NamedTuple):
-    """A command written and not yet answered: who gets the reply, by when, and what to
-    send instead if the server answers NOSCRIPT (None: nothing)."""
-
-    future: asyncio.Future
-    deadline: float
-    again: tuple[Script, list, list] | None
+# a command written and not yet answered: the future that gets its reply, the time by which
+# it must come, and what to send instead if the server answers NOSCRIPT (None: nothing)
+_Waiting = tuple[asyncio.Future, float, "tuple[Script, list, list] | None"]
 
 
 class _Replies(asyncio.Protocol):
@@ -71,9 +67,9 @@ class _Replies(asyncio.Protocol):
     def send(self, packed: bytes, future: asyncio.Future,
              again: tuple[Script, list, list] | None = None) -> None:
         """Write one packed command; its reply (or error) goes to ``future``."""
-        self._waiting.append(_Waiting(future, self.loop.time() + self._timeout, again))
+        self._waiting.append((future, self.loop.time() + self._timeout, again))
         if self._timer is None:
-            self._timer = self.loop.call_at(self._waiting[0].deadline, self._check)
+            self._timer = self.loop.call_at(self._waiting[0][1], self._check)
         self._transport.write(packed)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
@@ -110,7 +106,7 @@ class _Replies(asyncio.Protocol):
         error = self._failure or RedisConnectionError(
             f"Connection to Redis lost{f': {exc}' if exc else ''}")
         while self._waiting:
-            future = self._waiting.popleft().future
+            future = self._waiting.popleft()[0]
             if not future.done():
                 future.set_exception(error)
 
@@ -120,7 +116,7 @@ class _Replies(asyncio.Protocol):
         self._timer = None
         if not self._waiting:
             return
-        deadline = self._waiting[0].deadline
+        deadline = self._waiting[0][1]
         if deadline <= self.loop.time():
             self._drop(RedisTimeoutError(f"Redis did not answer within {self._timeout:g} s"))
         else:
