@@ -6,7 +6,8 @@ callers without asking Redis; that work joins the team-wide group of its key:
 
 - **Leader.** The first process to take the group's lock (``SET NX PX`` in a script that
   also numbers the leaders of the group: its token is ``<generation>:<unique id>``) does the
-  work and keeps its lock alive (renewed every third of ``lock_seconds``). When it is done it
+  work and keeps its lock alive (every third of ``lock_seconds``, one timer of the process
+  renews the locks of all its leaders still working). When it is done it
   stores its answer, or its error, tagged with its token, for ``result_seconds`` and drops
   the lock, in one script.
 - **Waiters** poll (10 ms growing to 100 ms, bounded by ``max_wait_seconds``) until the
@@ -148,6 +149,8 @@ class SharedInFlight:
         self._renew_script = client.register_script(_RENEW)
         self._finish_script = client.register_script(_FINISH)
         self._abandon_script = client.register_script(_ABANDON)
+        self._held: dict[str, str] = {}  # token → lock, of this process's leaders at work
+        self._keeper: asyncio.TimerHandle | None = None  # renews them while there are any
 
     async def run(self, key: str, factory: Callable[[], Awaitable[T]],
                   share: Shareable[T] | None = None, *, joined: Joined | None = None,
@@ -259,7 +262,10 @@ class SharedInFlight:
                     "this request lost the lead of identical concurrent requests (its lock "
                     "in the shared state expired), so it was not paid; send it again")
 
-        renewal = _Renewal(self, lock, token)
+        self._held[token] = lock
+        if self._keeper is None:
+            self._keeper = asyncio.get_running_loop().call_later(self.lock_ms / 3000,
+                                                                 self._keep_held)
         mark = before_signing.set(announce)
         try:
             result = await factory()
@@ -271,13 +277,22 @@ class SharedInFlight:
             raise
         finally:
             before_signing.reset(mark)
-            renewal.cancel()
+            del self._held[token]
         await finish(lock, paying, done, token, _OK + share.encode(result))
         return result
 
-    def renew(self, lock: str, token: str) -> None:
-        """Extend the lock ``token`` holds by ``lock_seconds``, in the background."""
-        self._spawn(self._renew_script(keys=[lock], args=[token, self.lock_ms]))
+    def _keep_held(self) -> None:
+        """Every third of ``lock_seconds`` while this process leads: extend the lock of each
+        leader still at work by ``lock_seconds``, in the background. A leader's lock is first
+        renewed within a third of its life of the leader starting its work, then every
+        third (one timer for all leaders: most finish long before a round)."""
+        self._keeper = None
+        if not self._held:
+            return
+        for token, lock in self._held.items():
+            self._spawn(self._renew_script(keys=[lock], args=[token, self.lock_ms]))
+        self._keeper = asyncio.get_running_loop().call_later(self.lock_ms / 3000,
+                                                             self._keep_held)
 
     async def _finish(self, lock: str, paying: str, done: str, token: str, answer: bytes) -> None:
         try:
@@ -300,26 +315,6 @@ class SharedInFlight:
                 self.link.mark_down(exc)
 
         self.link.pending.start(quietly(), names)
-
-
-class _Renewal:
-    """Keeps a leader's lock alive: renewed every third of its life until cancelled (a
-    timer, not a task: most leaders finish long before the first renewal)."""
-
-    __slots__ = ("_flight", "_lock", "_token", "_period", "_timer")
-
-    def __init__(self, flight: SharedInFlight, lock: str, token: str) -> None:
-        self._flight, self._lock, self._token = flight, lock, token
-        self._period = flight.lock_ms / 3000
-        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
-
-    def _renew(self) -> None:
-        self._flight.renew(self._lock, self._token)
-        self._timer = asyncio.get_running_loop().call_later(self._period, self._renew)
-
-    def cancel(self) -> None:
-        """The leader is done: no more renewals."""
-        self._timer.cancel()
 
 
 def _generation(token: bytes) -> int:
