@@ -25,7 +25,8 @@ from .redis_pending import cache_name
 # Lua: store ``value`` under ``prefix .. member`` for ``ttl`` ms within the caps; returns how
 # many entries were evicted. Also the cache store of the request state's closing script,
 # which runs on every answer: the entry count and total size are read once and kept in
-# local variables while entries are dropped, and the total is written once at the end.
+# local variables while entries are dropped, and the total is written once at the end
+# (ZPOPMIN needs Redis 5; the project asks for 6).
 PUT_FUNCTION = """
 local function cache_put(index, sizes, total, prefix, member, value, ttl, max_entries, max_bytes)
   ttl, max_entries, max_bytes = tonumber(ttl), tonumber(max_entries), tonumber(max_bytes)
@@ -33,23 +34,23 @@ local function cache_put(index, sizes, total, prefix, member, value, ttl, max_en
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local count = redis.call('ZCARD', index)
   local used = tonumber(redis.call('GET', total) or '0')
-  local function forget(name)
+  local function drop(name)  -- an entry already out of the index
     used = used - tonumber(redis.call('HGET', sizes, name) or '0')
     count = count - 1
-    redis.call('ZREM', index, name)
     redis.call('HDEL', sizes, name)
     redis.call('DEL', prefix .. name)
   end
   if count > 0 then
     for _, name in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, 64)) do
-      forget(name)
+      redis.call('ZREM', index, name)
+      drop(name)
     end
-    if redis.call('ZSCORE', index, member) then forget(member) end
+    if redis.call('ZREM', index, member) == 1 then drop(member) end
   end
   local size = string.len(value)
   local evicted = 0
   while count > 0 and (count >= max_entries or used + size > max_bytes) do
-    forget(redis.call('ZRANGE', index, 0, 0)[1])
+    drop(redis.call('ZPOPMIN', index)[1])
     evicted = evicted + 1
   end
   redis.call('SET', prefix .. member, value, 'PX', ttl)

@@ -49,16 +49,16 @@ return 0
 ANSWERED_FUNCTION = """
 local function pin_answered(pin, pref, model, tier, tbl, now, ttl)
   local rank = {SIMPLE = 0, MEDIUM = 1, COMPLEX = 2, REASONING = 3}
-  local pinned = redis.call('HMGET', pin, 'tier', 'model')
+  local pinned = redis.call('HMGET', pin, 'tier', 'model', 'requests')
+  local requests = (tonumber(pinned[3]) or 0) + 1
   if not pinned[1] or (rank[tier] or -1) > (rank[pinned[1]] or -1) then
-    redis.call('HINCRBY', pin, 'requests', 1)
-    redis.call('HSET', pin, 'model', model, 'tier', tier, 'table', tbl, 'last_used', now)
+    redis.call('HSET', pin, 'model', model, 'tier', tier, 'table', tbl, 'requests', requests,
+               'last_used', now)
     redis.call('PEXPIRE', pref, ttl)
   elseif pinned[2] ~= model then
     redis.call('HSET', pin, 'model', model, 'last_used', now)
   else
-    redis.call('HINCRBY', pin, 'requests', 1)
-    redis.call('HSET', pin, 'last_used', now)
+    redis.call('HSET', pin, 'requests', requests, 'last_used', now)
     redis.call('PEXPIRE', pref, ttl)
   end
   redis.call('PEXPIRE', pin, ttl)
