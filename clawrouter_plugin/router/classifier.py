@@ -109,6 +109,11 @@ class Bag(NamedTuple):
 EMPTY = Bag([], 0.0)
 
 
+def _new_bag(keys: list[int], value: float) -> Bag:
+    """``Bag(keys, value)`` without NamedTuple's Python-level ``__new__`` (per request)."""
+    return tuple.__new__(Bag, (keys, value))
+
+
 class Features(NamedTuple):
     """One request's features: hashed n-gram bags and the dense (structural) values."""
 
@@ -236,7 +241,7 @@ def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
     if not tokens:
         return EMPTY
     ngrams.add_words(keys, tokens, uni_seed, 0)
-    return Bag(keys, weight / math.sqrt(len(tokens)))
+    return _new_bag(keys, weight / math.sqrt(len(tokens)))
 
 
 class Params(NamedTuple):
@@ -291,11 +296,11 @@ class Featurizer:
         if tokens:
             keys: list[int] = []
             ngrams.add_words(keys, tokens, ASK_WORD, ASK_BIGRAM)
-            words = Bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
+            words = _new_bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
         if chars and ask:
             keys = []
             ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
-            char_bag = Bag(keys, char_value(ask, p))
+            char_bag = _new_bag(keys, char_value(ask, p))
         system = self._system(view.system) if view.system else EMPTY
         history = EMPTY
         if view.history:
@@ -309,7 +314,8 @@ class Featurizer:
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
         for dim, value in in_context.items():
             dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
-        return Features(words, char_bag, system, history, material, dense, ask, tokens)
+        return tuple.__new__(Features, (  # skips NamedTuple's Python-level __new__
+            words, char_bag, system, history, material, dense, ask, tokens))
 
     def flat(self, view: RequestView) -> dict[int, float]:
         """Every feature of one request in one sparse vector (bucket → value), for training."""
