@@ -34,7 +34,8 @@ _DIGIT = re.compile(r"[1-9]")
 # spaces, since bytes.split() does not; words: every character \w does not match as a space
 _ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 else c
                       for c in b"".join(bytes([c]) for c in range(256)).lower())
-_ASCII_WORDS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+_ASCII_WORDS = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)) + bytes(
+    range(128, 256))
 
 
 def seed(namespace: str) -> int:
@@ -72,8 +73,8 @@ def normalize(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The word tokens (``\\w+`` runs) of normalised text."""
-    if text.isascii():
-        return text.translate(_ASCII_WORDS).split()
+    if text.isascii():  # bytes.translate: no dict look-up per character, as str.translate
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
     return _WORD.findall(text)
 
 
