@@ -43,6 +43,11 @@ _SUBSTRING_SCRIPTS = (
     (0x0750, 0x077F, 3),
 )
 
+# any character of those scripts: every substring term has one, so text without any needs no
+# substring search (a regex scan of Latin or Cyrillic text costs far less than looking each of
+# its characters up in a set)
+_SUBSTRING_SCRIPT = re.compile("[" + "".join(f"{chr(first)}-{chr(last)}"
+                                             for first, last, _ in _SUBSTRING_SCRIPTS) + "]")
 
 # the same mapping for ASCII text, as a bytes table (bytes.translate is much faster)
 _ASCII_TABLE = bytes(ord(_TABLE.get(b) or chr(b)) if b < 128 else b for b in range(256))
@@ -138,7 +143,7 @@ class KeywordMatcher:
                 for needle, hit in stems[key]:
                     if needle in padded:
                         hits.append(hit)
-        if not ascii_text:
+        if not ascii_text and _SUBSTRING_SCRIPT.search(padded) is not None:
             chars = self._char_needles
             for char in self._char_keys.intersection(padded):
                 for needle, hit in chars[char]:
