@@ -94,11 +94,15 @@ def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) ->
 
 def code_points(text: str) -> tuple[bytes, int]:
     """`` text `` (a space added at each end) as bytes holding its code points, and how many
-    bytes each takes: 1 for ASCII text, else 4 (UTF-32, little-endian; lone surrogates kept).
-    Indexing bytes is cheap where iterating a str is not (one object per character)."""
+    bytes each takes: 1 for ASCII and other Latin-1 text (French, German, Spanish, ...), else
+    4 (UTF-32, little-endian; lone surrogates kept). Indexing bytes is cheap where iterating
+    a str is not (one object per character)."""
     padded = " " + text + " "
     if padded.isascii():
         return padded.encode("ascii"), 1
+    narrow = padded.encode("latin-1", "ignore")
+    if len(narrow) == len(padded):  # nothing left out: every code point is below 256
+        return narrow, 1
     return padded.encode("utf-32-le", "surrogatepass"), 4
 
 
