@@ -37,6 +37,8 @@ _ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 or c in b"\t\
                       for c in b"".join(bytes([c]) for c in range(256)).lower())
 _ASCII_WORDS = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)) + bytes(
     range(128, 256))
+# the same for Latin-1 text (French, German, Spanish, ...): \w is str.isalnum() or "_" there too
+_LATIN1_WORDS = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(256))
 
 
 def seed(namespace: str) -> int:
@@ -72,10 +74,19 @@ def normalize(text: str) -> str:
     return " ".join(lowered.split())
 
 
+def latin1(text: str) -> bool:
+    """Whether every character of ``text`` is below U+0100 (one pass in C, a copy of such
+    text): then regex scans for other scripts or symbols can be skipped, and a bytes table
+    can stand for a character class."""
+    return len(text.encode("latin-1", "ignore")) == len(text)
+
+
 def words(text: str) -> list[str]:
     """The word tokens (``\\w+`` runs) of normalised text."""
     if text.isascii():  # bytes.translate: no dict look-up per character, as str.translate
         return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    if latin1(text):  # a table look-up per character instead of the regex's Unicode tests
+        return text.encode("latin-1").translate(_LATIN1_WORDS).decode("latin-1").split()
     return _WORD.findall(text)
 
 
