@@ -86,6 +86,12 @@ class Ask(NamedTuple):
 NO_ASK = Ask("", -1, False, "", False, ())
 
 
+def _envelope(text: str, relayed: bool, channel: str) -> Envelope:
+    """``Envelope(text, relayed, channel)``, built without NamedTuple's Python-level
+    ``__new__`` (this runs for every user message the router reads)."""
+    return tuple.__new__(Envelope, (text, relayed, channel))
+
+
 def content_text(content: Any) -> tuple[str, int]:
     """(the text of a message content, number of image parts). Text parts are joined with a
     newline; anything that is not text or an image part is ignored."""
@@ -127,13 +133,13 @@ def read_envelope(text: str) -> Envelope:
     if text[:1] != "[":
         if text[:1].isspace() and text.lstrip()[:1] == "[":
             return read_envelope(text.lstrip())
-        return Envelope(text, False, "")
+        return _envelope(text, False, "")
     end = text.find("]", 1, ENVELOPE_CHARS + 2)
     if end < 0:
-        return Envelope(text, False, "")
+        return _envelope(text, False, "")
     inside = text[1:end]
     if "\n" in inside or "[" in inside:
-        return Envelope(text, False, "")
+        return _envelope(text, False, "")
     rest = text[end + 1:]
     if rest[:1] == " ":
         rest = rest[1:]
@@ -141,11 +147,11 @@ def read_envelope(text: str) -> Envelope:
     dated = _DATE_TIME.search(inside)
     before = inside[:dated.start()].strip() if dated is not None else inside
     if dated is not None and (not before or _WEEKDAY.fullmatch(before)):
-        return Envelope(rest, False, "")  # the host's clock: [Thu 2026-12-03 07:45 UTC]
+        return _envelope(rest, False, "")  # the host's clock: [Thu 2026-12-03 07:45 UTC]
     first = before.split(" ", 1)[0]
     if dated is not None or first.lower() in KNOWN_CHANNELS:
-        return Envelope(rest, True, first)
-    return Envelope(text, False, "")
+        return _envelope(rest, True, first)
+    return _envelope(text, False, "")
 
 
 def strip_runtime(text: str) -> str:
@@ -163,7 +169,7 @@ def strip_runtime(text: str) -> str:
 def user_words(text: str) -> Envelope:
     """A user message's own words (envelope and Runtime suffix removed), and its relay."""
     envelope = read_envelope(text)
-    return envelope._replace(text=strip_runtime(envelope.text))
+    return _envelope(strip_runtime(envelope.text), envelope.relayed, envelope.channel)
 
 
 def is_host_prompt(text: str) -> bool:
@@ -217,7 +223,9 @@ def find_ask(body: Any, history: int = 0) -> Ask:
         index -= 1
     if found is None:
         return NO_ASK._replace(host_system=host_system)
-    return Ask(found.text, at, found.relayed, found.channel, host_system, tuple(earlier))
+    # tuple.__new__ skips NamedTuple's Python-level __new__ (this runs on every request)
+    return tuple.__new__(Ask, (found.text, at, found.relayed, found.channel, host_system,
+                               tuple(earlier)))
 
 
 class Opening(NamedTuple):

@@ -109,6 +109,11 @@ class Bag(NamedTuple):
 EMPTY = Bag([], 0.0)
 
 
+def _new_bag(keys: list[int], value: float) -> Bag:
+    """``Bag(keys, value)`` without NamedTuple's Python-level ``__new__`` (per request)."""
+    return tuple.__new__(Bag, (keys, value))
+
+
 class Features(NamedTuple):
     """One request's features: hashed n-gram bags and the dense (structural) values."""
 
@@ -133,11 +138,10 @@ class Explanation:
     log line, the CLI and tests do. Equal when their contents are equal."""
 
     def __init__(self, classifier: Classifier | None, features: Features | None, column: int,
-                 scored: list[float], notes: tuple[str, ...]):
+                 notes: tuple[str, ...]):
         self._classifier = classifier
         self._features = features
         self._column = column
-        self._scored = scored
         self._notes = notes
         self._contributions: Contributions | None = None
         self._signals: tuple[str, ...] = ()
@@ -145,7 +149,7 @@ class Explanation:
     @staticmethod
     def fixed(contributions: Contributions, signals: tuple[str, ...]) -> Explanation:
         """An explanation with these contents (explicit models, tests)."""
-        done = Explanation(None, None, 0, [], ())
+        done = Explanation(None, None, 0, ())
         done._contributions, done._signals = contributions, signals
         return done
 
@@ -157,7 +161,7 @@ class Explanation:
         if classifier is None or features is None:
             done, self._signals = (), self._notes
         else:
-            done, signals = classifier.explain(features, self._column, self._scored)
+            done, signals = classifier.explain(features, self._column)
             self._signals = tuple(signals) + self._notes
         # set last: another thread (the log's) that sees it done sees the signals too
         self._contributions = done
@@ -169,8 +173,7 @@ class Explanation:
             return self
         if self._contributions is not None:
             return Explanation.fixed(self._contributions, self._signals + more)
-        return Explanation(self._classifier, self._features, self._column, self._scored,
-                           self._notes + more)
+        return Explanation(self._classifier, self._features, self._column, self._notes + more)
 
     @property
     def contributions(self) -> Contributions:
@@ -236,7 +239,7 @@ def _bag(text: str, uni_seed: int, limit: int, weight: float) -> Bag:
     if not tokens:
         return EMPTY
     ngrams.add_words(keys, tokens, uni_seed, 0)
-    return Bag(keys, weight / math.sqrt(len(tokens)))
+    return _new_bag(keys, weight / math.sqrt(len(tokens)))
 
 
 class Params(NamedTuple):
@@ -291,11 +294,11 @@ class Featurizer:
         if tokens:
             keys: list[int] = []
             ngrams.add_words(keys, tokens, ASK_WORD, ASK_BIGRAM)
-            words = Bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
+            words = _new_bag(keys, p.word_weight / math.sqrt(2 * len(tokens) - 1))
         if chars and ask:
             keys = []
             ngrams.add_chars(keys, ask, p.char_low, p.char_high, ASK_CHAR)
-            char_bag = Bag(keys, char_value(ask, p))
+            char_bag = _new_bag(keys, char_value(ask, p))
         system = self._system(view.system) if view.system else EMPTY
         history = EMPTY
         if view.history:
@@ -309,7 +312,8 @@ class Featurizer:
             dense.append((_KEYWORD_INDEX[dim], value * p.keyword_weight))
         for dim, value in in_context.items():
             dense.append((_CONTEXT_KEYWORD_INDEX[dim], value * p.keyword_weight))
-        return Features(words, char_bag, system, history, material, dense, ask, tokens)
+        return tuple.__new__(Features, (  # skips NamedTuple's Python-level __new__
+            words, char_bag, system, history, material, dense, ask, tokens))
 
     def flat(self, view: RequestView) -> dict[int, float]:
         """Every feature of one request in one sparse vector (bucket → value), for training."""
@@ -462,15 +466,20 @@ class Classifier:
 
     def logits(self, f: Features) -> list[float]:
         """Raw scores: four tier logits (before calibration), then the agentic logit."""
-        return self.score(f)[:COLUMNS]
+        return self._scores(f, None)
 
     def score(self, f: Features) -> list[float]:
         """The logits (COLUMNS values), then what each text group added to each of them
         (COLUMNS values per group: ask words, ask characters, system prompt, earlier turns,
         pasted material)."""
+        added: list[float] = []
+        return self._scores(f, added) + added
+
+    def _scores(self, f: Features, added: list[float] | None) -> list[float]:
+        """The logits; what each text group added goes to ``added`` when it is a list (only
+        explanations read it: routing does not build it)."""
         m = self.model
         z0, z1, z2, z3, z4 = m.bias
-        added: list[float] = []
         for group, bag in enumerate((f.words, EMPTY, f.system, f.history, f.material)):
             if group == 1:  # the ask's characters: scored once per distinct ask
                 a0, a1, a2, a3, a4 = self._char_scores(f.ask)
@@ -482,19 +491,20 @@ class Classifier:
                 a0 = a1 = a2 = a3 = a4 = value = 0.0
             a0, a1, a2, a3, a4 = value * a0, value * a1, value * a2, value * a3, value * a4
             z0, z1, z2, z3, z4 = z0 + a0, z1 + a1, z2 + a2, z3 + a3, z4 + a4
-            added += (a0, a1, a2, a3, a4)
+            if added is not None:
+                added += (a0, a1, a2, a3, a4)
         dense = self._dense
         for index, weight in f.dense:
             w0, w1, w2, w3, w4 = dense[index]
             z0, z1, z2, z3 = z0 + weight * w0, z1 + weight * w1, z2 + weight * w2, z3 + weight * w3
             z4 += weight * w4
-        return [z0, z1, z2, z3, z4] + added
+        return [z0, z1, z2, z3, z4]
 
     def classify(self, view: RequestView, policy: Policy | None = None) -> Classification:
         """Calibrated tier probabilities, the chosen tier and the agentic verdict. The tier is
         the one ``policy`` chooses from the probabilities (cost-aware), else the most probable."""
         f = self.featurizer.features(view)
-        z = self.score(f)
+        z = self.logits(f)
         t = self.model.temperature
         probabilities = softmax([z[0] / t, z[1] / t, z[2] / t, z[3] / t])
         if policy is not None:
@@ -510,16 +520,16 @@ class Classifier:
         score = probabilities[1] + 2.0 * probabilities[2] + 3.0 * probabilities[3]
         return tuple.__new__(Classification, (  # skips NamedTuple's Python-level __new__
             TIERS[best], score, probabilities[best], agentic_score, agentic,
-            tuple(probabilities), Explanation(self, f, best, z, notes)))
+            tuple(probabilities), Explanation(self, f, best, notes)))
 
-    def explain(self, f: Features, column: int,
-                scored: list[float]) -> tuple[tuple[tuple[str, float], ...], list[str]]:
+    def explain(self, f: Features,
+                column: int) -> tuple[tuple[tuple[str, float], ...], list[str]]:
         """The features that pushed hardest toward tier ``column`` (weight × value, largest
         first) as (label, weight rounded to 2 decimals), and as signals ("label +0.42"): word
         n-grams of the ask by name, structural features by name, and the ask's character
-        n-grams, the system prompt, earlier turns and pasted material each as one total.
-        ``scored`` is :meth:`score`'s result for ``f``."""
+        n-grams, the system prompt, earlier turns and pasted material each as one total."""
         m = self.model
+        scored = self.score(f)
         lookup, rows, scale = m.lookup, m.rows, m.scales[column]
         bag = f.words
         words: dict[int, float] = {}  # an n-gram seen n times counts n times

@@ -113,6 +113,26 @@ class RequestView:
     structured: bool  # JSON / YAML / schema output asked for in words (prompt or system prompt)
     response_format: str  # "json_object" or "json_schema" when the body asks for it, else ""
 
+    # written out (the dataclass's generated __init__ is interpreted Python even when this
+    # module is compiled, and one is built per request)
+    def __init__(self, instruction: str, material: str, material_tokens: int, history: list[str],
+                 system: str, input_tokens: int, own_tokens: int, output_tokens: int,
+                 has_tools: bool, images: int, tool_loop: bool, structured: bool,
+                 response_format: str):
+        self.instruction = instruction
+        self.material = material
+        self.material_tokens = material_tokens
+        self.history = history
+        self.system = system
+        self.input_tokens = input_tokens
+        self.own_tokens = own_tokens
+        self.output_tokens = output_tokens
+        self.has_tools = has_tools
+        self.images = images
+        self.tool_loop = tool_loop
+        self.structured = structured
+        self.response_format = response_format
+
 
 JSON_FORMATS = ("json_object", "json_schema")
 

@@ -22,6 +22,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
+from .ngrams import latin1
+
 # punctuation that becomes a space; "_", "+" and "#" stay word characters (snake_case, c++, c#)
 _PUNCT = set(string.punctuation) - set("_+#") | set(
     "“”„‘’‚«»‹›¿¡—–―…·•‧、。，．！？：；（）【】「」『』《》〈〉［］｛｝〜～・¨´`"
@@ -43,6 +45,11 @@ _SUBSTRING_SCRIPTS = (
     (0x0750, 0x077F, 3),
 )
 
+# any character of those scripts: every substring term has one, so text without any needs no
+# substring search (a regex scan of Latin or Cyrillic text costs far less than looking each of
+# its characters up in a set)
+_SUBSTRING_SCRIPT = re.compile("[" + "".join(f"{chr(first)}-{chr(last)}"
+                                             for first, last, _ in _SUBSTRING_SCRIPTS) + "]")
 
 # the same mapping for ASCII text, as a bytes table (bytes.translate is much faster)
 _ASCII_TABLE = bytes(ord(_TABLE.get(b) or chr(b)) if b < 128 else b for b in range(256))
@@ -60,7 +67,10 @@ def normalize(text: str) -> str:
     """Lower-case ``text``, turn punctuation into spaces, and pad it with one space each side."""
     if text.isascii():
         return " " + text.encode().lower().translate(_ASCII_TABLE).decode() + " "
-    return " " + _DROPPED.sub("", _SPACED.sub(" ", text.lower())) + " "
+    spaced = _SPACED.sub(" ", text.lower())
+    if not latin1(spaced):  # the dropped marks are Arabic: none in Latin-1 text
+        spaced = _DROPPED.sub("", spaced)
+    return " " + spaced + " "
 
 
 def _substring_term(term: str) -> bool:
@@ -138,7 +148,8 @@ class KeywordMatcher:
                 for needle, hit in stems[key]:
                     if needle in padded:
                         hits.append(hit)
-        if not ascii_text:
+        if (not ascii_text and not latin1(padded)
+                and _SUBSTRING_SCRIPT.search(padded) is not None):
             chars = self._char_needles
             for char in self._char_keys.intersection(padded):
                 for needle, hit in chars[char]:

@@ -30,11 +30,15 @@ _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"[1-9]")
 # ASCII text (the common case) is normalised and split with C-speed table look-ups; every
 # table gives what the general (any script) path gives for ASCII. normalize: lower case,
-# digits 1-9 as 0, and the control characters str.split() takes for spaces (0x1c-0x1f) as
-# spaces, since bytes.split() does not; words: every character \w does not match as a space
-_ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 else c
+# digits 1-9 as 0, every character str.split() splits on as a space (0x1c-0x1f too, which
+# bytes.split() keeps), so that text without runs of spaces needs no split and join;
+# words: every character \w does not match as a space
+_ASCII_NORMAL = bytes(48 if 49 <= c <= 57 else 32 if 28 <= c <= 31 or c in b"\t\n\v\f\r" else c
                       for c in b"".join(bytes([c]) for c in range(256)).lower())
-_ASCII_WORDS = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+_ASCII_WORDS = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)) + bytes(
+    range(128, 256))
+# the same for Latin-1 text (French, German, Spanish, ...): \w is str.isalnum() or "_" there too
+_LATIN1_WORDS = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(256))
 
 
 def seed(namespace: str) -> int:
@@ -45,13 +49,10 @@ def seed(namespace: str) -> int:
 def fold(start: int, text: str) -> int:
     """FNV-1a of ``text``'s code points, starting from ``start`` (32 bits)."""
     h: i64 = start
-    if text.isascii():
-        data = text.encode("ascii")  # a byte per character: no str object per character
-        for index in range(len(data)):
-            h = ((h ^ data[index]) * FNV_PRIME) & 0xFFFFFFFF
-    else:
-        for ch in text:
-            h = ((h ^ ord(ch)) * FNV_PRIME) & 0xFFFFFFFF
+    # mypyc reads ord(text[i]) in place: no str object per character, and no encoded copy
+    # (words are short: the copy cost more than the reads)
+    for index in range(len(text)):
+        h = ((h ^ ord(text[index])) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 
@@ -63,17 +64,29 @@ def bucket(namespace_seed: int, text: str) -> int:
 def normalize(text: str) -> str:
     """Lower case, digits as 0, whitespace runs as one space, no leading/trailing space."""
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(_ASCII_NORMAL).split()).decode("ascii")
+        data = text.encode("ascii").translate(_ASCII_NORMAL)  # every whitespace now a space
+        if b"  " in data or data[:1] == b" " or data[-1:] == b" ":
+            data = b" ".join(data.split())
+        return data.decode("ascii")
     lowered = text.lower()
     if _DIGIT.search(lowered) is not None:
         lowered = _DIGIT.sub("0", lowered)
     return " ".join(lowered.split())
 
 
+def latin1(text: str) -> bool:
+    """Whether every character of ``text`` is below U+0100 (one pass in C, a copy of such
+    text): then regex scans for other scripts or symbols can be skipped, and a bytes table
+    can stand for a character class."""
+    return len(text.encode("latin-1", "ignore")) == len(text)
+
+
 def words(text: str) -> list[str]:
     """The word tokens (``\\w+`` runs) of normalised text."""
-    if text.isascii():
-        return text.translate(_ASCII_WORDS).split()
+    if text.isascii():  # bytes.translate: no dict look-up per character, as str.translate
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    if latin1(text):  # a table look-up per character instead of the regex's Unicode tests
+        return text.encode("latin-1").translate(_LATIN1_WORDS).decode("latin-1").split()
     return _WORD.findall(text)
 
 
@@ -92,11 +105,15 @@ def add_words(out: list[int], tokens: list[str], uni_seed: int, bi_seed: int) ->
 
 def code_points(text: str) -> tuple[bytes, int]:
     """`` text `` (a space added at each end) as bytes holding its code points, and how many
-    bytes each takes: 1 for ASCII text, else 4 (UTF-32, little-endian; lone surrogates kept).
-    Indexing bytes is cheap where iterating a str is not (one object per character)."""
+    bytes each takes: 1 for ASCII and other Latin-1 text (French, German, Spanish, ...), else
+    4 (UTF-32, little-endian; lone surrogates kept). Indexing bytes is cheap where iterating
+    a str is not (one object per character)."""
     padded = " " + text + " "
     if padded.isascii():
         return padded.encode("ascii"), 1
+    narrow = padded.encode("latin-1", "ignore")
+    if len(narrow) == len(padded):  # nothing left out: every code point is below 256
+        return narrow, 1
     return padded.encode("utf-32-le", "surrogatepass"), 4
 
 

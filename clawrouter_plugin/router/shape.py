@@ -6,11 +6,14 @@ import re
 from typing import NamedTuple
 
 from .features import RequestView, text_tokens
+from .ngrams import latin1
 
 PROBE_CHARS = 2000  # regex-based checks only look at this much of the text
 
 _LIST_ITEM = re.compile(r"(?m)^[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]+\S")
-_MATH_CHARS = frozenset("√∑∏∫≤≥≠≈∞∀∃∈⊆∪∩Ωθλσμ²³")
+_MATH_SYMBOLS = "√∑∏∫≤≥≠≈∞∀∃∈⊆∪∩Ωθλσμ²³"
+_MATH_CHARS = re.compile(f"[{_MATH_SYMBOLS}]")
+_MATH_LATIN1 = tuple(ch for ch in _MATH_SYMBOLS if ord(ch) < 256)  # the only ones Latin-1 has
 _MATH_TERMS = re.compile(r"\b[a-zA-Z]_\{?[a-zA-Z0-9]|\b[a-zA-Z]\([a-zA-Z0-9+-]{1,5}\)(?!\s*[{:])")
 _FILE = re.compile(
     r"\.(?<=\w\.)(?:py|js|ts|tsx|jsx|go|rs|java|rb|php|cpp|cs|json|ya?ml|toml|md|txt|cfg|ini|sh|"
@@ -85,7 +88,10 @@ def shape(view: RequestView) -> Shape:
     if not body.isascii():
         questions += text.count("？")
         commas += sum(map(text.count, _WIDE_COMMAS))
-        notation += sum(map(body.count, _MATH_CHARS.intersection(body)))
+        if latin1(body):
+            notation += sum(map(body.count, _MATH_LATIN1))
+        else:
+            notation += len(_MATH_CHARS.findall(body))  # one scan, no str per character
     if "(" in body or "_" in body:
         notation += len(_MATH_TERMS.findall(body, 0, PROBE_CHARS))
     code = 0.5 * ("```" in body) + (body.count("{") + body.count(";") + body.count("=>")

@@ -406,3 +406,28 @@ def test_a_long_input_raises_no_tier(router):
     assert decision.input_tokens > 100_000
     assert not any(s.startswith("large-context") for s in decision.signals)
     assert decision.tier in ("SIMPLE", "MEDIUM"), decision.signals
+
+
+def test_fast_text_paths_give_what_the_general_ones_give():
+    """ASCII and Latin-1 text take table-driven shortcuts (normalising, splitting words,
+    skipping scans for other scripts); on any text they must give what the general regex
+    paths give, or the features would depend on which path a text took."""
+    import re
+
+    from clawrouter_plugin.router import keywords
+
+    word, digit = re.compile(r"\w+"), re.compile(r"[1-9]")
+    alphabet = ([chr(c) for c in range(256)] + list("  \n\n中ü̈ßİ²³√Ωاً")
+                + ["\ud800", "\U0001d538", "\u3000", "\u2028"])
+    rng = random.Random(13)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(24)))
+        assert ngrams.words(text) == word.findall(text), repr(text)
+        assert ngrams.normalize(text) == " ".join(digit.sub("0", text.lower()).split()), repr(text)
+        if not text.isascii():
+            spaced = keywords._SPACED.sub(" ", text.lower())
+            assert normalize(text) == " " + keywords._DROPPED.sub("", spaced) + " ", repr(text)
+        codes, width = ngrams.code_points(text)
+        assert [ngrams.code_at(codes, width, i) for i in range(len(text) + 2)] == [
+            ord(ch) for ch in " " + text + " "], repr(text)
+        assert ngrams.latin1(text) == all(ord(ch) < 256 for ch in text)

@@ -381,7 +381,7 @@ def test_the_explanation_is_worked_out_once_and_only_when_read(monkeypatch):
     assert len(calls) == 1
     assert decision.contributions and decision.signals == signals
     assert len(calls) == 1
-    f, column, scored = calls[0]
-    contributions, eager = explain(router.classifier, f, column, scored)
+    f, column = calls[0]
+    contributions, eager = explain(router.classifier, f, column)
     assert decision.contributions == contributions
     assert signals[:len(eager)] == tuple(eager)
