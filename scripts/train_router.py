@@ -294,7 +294,11 @@ def main() -> int:
     print(f"featurisation: {params}")
     best = fit(params, train_rows, val_rows, args.c_grid)
     model = best["model"]
-    print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}")
+    predicted = best["model"].predict(best["x_val"])
+    recall = "  ".join(f"{tier} {float((predicted[best['y_val'] == i] == i).mean()):.3f}"
+                       for i, tier in enumerate(TIERS))
+    print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}, below "
+          f"{best['below']:.3f}; recall {recall}")
     val_logits = model.decision_function(best["x_val"])
     temperature = min(TEMPERATURES, key=lambda t: nll(val_logits, best["y_val"], t))
     table, ece = reliability(probabilities(val_logits, 1.0), best["y_val"])
