@@ -11,7 +11,9 @@ Run: .venv/bin/pip install -e '.[train]' && .venv/bin/python scripts/train_route
   those settings (more rows, nothing left to choose).
 - Calibrates the tier probabilities by temperature scaling on validation and prints a
   reliability table and the expected calibration error (ECE) before and after.
-- Trains the agentic head (binary logistic regression) and picks its threshold on validation.
+- Trains the agentic head (binary logistic regression on the same features, with the structural
+  and keyword columns scaled down, which regularises them harder) and picks its C, that scale
+  and its threshold on validation.
 - Writes the model deterministically: the same corpus and code give the same file.
 
 numpy, scipy and scikit-learn are needed here only (the ``train`` extra), never at runtime.
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,7 @@ from clawrouter_plugin.catalog import load_catalog  # noqa: E402
 from clawrouter_plugin.router.classifier import (  # noqa: E402
     COLUMNS,
     DEFAULT_PARAMS,
+    DENSE_BUCKETS,
     MODEL_FILE,
     Featurizer,
     Params,
@@ -50,6 +53,14 @@ CORPUS = ROOT / "tests" / "router" / "corpus"
 OUTPUT = ROOT / "clawrouter_plugin" / MODEL_FILE
 HISTORY_TURNS = 3  # earlier user turns read (routing.yaml classifier.historyTurns)
 C_GRID = (4.0, 8.0, 16.0, 32.0, 64.0)
+# the agentic head: its own C grid (a binary fit takes seconds, so it is not tied to the tier
+# model's grid) and the factor on the structural and keyword columns it is trained on. A factor
+# k below 1 makes the L2 penalty on those columns 1/k^2 stronger, so the head leans on the
+# words of the ask rather than on "has tools" (an agent host sends tools with every ask). The
+# weights are multiplied back by k, so the shipped head reads the features unchanged.
+HEAD_C_GRID = (16.0, 64.0)
+HEAD_DENSE_SCALES = (1.0, 0.25)
+HEAD_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 … 0.90
 MIN_DOCUMENTS = 2  # a bucket must occur in this many training requests to get a weight
 TEMPERATURES = tuple(round(0.25 * 1.05 ** i, 4) for i in range(80))
 BINS = 10
@@ -157,35 +168,61 @@ def fit(params: Params, train_rows: list[dict], val_rows: list[dict], c_grid: tu
     return best
 
 
-def agentic_head(best: dict, train_rows: list[dict], val_rows: list[dict],
-                 c_grid: tuple[float, ...]) -> tuple[float, float]:
-    """C and threshold of the binary LR for the agentic flag, chosen on validation (the best
-    of min(precision, recall): the targets ask for both)."""
+def dense_scale(buckets: list[int], factor: float) -> np.ndarray:
+    """Per-column factor: ``factor`` on the structural and keyword columns, 1 elsewhere."""
+    scale = np.ones(len(buckets))
+    if factor != 1.0:
+        column = {key: i for i, key in enumerate(buckets)}
+        for key in DENSE_BUCKETS:
+            if key in column:
+                scale[column[key]] = factor
+    return scale
+
+
+def fit_head(x: csr_matrix, labels: np.ndarray, c: float, scale: np.ndarray) -> tuple:
+    """The agentic head fitted on ``x`` with its columns scaled; returns the model and its
+    weights for the unscaled features (the scale folded back in)."""
+    head = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
+    head.fit(x @ diags(scale), labels)
+    return head, head.coef_[0] * scale
+
+
+def agentic_head(best: dict, train_rows: list[dict], val_rows: list[dict]) -> tuple:
+    """C, dense scale and threshold of the binary LR for the agentic flag, chosen on validation
+    (the best of min(precision, recall): the targets ask for both)."""
     y_train = np.array([r["agentic"] for r in train_rows] * 2, dtype=int)
     y_val = np.array([r["agentic"] for r in val_rows] * 2, dtype=int)
     chosen = None
-    for c in c_grid:
-        model = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
-        model.fit(best["x_train"], y_train)
-        scores = model.predict_proba(best["x_val"])[:, 1]
-        for threshold in np.arange(0.1, 0.91, 0.05):
-            got = scores >= threshold
-            tp = int((got & (y_val == 1)).sum())
-            precision = tp / max(1, int(got.sum()))
-            recall = tp / max(1, int(y_val.sum()))
-            worst = min(precision, recall)
+    for factor in HEAD_DENSE_SCALES:
+        scale = dense_scale(best["buckets"], factor)
+        for c in HEAD_C_GRID:
+            head, weights = fit_head(best["x_train"], y_train, c, scale)
+            scores = 1.0 / (1.0 + np.exp(-(best["x_val"] @ weights + head.intercept_[0])))
+            best_here = None
+            for threshold in HEAD_THRESHOLDS:
+                got = scores >= threshold
+                tp = int((got & (y_val == 1)).sum())
+                precision = tp / max(1, int(got.sum()))
+                recall = tp / max(1, int(y_val.sum()))
+                worst = min(precision, recall)
+                if best_here is None or worst > best_here[0] + 1e-9:
+                    best_here = (worst, threshold, precision, recall)
+            worst, threshold, precision, recall = best_here
+            print(f"  agentic head C={c:<5} dense x{factor:<4}: threshold {threshold:.2f}  "
+                  f"precision {precision:.3f}  recall {recall:.3f}")
             if chosen is None or worst > chosen[0] + 1e-9:
-                chosen = (worst, c, float(round(threshold, 2)), model, precision, recall)
+                chosen = (worst, c, factor, threshold, precision, recall)
     assert chosen is not None
-    _, c, threshold, model, precision, recall = chosen
-    print(f"agentic head: C={c} threshold {threshold:.2f}  validation precision {precision:.3f}"
-          f"  recall {recall:.3f}")
-    return c, threshold
+    _, c, factor, threshold, precision, recall = chosen
+    print(f"agentic head: C={c} dense x{factor} threshold {threshold:.2f}  validation precision "
+          f"{precision:.3f}  recall {recall:.3f}")
+    return c, factor, threshold
 
 
-def refit(params: Params, rows: list[dict], c: float, head_c: float) -> tuple:
+def refit(params: Params, rows: list[dict], c: float, head_c: float, head_factor: float) -> tuple:
     """The tier model and the agentic head fitted on ``rows`` (train + validation) with the
-    settings chosen on validation; returns both and their buckets."""
+    settings chosen on validation; returns the tier model, the head, the head's weights (for
+    the unscaled features) and the buckets."""
     featurizer = Featurizer(params, Scorer(default_config().settings()))
     vectors = [featurizer.flat(v) for v in views(rows, False) + views(rows, True)]
     buckets = known_buckets(vectors)
@@ -193,10 +230,10 @@ def refit(params: Params, rows: list[dict], c: float, head_c: float) -> tuple:
     tier_index = {t: i for i, t in enumerate(TIERS)}
     model = LogisticRegression(C=c, max_iter=3000, tol=1e-6)
     model.fit(x, np.array([tier_index[r["tier"]] for r in rows] * 2))
-    head = LogisticRegression(C=head_c, max_iter=3000, tol=1e-6)
-    head.fit(x, np.array([r["agentic"] for r in rows] * 2, dtype=int))
+    head, head_weights = fit_head(x, np.array([r["agentic"] for r in rows] * 2, dtype=int),
+                                  head_c, dense_scale(buckets, head_factor))
     print(f"refitted on train + validation: {len(rows)} rows, {len(buckets)} buckets")
-    return model, head, buckets
+    return model, head, head_weights, buckets
 
 
 def penalties(p: np.ndarray, labels: np.ndarray) -> None:
@@ -257,7 +294,11 @@ def main() -> int:
     print(f"featurisation: {params}")
     best = fit(params, train_rows, val_rows, args.c_grid)
     model = best["model"]
-    print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}")
+    predicted = best["model"].predict(best["x_val"])
+    recall = "  ".join(f"{tier} {float((predicted[best['y_val'] == i] == i).mean()):.3f}"
+                       for i, tier in enumerate(TIERS))
+    print(f"chosen C={best['c']}: validation accuracy {best['accuracy']:.3f}, below "
+          f"{best['below']:.3f}; recall {recall}")
     val_logits = model.decision_function(best["x_val"])
     temperature = min(TEMPERATURES, key=lambda t: nll(val_logits, best["y_val"], t))
     table, ece = reliability(probabilities(val_logits, 1.0), best["y_val"])
@@ -265,16 +306,18 @@ def main() -> int:
     table, ece = reliability(probabilities(val_logits, temperature), best["y_val"])
     print(f"\nafter temperature scaling, T={temperature} (ECE {ece:.3f}):\n{table}\n")
     penalties(probabilities(val_logits, temperature), best["y_val"])
-    head_c, threshold = agentic_head(best, train_rows, val_rows, args.c_grid)
-    model, head, buckets = refit(params, train_rows + val_rows, best["c"], head_c)
+    head_c, head_factor, threshold = agentic_head(best, train_rows, val_rows)
+    model, head, head_weights, buckets = refit(params, train_rows + val_rows, best["c"], head_c,
+                                               head_factor)
     coef = model.coef_ - model.coef_.mean(axis=0)  # softmax is shift-invariant per feature
     bias = model.intercept_ - model.intercept_.mean()
-    weights = np.hstack([coef.T, head.coef_.T])
+    weights = np.hstack([coef.T, head_weights[:, None]])
     keep = np.sort(np.argsort(-np.abs(weights).max(axis=1), kind="stable")[:MAX_BUCKETS])
     buckets = [buckets[i] for i in keep]
     text = encode_model(params, buckets, weights[keep].tolist(),
                         [*bias.tolist(), float(head.intercept_[0])], float(temperature), threshold,
-                        {"c": best["c"], "train_rows": len(train_rows) + len(val_rows),
+                        {"c": best["c"], "agentic_c": head_c, "agentic_dense_scale": head_factor,
+                         "train_rows": len(train_rows) + len(val_rows),
                          "validation_accuracy": round(best["accuracy"], 4),
                          "validation_ece": round(ece, 4)})
     assert weights.shape[1] == COLUMNS
