@@ -1,11 +1,12 @@
 """Today's router on the labelled corpus (tests/router/corpus/, issue #13).
 
-Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--validation | --test] [--wrapped]
-     [--failures]
+Run: .venv/bin/python bench/eval_corpus.py [--corpus DIR ...] [--validation | --test | --holdout]
+     [--wrapped] [--failures]
 
 By default only the train and validation splits are routed: the test split is frozen for the
 final measurement and is never looked at while tuning. ``--validation`` routes the validation
-split alone (what tuning is judged on), ``--test`` the test split alone.
+split alone (what tuning is judged on), ``--test`` the test split alone, ``--holdout`` the
+second held-out split (tests/router/holdout/, every row of it) alone.
 Rows with a ``pad`` are routed with their filler expanded; ``--wrapped`` sends every request
 as the OpenClaw gateway would (tests/support/host_shapes.py). Prints markdown: accuracy,
 under- and over-routing, recall per tier, agentic precision / recall, the price of the routed
@@ -27,6 +28,7 @@ from clawrouter_plugin.router.evaluate import Report, evaluate, format_report
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "router" / "corpus"
+HOLDOUT = ROOT / "tests" / "router" / "holdout"
 sys.path.insert(0, str(ROOT))
 
 from tests.support.host_shapes import wrap  # noqa: E402
@@ -60,6 +62,8 @@ def main() -> int:
                         help=f"corpus folder (repeatable; default {CORPUS})")
     parser.add_argument("--test", action="store_true",
                         help="route the frozen test split instead of train + validation")
+    parser.add_argument("--holdout", action="store_true",
+                        help=f"route the second held-out split ({HOLDOUT}) instead")
     parser.add_argument("--validation", action="store_true",
                         help="route the validation split only")
     parser.add_argument("--profile", default="auto")
@@ -68,14 +72,14 @@ def main() -> int:
     parser.add_argument("--failures", action="store_true", help="list misrouted ids")
     args = parser.parse_args()
     try:
-        rows = load(args.corpus or [CORPUS])
+        rows = load([HOLDOUT] if args.holdout else args.corpus or [CORPUS])
     except CorpusError as exc:
         print(f"corpus error: {exc}", file=sys.stderr)
         return 1
-    splits = ("test",) if args.test else ("validation",) if args.validation else (
-        "train", "validation")
+    splits = ("holdout",) if args.holdout else ("test",) if args.test else (
+        "validation",) if args.validation else ("train", "validation")
     chosen = [{**row, "body": wrap(expand(row)) if args.wrapped else expand(row)}
-              for row in in_split(rows, *splits)]
+              for row in (rows if args.holdout else in_split(rows, *splits))]
     start = time.perf_counter()
     report = evaluate(chosen, Router(), args.profile)
     elapsed = time.perf_counter() - start

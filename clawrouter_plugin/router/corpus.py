@@ -8,9 +8,10 @@ where the repository's corpus lives.
   and raises :class:`CorpusError` naming ``file:line`` for the first bad one.
 - :func:`expand` returns a row's request body with its ``pad`` filler inserted.
 - :func:`split_of` puts a row in ``train``, ``validation`` or ``test`` from its id alone, so
-  adding rows never moves existing ones; :func:`split_digest` fingerprints the test split.
-- :func:`near_copies` finds train/validation rows whose ask repeats a test row's ask, which
-  would let the test split measure memory instead of routing.
+  adding rows never moves existing ones; :func:`split_digest` fingerprints the test split and
+  :func:`rows_digest` any set of rows (the second held-out split, a folder of its own).
+- :func:`near_copies` finds train/validation rows whose ask repeats a held-out row's ask, which
+  would let the held-out splits measure memory instead of routing.
 """
 
 from __future__ import annotations
@@ -194,28 +195,45 @@ def canonical(row: dict) -> str:
 
 
 def split_digest(rows: list[dict], name: str = "test") -> dict[str, Any]:
-    """``{"split", "count", "sha256"}`` of one split: the hash covers its rows sorted by id.
+    """``{"split", "count", "sha256"}`` of one split of the corpus (see :func:`rows_digest`)."""
+    return rows_digest(in_split(rows, name), name)
+
+
+def rows_digest(rows: list[dict], name: str) -> dict[str, Any]:
+    """``{"split", "count", "sha256"}`` of ``rows`` (called ``name``): the hash covers the rows
+    sorted by id.
 
     Rows are hashed as written (``pad`` specs, not generated filler), so the digest does not
     depend on the Python version that generates the filler.
     """
-    chosen = sorted(in_split(rows, name), key=lambda row: row["id"])
     digest = hashlib.sha256()
-    for row in chosen:
+    for row in sorted(rows, key=lambda row: row["id"]):
         digest.update(canonical(row).encode("utf-8") + b"\n")
-    return {"split": name, "count": len(chosen), "sha256": digest.hexdigest()}
+    return {"split": name, "count": len(rows), "sha256": digest.hexdigest()}
 
 
 def shortfalls(rows: list[dict]) -> list[str]:
     """What the corpus still lacks against the issue #13 targets (empty when complete)."""
-    langs = {row["lang"] for row in rows}
-    non_english = sum(row["lang"] != "en" for row in rows) / max(1, len(rows))
-    test = len(in_split(rows, "test"))
-    checks = ((len(rows) >= MIN_ROWS, f"{len(rows)} rows, need {MIN_ROWS}"),
-              (len(langs) >= MIN_LANGS, f"{len(langs)} languages, need {MIN_LANGS}"),
-              (non_english >= MIN_NON_ENGLISH,
-               f"{non_english:.1%} not English, need {MIN_NON_ENGLISH:.0%}"),
-              (test >= MIN_TEST, f"{test} test rows, need {MIN_TEST}"))
+    return _size_shortfalls(rows, MIN_ROWS) + _size_shortfalls(in_split(rows, "test"), MIN_TEST,
+                                                                 "test rows", languages=False)
+
+
+def holdout_shortfalls(rows: list[dict]) -> list[str]:
+    """What a second held-out split (a folder of its own, every row held out) still lacks:
+    the size, languages and share not in English asked of the first (empty when complete)."""
+    return _size_shortfalls(rows, MIN_TEST)
+
+
+def _size_shortfalls(rows: list[dict], minimum: int, what: str = "rows", *,
+                     languages: bool = True) -> list[str]:
+    """Which of the size, language count and non-English share checks ``rows`` fail."""
+    checks = [(len(rows) >= minimum, f"{len(rows)} {what}, need {minimum}")]
+    if languages:
+        langs = {row["lang"] for row in rows}
+        non_english = sum(row["lang"] != "en" for row in rows) / max(1, len(rows))
+        checks += [(len(langs) >= MIN_LANGS, f"{len(langs)} languages, need {MIN_LANGS}"),
+                   (non_english >= MIN_NON_ENGLISH,
+                    f"{non_english:.1%} not English, need {MIN_NON_ENGLISH:.0%}")]
     return [message for ok, message in checks if not ok]
 
 
@@ -228,10 +246,12 @@ def _ask_grams(row: dict) -> frozenset[str]:
     return frozenset(text[i:i + 4] for i in range(max(1, len(text) - 3)))
 
 
-def near_copies(rows: list[dict], threshold: float = NEAR_COPY) -> list[tuple[str, str, float]]:
-    """``(row id, test row id, similarity)`` for every train/validation row whose last user
-    ask is at least ``threshold`` similar (Jaccard over character 4-grams) to a test row's."""
-    tests = [(row["id"], _ask_grams(row)) for row in in_split(rows, "test")]
+def near_copies(rows: list[dict], held: list[dict] | None = None,
+                threshold: float = NEAR_COPY) -> list[tuple[str, str, float]]:
+    """``(row id, held-out row id, similarity)`` for every train/validation row of ``rows``
+    whose last user ask is at least ``threshold`` similar (Jaccard over character 4-grams) to
+    a held-out row's: the test split's, and those of ``held`` (rows kept outside the corpus)."""
+    tests = [(row["id"], _ask_grams(row)) for row in in_split(rows, "test") + (held or [])]
     index: dict[str, list[int]] = {}
     for number, (_, grams) in enumerate(tests):
         for gram in grams:

@@ -11,9 +11,11 @@ import pytest
 from clawrouter_plugin.router.corpus import (
     CorpusError,
     expand,
+    holdout_shortfalls,
     in_split,
     load_corpus,
     near_copies,
+    rows_digest,
     shortfalls,
     split_digest,
     split_of,
@@ -23,11 +25,18 @@ from clawrouter_plugin.router.filler import KINDS, filler
 
 CORPUS = Path(__file__).parent / "corpus"
 LOCK = CORPUS / "test-split.lock"
+HOLDOUT = Path(__file__).parent / "holdout"  # the second held-out split, a folder of its own
+HOLDOUT_LOCK = HOLDOUT / "holdout.lock"
 
 
 @pytest.fixture(scope="module")
 def corpus() -> list[dict]:
     return load_corpus(CORPUS)
+
+
+@pytest.fixture(scope="module")
+def holdout() -> list[dict]:
+    return load_corpus(HOLDOUT)
 
 
 def _row(row_id: str = "a-0001", content: object = "title?", **extra: object) -> dict:
@@ -234,9 +243,9 @@ def test_the_lock_matches_the_current_test_split(corpus: list[dict]) -> None:
         "`python scripts/freeze_corpus_split.py` (see tests/router/corpus/README.md)")
 
 
-def test_no_training_row_repeats_a_test_ask(corpus: list[dict]) -> None:
-    # a near-copy in train or validation would let the frozen split reward memory
-    assert near_copies(corpus) == []
+def test_no_training_row_repeats_a_held_out_ask(corpus: list[dict], holdout: list[dict]) -> None:
+    # a near-copy in train or validation would let a held-out split reward memory
+    assert near_copies(corpus, holdout) == []
 
 
 def test_near_copies_finds_a_reworded_test_ask() -> None:
@@ -246,6 +255,29 @@ def test_near_copies_finds_a_reworded_test_ask() -> None:
             _row("x-9999", "What is the capital of France?")]
     found = near_copies(rows)
     assert [(a, b) for a, b, _ in found] == [(train_id, test_id)]
+
+
+def test_near_copies_finds_a_reworded_holdout_ask() -> None:
+    train_id = next(f"x-{n:04d}" for n in range(1, 999) if split_of(f"x-{n:04d}") == "train")
+    rows = [_row(train_id, "Prove that there are infinitely many primes!"),
+            _row("x-9999", "What is the capital of France?")]
+    held = [_row("z-0001", "prove that there are infinitely many primes"),
+            _row("z-0002", "capital of Peru?")]
+    assert [(a, b) for a, b, _ in near_copies(rows, held)] == [(train_id, "z-0001")]
+    assert near_copies(rows) == []  # without the held-out rows nothing repeats
+
+
+def test_the_holdout_lock_matches_its_rows(holdout: list[dict]) -> None:
+    lock = json.loads(HOLDOUT_LOCK.read_text("utf-8"))
+    now = rows_digest(holdout, "holdout")
+    assert (now["count"], now["sha256"]) == (lock["count"], lock["sha256"]), (
+        "the second held-out split changed: its rows were edited, added or removed. They must "
+        "not change once frozen (see tests/router/holdout/README.md)")
+    assert not lock["draft"] and holdout_shortfalls(holdout) == []
+
+
+def test_holdout_ids_are_not_corpus_ids(corpus: list[dict], holdout: list[dict]) -> None:
+    assert not {row["id"] for row in corpus} & {row["id"] for row in holdout}
 
 
 def test_the_frozen_corpus_meets_the_targets(corpus: list[dict]) -> None:
